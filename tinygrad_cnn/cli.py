@@ -1,0 +1,139 @@
+"""The ``tinygrad-cnn`` command line.
+
+Each subcommand's arguments are declared here (so ``--help`` is instant); its work is
+imported only when it runs. Every ``run`` returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _add_verify(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "verify", help="derive the course formulas with SymPy and check them against the engine",
+        description="Run the whole specification: for every item print the statement, the "
+                    "SymPy derivation, the result, the engine's result and the verdict. Exits "
+                    "1 if any check fails. Errata found in the course documents are listed "
+                    "but do not fail the run as long as the engine agrees with the math.")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--only", metavar="TOPIC", action="append",
+                   help="run only this topic (repeatable); see --list")
+    p.add_argument("--list", action="store_true", help="list the topics and exit")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="one line per item instead of the full derivation")
+    p.set_defaults(_run="spec.report:main")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a CNN (or an MLP) on handwritten digits",
+        description="Train on scikit-learn's bundled 8x8 digits (no network), or on MNIST "
+                    "IDX files given with --data-dir; print test accuracy and the parameter "
+                    "count, and save the weights as .npz.")
+    p.add_argument("--model", choices=["cnn", "mlp"], default="cnn", help="architecture")
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="passes over the training set (default: the model's own)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="mini-batch size")
+    p.add_argument("--lr", type=_positive_float, default=None, help="learning rate")
+    p.add_argument("--seed", type=int, default=0, help="random seed (split is fixed)")
+    p.add_argument("--data-dir", default=None,
+                   help="directory with MNIST IDX files (train-images-idx3-ubyte[.gz], ...)")
+    p.add_argument("--out", default="weights.npz", help="where to save the weights")
+    p.add_argument("--plots", metavar="DIR", default=None,
+                   help="write PNG figures (filters, feature maps, curves) to DIR")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(_run="tinygrad_cnn.train:main_train")
+
+    e = sub.add_parser("evaluate", help="reload saved weights and report test accuracy",
+                       description="Reload weights saved by `train` and print test accuracy.")
+    e.add_argument("weights", help="a .npz file written by `tinygrad-cnn train`")
+    e.add_argument("--data-dir", default=None, help="MNIST IDX directory, as for train")
+    e.set_defaults(_run="tinygrad_cnn.train:main_evaluate")
+
+
+def _add_oracle(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "oracle", help="check another implementation of conv / pool / softmax / ...",
+        description="Check an implementation given as module:function against the "
+                    "specification; print a report with the smallest failing case and a "
+                    "diagnosis; exit 0 if it passes, 1 otherwise. `tinygrad-cnn oracle export "
+                    "DIR` writes the cases as JSON golden files instead.")
+    p.add_argument("op", help="conv1d | conv2d | max_pool2d | avg_pool2d | relu | softmax | "
+                              "log_softmax | cross_entropy | linear, or 'export'")
+    p.add_argument("target", help="module:function (forward), or DIR for 'export'")
+    p.add_argument("--backward", metavar="MODULE:FUNCTION", default=None,
+                   help="the matching backward(*arrays, grad_out, **params)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random cases")
+    p.add_argument("--path", action="append", default=[], metavar="DIR",
+                   help="add DIR to sys.path before importing the target (default: cwd)")
+    p.set_defaults(_run="spec.oracle:main")
+
+
+def _add_graph(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "graph", help="draw the computation graph of a small expression",
+        description="Build a small expression (or a tiny conv) from Values, run backward and "
+                    "print its graph as DOT or Mermaid; write an SVG when Graphviz's dot is "
+                    "installed.")
+    p.add_argument("expression", nargs="?", default=None,
+                   help="e.g. '(a*b + c).relu()' with a=2, b=-3, c=10 (see --var)")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="a leaf value (Fraction syntax like 1/2 is exact)")
+    p.add_argument("--conv", action="store_true", help="draw a tiny 3x3 input * 2x2 kernel conv")
+    p.add_argument("--format", choices=["dot", "mermaid"], default="mermaid")
+    p.add_argument("--svg", metavar="FILE", default=None, help="write an SVG (needs Graphviz)")
+    p.set_defaults(_run="tinygrad_cnn.graph:main")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tinygrad-cnn",
+        description="A verified teaching engine for CNNs: autograd on scalars and tensors, "
+                    "a SymPy specification of the course formulas, and an oracle for your "
+                    "own conv / pool / softmax.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in (_add_verify, _add_train, _add_oracle, _add_graph):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module_name, func_name = args._run.split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    return int(func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

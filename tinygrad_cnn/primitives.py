@@ -1,0 +1,400 @@
+"""The primitive ops and their derivative rules: the one derivative table of the engine.
+
+Each primitive is one small class with its forward and its vector-Jacobian product (VJP)
+side by side. Nothing else in the engine defines a backward: `Value`, `Tensor`,
+convolution, pooling and softmax-cross-entropy are all compositions of these entries.
+
+Conventions
+-----------
+``forward(*xs)`` takes the parents' data (NumPy arrays for `Tensor`, plain numbers for
+`Value`) and returns the output. ``vjp(g, out, *xs)`` takes the gradient ``g`` of the final
+quantity with respect to the output, the output itself and the inputs, and returns one
+gradient per input (``ḡ·∂out/∂x``, shaped like that input).
+
+- Elementwise entries work on plain numbers and on same-shaped arrays (broadcasting is
+  made explicit by the Tensor engine with `Expand`, whose VJP is the one place where a
+  broadcast gradient is summed back).
+- ``maximum`` sends the gradient of a tie to its first argument; ``relu(x)`` is
+  ``maximum(0, x)``, hence relu'(0) = 0. ``max`` (the reduction) sends it to the first
+  maximal element, as PyTorch's max-pooling does.
+- Linear entries (movement, sum, matmul) come in adjoint pairs: the VJP of a linear map
+  is its transpose (expand/sum, pad/slice, window/scatter-add, permute/inverse permute).
+
+Every entry also carries what the specification needs to check it: a one-line formula,
+its kind, and a few example input shapes with parameters (``examples``). The spec walks
+`TABLE` and fails any primitive it has no check for.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from . import numeric
+
+Shape = tuple[int, ...]
+
+
+class Primitive:
+    """Base class of a table entry. Subclasses set the class attributes and two methods."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""  # "elementwise" | "reduction" | "movement" | "contraction"
+    arity: ClassVar[int] = 1
+    formula: ClassVar[str] = ""  # forward, one line
+    vjp_formula: ClassVar[str] = ""  # vector-Jacobian product, one line
+    linear: ClassVar[bool] = False  # linear in its (single or every) input
+    # (input shapes, constructor parameters) pairs the spec uses to check this entry
+    examples: ClassVar[tuple[tuple[tuple[Shape, ...], dict[str, Any]], ...]] = ()
+
+    def forward(self, *xs: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def vjp(self, g: Any, out: Any, *xs: Any) -> tuple[Any, ...]:  # pragma: no cover
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{self.name}({params})"
+
+
+# --------------------------------------------------------------------------- elementwise
+
+
+class Add(Primitive):
+    name, kind, arity, linear = "add", "elementwise", 2, True
+    formula = "z = x + y"
+    vjp_formula = "x̄ = ḡ,  ȳ = ḡ"
+    examples = ((((2, 3), (2, 3)), {}),)
+
+    def forward(self, a, b):
+        return a + b
+
+    def vjp(self, g, out, a, b):
+        return g, g
+
+
+class Mul(Primitive):
+    name, kind, arity = "mul", "elementwise", 2
+    formula = "z = x · y"
+    vjp_formula = "x̄ = ḡ · y,  ȳ = ḡ · x"
+    examples = ((((2, 3), (2, 3)), {}),)
+
+    def forward(self, a, b):
+        return a * b
+
+    def vjp(self, g, out, a, b):
+        return g * b, g * a
+
+
+class Pow(Primitive):
+    """``x ** c`` for a constant exponent ``c`` (division is ``x · y**-1``)."""
+
+    name, kind = "pow", "elementwise"
+    formula = "z = x^c  (c constant)"
+    vjp_formula = "x̄ = ḡ · c · x^(c−1)"
+    examples = ((((2, 3),), {"exponent": 2}), (((2, 3),), {"exponent": -1}),
+                (((2, 3),), {"exponent": 3}))
+
+    def __init__(self, exponent: Any):
+        self.exponent = exponent
+
+    def forward(self, a):
+        return a**self.exponent
+
+    def vjp(self, g, out, a):
+        c = self.exponent
+        return (g * (c * a ** (c - 1)),)
+
+
+class Exp(Primitive):
+    name, kind = "exp", "elementwise"
+    formula = "z = e^x"
+    vjp_formula = "x̄ = ḡ · z"
+    examples = ((((2, 3),), {}),)
+
+    def forward(self, a):
+        return numeric.exp(a)
+
+    def vjp(self, g, out, a):
+        return (g * out,)
+
+
+class Log(Primitive):
+    name, kind = "log", "elementwise"
+    formula = "z = ln x"
+    vjp_formula = "x̄ = ḡ / x"
+    examples = ((((2, 3),), {}),)
+
+    def forward(self, a):
+        return numeric.log(a)
+
+    def vjp(self, g, out, a):
+        return (g / a,)
+
+
+class Tanh(Primitive):
+    name, kind = "tanh", "elementwise"
+    formula = "z = tanh x"
+    vjp_formula = "x̄ = ḡ · (1 − z²)"
+    examples = ((((2, 3),), {}),)
+
+    def forward(self, a):
+        return numeric.tanh(a)
+
+    def vjp(self, g, out, a):
+        return (g * (1 - out * out),)
+
+
+class Maximum(Primitive):
+    """Elementwise max; a tie sends the gradient to the first argument."""
+
+    name, kind, arity = "maximum", "elementwise", 2
+    formula = "z = max(x, y)"
+    vjp_formula = "x̄ = ḡ · [x ≥ y],  ȳ = ḡ · [x < y]"
+    examples = ((((2, 3), (2, 3)), {}),)
+
+    def forward(self, a, b):
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            return np.maximum(a, b)
+        return numeric.scalar_maximum(a, b)
+
+    def vjp(self, g, out, a, b):
+        first = numeric.first_is_max(a, b)
+        if isinstance(first, np.ndarray):
+            zero = np.zeros((), dtype=g.dtype) if isinstance(g, np.ndarray) else 0
+            return np.where(first, g, zero), np.where(first, zero, g)
+        if first is True:
+            return g, 0 * g
+        if first is False:
+            return 0 * g, g
+        return g * first, g * (1 - first)  # symbolic: a Heaviside step
+
+
+# ---------------------------------------------------------------------------- reductions
+
+
+class Sum(Primitive):
+    name, kind, linear = "sum", "reduction", True
+    formula = "z = Σ_axis x"
+    vjp_formula = "x̄ = ḡ broadcast back over axis"
+    examples = ((((2, 3, 4),), {"axis": (1,), "keepdims": False}),
+                (((2, 3, 4),), {"axis": (0, 2), "keepdims": True}),
+                (((2, 3),), {"axis": (0, 1), "keepdims": False}))
+
+    def __init__(self, axis: tuple[int, ...], keepdims: bool = False):
+        self.axis = tuple(axis)
+        self.keepdims = keepdims
+
+    def forward(self, a):
+        out = np.sum(a, axis=self.axis, keepdims=self.keepdims)
+        return np.asarray(out, dtype=a.dtype)
+
+    def vjp(self, g, out, a):
+        kept = tuple(1 if i in self.axis else n for i, n in enumerate(a.shape))
+        return (np.broadcast_to(np.reshape(g, kept), a.shape),)
+
+
+class Max(Primitive):
+    """Max over one axis; the gradient goes to the first maximal element (PyTorch's rule)."""
+
+    name, kind = "max", "reduction"
+    formula = "z = max_axis x"
+    vjp_formula = "x̄ = ḡ at the first arg-max along axis, 0 elsewhere"
+    examples = ((((2, 3, 4),), {"axis": 2, "keepdims": False}),
+                (((3, 4),), {"axis": 0, "keepdims": True}))
+
+    def __init__(self, axis: int, keepdims: bool = False):
+        self.axis = axis
+        self.keepdims = keepdims
+        self._index: np.ndarray | None = None
+
+    def forward(self, a):
+        index = np.argmax(a, axis=self.axis, keepdims=True)
+        self._index = index
+        out = np.take_along_axis(a, index, axis=self.axis)
+        return out if self.keepdims else np.squeeze(out, axis=self.axis)
+
+    def vjp(self, g, out, a):
+        grad = np.zeros(a.shape, dtype=g.dtype)
+        g = g if self.keepdims else np.expand_dims(g, self.axis)
+        np.put_along_axis(grad, self._index, g, axis=self.axis)
+        return (grad,)
+
+
+# ------------------------------------------------------------------------------ movement
+
+
+class Reshape(Primitive):
+    name, kind, linear = "reshape", "movement", True
+    formula = "z = x viewed with a new shape (same elements, row-major order)"
+    vjp_formula = "x̄ = ḡ reshaped to x's shape"
+    examples = ((((2, 6),), {"shape": (3, 4)}), (((2, 3, 2),), {"shape": (12,)}))
+
+    def __init__(self, shape: Shape):
+        self.shape = tuple(shape)
+
+    def forward(self, a):
+        return np.reshape(a, self.shape)
+
+    def vjp(self, g, out, a):
+        return (np.reshape(g, a.shape),)
+
+
+class Permute(Primitive):
+    name, kind, linear = "permute", "movement", True
+    formula = "z[i_σ(0), …] = x[i_0, …]  (axes reordered)"
+    vjp_formula = "x̄ = ḡ permuted by the inverse order"
+    examples = ((((2, 3, 4),), {"axes": (2, 0, 1)}), (((2, 3),), {"axes": (1, 0)}))
+
+    def __init__(self, axes: tuple[int, ...]):
+        self.axes = tuple(axes)
+
+    def forward(self, a):
+        return np.transpose(a, self.axes)
+
+    def vjp(self, g, out, a):
+        return (np.transpose(g, np.argsort(self.axes)),)
+
+
+class Expand(Primitive):
+    """Broadcast size-1 axes to a larger size (same number of axes)."""
+
+    name, kind, linear = "expand", "movement", True
+    formula = "z = x repeated along its size-1 axes"
+    vjp_formula = "x̄ = ḡ summed over the expanded axes (the only broadcast reduction)"
+    examples = ((((1, 3),), {"shape": (4, 3)}), (((2, 1, 1),), {"shape": (2, 3, 4)}))
+
+    def __init__(self, shape: Shape):
+        self.shape = tuple(shape)
+
+    def forward(self, a):
+        return np.broadcast_to(a, self.shape)
+
+    def vjp(self, g, out, a):
+        axes = tuple(i for i, (n, m) in enumerate(zip(a.shape, g.shape, strict=True)) if n != m)
+        return (np.sum(g, axis=axes, keepdims=True) if axes else g,)
+
+
+class Pad(Primitive):
+    """Constant padding: ``pad_width`` is one (before, after) pair per axis."""
+
+    name, kind, linear = "pad", "movement", True
+    formula = "z = x surrounded by a constant (0 for conv, −∞ for max-pool)"
+    vjp_formula = "x̄ = ḡ with the padding sliced off"
+    examples = ((((2, 3),), {"pad_width": ((1, 0), (2, 1)), "value": 0}),)
+
+    def __init__(self, pad_width: tuple[tuple[int, int], ...], value: Any = 0):
+        self.pad_width = tuple((int(lo), int(hi)) for lo, hi in pad_width)
+        self.value = value
+
+    def forward(self, a):
+        return np.pad(a, self.pad_width, mode="constant", constant_values=self.value)
+
+    def vjp(self, g, out, a):
+        index = tuple(slice(lo, n - hi) for (lo, hi), n in zip(self.pad_width, g.shape,
+                                                               strict=True))
+        return (g[index],)
+
+
+class Slice(Primitive):
+    """Basic slicing ``x[start:stop:step, ...]`` with positive steps."""
+
+    name, kind, linear = "slice", "movement", True
+    formula = "z = x[start:stop:step, …]"
+    vjp_formula = "x̄ = zeros shaped like x with ḡ written at the sliced positions"
+    examples = ((((4, 5),), {"index": (slice(1, 3, 1), slice(0, 5, 2))}),)
+
+    def __init__(self, index: tuple[slice, ...]):
+        self.index = tuple(index)
+
+    def forward(self, a):
+        return a[self.index]
+
+    def vjp(self, g, out, a):
+        grad = np.zeros(a.shape, dtype=g.dtype)
+        grad[self.index] = g
+        return (grad,)
+
+
+class Window(Primitive):
+    """Sliding windows over the last two axes, as a strided view (no copy).
+
+    ``(..., H, W) -> (..., OH, OW, KH, KW)`` with
+    ``z[..., i, j, p, q] = x[..., i·sh + p·dh, j·sw + q·dw]``.
+    Its VJP scatters back: one strided add per kernel offset (KH·KW adds, never a loop over
+    pixels).
+    """
+
+    name, kind, linear = "window", "movement", True
+    formula = "z[…, i, j, p, q] = x[…, i·s_h + p·d_h, j·s_w + q·d_w]"
+    vjp_formula = "x̄[…, i·s_h + p·d_h, j·s_w + q·d_w] += ḡ[…, i, j, p, q]  (scatter-add)"
+    examples = ((((1, 2, 5, 5),), {"kernel": (3, 3), "stride": (1, 1), "dilation": (1, 1)}),
+                (((2, 6, 7),), {"kernel": (2, 3), "stride": (2, 3), "dilation": (1, 1)}),
+                (((1, 7, 7),), {"kernel": (2, 2), "stride": (1, 2), "dilation": (2, 3)}))
+
+    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int],
+                 dilation: tuple[int, int] = (1, 1)):
+        self.kernel = tuple(kernel)
+        self.stride = tuple(stride)
+        self.dilation = tuple(dilation)
+
+    def output_hw(self, h: int, w: int) -> tuple[int, int]:
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        return (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
+
+    def forward(self, a):
+        *lead, h, w = a.shape
+        oh, ow = self.output_hw(h, w)
+        if oh < 1 or ow < 1:
+            raise ValueError(f"window {self.kernel} (dilation {self.dilation}) does not fit "
+                             f"in an input of size {(h, w)}")
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        *lead_strides, s_h, s_w = a.strides
+        return as_strided(a, shape=(*lead, oh, ow, *self.kernel),
+                          strides=(*lead_strides, s_h * sh, s_w * sw, s_h * dh, s_w * dw),
+                          writeable=False)
+
+    def vjp(self, g, out, a):
+        *lead, h, w = a.shape
+        oh, ow = g.shape[-4], g.shape[-3]
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        grad = np.zeros(a.shape, dtype=g.dtype)
+        for p in range(kh):
+            rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
+            for q in range(kw):
+                cols = slice(q * dw, q * dw + sw * (ow - 1) + 1, sw)
+                grad[..., rows, cols] += g[..., p, q]
+        return (grad,)
+
+
+# --------------------------------------------------------------------------- contraction
+
+
+class MatMul(Primitive):
+    """Batched matrix product ``(..., M, K) @ (..., K, N)`` (same batch shape): BLAS."""
+
+    name, kind, arity = "matmul", "contraction", 2
+    formula = "z[…, m, n] = Σ_k x[…, m, k] · y[…, k, n]"
+    vjp_formula = "x̄ = ḡ · yᵀ,  ȳ = xᵀ · ḡ"
+    examples = ((((2, 3), (3, 4)), {}), (((2, 2, 3), (2, 3, 1)), {}))
+
+    def forward(self, a, b):
+        return np.matmul(a, b)
+
+    def vjp(self, g, out, a, b):
+        return np.matmul(g, np.swapaxes(b, -1, -2)), np.matmul(np.swapaxes(a, -1, -2), g)
+
+
+#: The derivative table: every primitive of the engine, by name.
+TABLE: dict[str, type[Primitive]] = {
+    cls.name: cls
+    for cls in (Add, Mul, Pow, Exp, Log, Tanh, Maximum, Sum, Max, Reshape, Permute, Expand,
+                Pad, Slice, Window, MatMul)
+}
+
+# Stateless entries are shared (the scalar engine creates one node per operation, so this
+# saves an allocation per node); entries with parameters are instantiated per call.
+ADD, MUL, EXP, LOG, TANH, MAXIMUM, MATMUL = Add(), Mul(), Exp(), Log(), Tanh(), Maximum(), MatMul()
