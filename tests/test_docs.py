@@ -1,0 +1,394 @@
+"""The documentation site: strict build, computed content, code that runs, and a real browser.
+
+The site is built once per session into a temporary directory with ``mkdocs build
+--strict`` (every markdown-exec block runs and checks its numbers against the spec and
+the engine), then
+
+- the HTML is searched for tracebacks and for assets that would need the network;
+- the Python blocks shown on the pages as something to type are run;
+- a tiny project proves that a block which raises fails the strict build;
+- headless Chromium (Debian's ``chromium``; skipped with a reason where it is absent) is
+  driven through the DevTools protocol over a pipe (no browser download, no websocket
+  package): every page is opened from a local server, and the test asserts that the math
+  rendered (no raw TeX, no KaTeX error), the Mermaid diagrams rendered, every image loaded,
+  no request left 127.0.0.1, and that following a navigation link lands on the right page.
+  A screenshot is saved to ``artifacts/docs-screenshot.png``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import http.server
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("mkdocs", reason="the docs extra is not installed (pip install -e '.[docs]')")
+pytest.importorskip("material", reason="mkdocs-material is not installed (the docs extra)")
+pytest.importorskip("markdown_exec", reason="markdown-exec is not installed (the docs extra)")
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
+                                        else None)
+
+pytestmark = pytest.mark.slow
+
+
+def _mkdocs(config: Path, site_dir: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", MPLBACKEND="Agg")
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d",
+         str(site_dir)], cwd=config.parent, env=env, capture_output=True, text=True,
+        timeout=600)
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site, built strictly once for the whole session."""
+    out = tmp_path_factory.mktemp("site")
+    start = time.perf_counter()
+    result = _mkdocs(ROOT / "mkdocs.yml", out)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, (
+        f"mkdocs build --strict failed ({elapsed:.0f} s):\n{result.stdout[-4000:]}\n"
+        f"{result.stderr[-8000:]}")
+    print(f"\nmkdocs build --strict took {elapsed:.1f} s")
+    return out
+
+
+def _pages(site: Path) -> list[str]:
+    """Site-relative URLs of every page (directory URLs), home first."""
+    pages = sorted(p.parent.relative_to(site).as_posix() for p in site.rglob("index.html"))
+    return ["" if p == "." else p + "/" for p in pages if not p.startswith(("assets", "search"))]
+
+
+# ------------------------------------------------------------------------ static checks
+
+
+def test_every_nav_page_is_built_with_content(site: Path) -> None:
+    import yaml
+
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=yaml.BaseLoader)
+    sources = [next(iter(entry.values())) for entry in config["nav"]]
+    assert len(sources) >= 13
+    for source in sources:
+        assert (DOCS / source).exists(), f"nav names {source}, which does not exist"
+        page = site / ("index.html" if source == "index.md" else
+                       source.removesuffix(".md") + "/index.html")
+        assert page.exists(), f"{source} was not built"
+        text = re.sub(r"<[^>]+>", " ", page.read_text())
+        assert len(text.split()) > 60, f"{source} is nearly empty"
+
+
+def test_no_execution_errors_in_pages(site: Path) -> None:
+    for page in site.rglob("*.html"):
+        text = page.read_text()
+        assert "Traceback (most recent call last)" not in text, f"a block failed in {page}"
+        assert "DocsCheckError" not in text, page
+
+
+def test_no_network_assets(site: Path) -> None:
+    """Scripts, styles, fonts and images all come from the site itself."""
+    external = re.compile(r"""<(?:script|img|link|iframe)[^>]*(?:src|href)=["']https?://""")
+    for page in site.rglob("*.html"):
+        text = page.read_text()
+        links = [m.group(0) for m in external.finditer(text)
+                 if "rel=\"canonical\"" not in m.group(0)]
+        assert not links, f"{page} loads from the network: {links[:3]}"
+        assert "fonts.googleapis" not in text, page
+    for css in site.rglob("*.css"):
+        assert not re.search(r"url\(['\"]?https?://", css.read_text()), css
+
+
+def test_a_failing_block_fails_the_strict_build(tmp_path: Path) -> None:
+    """The guarantee every page relies on: an exception in a block stops the build."""
+    (tmp_path / "docs").mkdir()
+    hooks = (DOCS / "_helpers" / "hooks.py").as_posix()
+    (tmp_path / "mkdocs.yml").write_text(
+        "site_name: t\nhooks: [" + hooks + "]\nplugins: [markdown-exec]\n"
+        "markdown_extensions: [pymdownx.superfences]\n")
+    block = '```python exec="on"\nimport tgdocs\ntgdocs.check({}, "deliberate")\nprint("ok")\n```\n'
+    (tmp_path / "docs" / "index.md").write_text("# t\n\n" + block.format("1 + 1 == 2"))
+    assert _mkdocs(tmp_path / "mkdocs.yml", tmp_path / "ok").returncode == 0
+    (tmp_path / "docs" / "index.md").write_text("# t\n\n" + block.format("1 + 1 == 3"))
+    result = _mkdocs(tmp_path / "mkdocs.yml", tmp_path / "bad")
+    assert result.returncode != 0
+    assert "deliberate" in result.stderr
+
+
+def _typed_code_blocks() -> list[tuple[str, int, str]]:
+    """Python blocks shown as something to type: ```python fences that are not exec blocks."""
+    fence = re.compile(r"^```python([^\n]*)\n(.*?)^```", re.S | re.M)
+    blocks = []
+    for md in sorted(DOCS.glob("*.md")):
+        text = md.read_text()
+        for m in fence.finditer(text):
+            if "exec=" in m.group(1):
+                continue
+            line = text[:m.start()].count("\n") + 1
+            blocks.append((md.name, line, m.group(2)))
+    return blocks
+
+
+@pytest.mark.parametrize("page,line,code", _typed_code_blocks() or [("none", 0, "")],
+                         ids=lambda v: str(v) if isinstance(v, (str, int)) and len(str(v)) < 30
+                         else "")
+def test_code_shown_on_pages_runs(page: str, line: int, code: str, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    exec(compile(code, f"{page}:{line}", "exec"), {"__name__": "__docs__"})
+
+
+# -------------------------------------------------------------------- headless Chromium
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _serve(directory: Path):
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Browser:
+    """Headless Chromium driven through the DevTools protocol over ``--remote-debugging-pipe``.
+
+    Chromium reads commands on fd 3 and writes replies on fd 4, NUL-separated JSON.
+    """
+
+    FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-dev-shm-usage", "--remote-debugging-pipe", "--window-size=1280,1000"]
+
+    def __init__(self, chromium: str, user_data_dir: Path):
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+        script = f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}'
+        self._log = open(user_data_dir.parent / "chromium.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            ["bash", "-c", script, chromium, *self.FLAGS, f"--user-data-dir={user_data_dir}",
+             "about:blank"], pass_fds=(to_chrome_r, from_chrome_w), stdin=subprocess.DEVNULL,
+            stdout=self._log, stderr=self._log)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.call("Browser.close", timeout=5)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_chrome)
+        os.close(self._from_chrome)
+        self._log.close()
+
+    def _read_message(self, deadline: float) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("Chromium did not answer in time")
+            ready, _, _ = select.select([self._from_chrome], [], [], left)
+            if ready:
+                chunk = os.read(self._from_chrome, 1 << 20)
+                if not chunk:
+                    raise RuntimeError("Chromium closed the DevTools pipe (did it crash?)")
+                self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(raw)
+
+    def call(self, method: str, params: dict | None = None, session: str | None = None,
+             timeout: float = 30) -> dict[str, Any]:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method,
+                                   "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self._read_message(deadline)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self.events.append(reply)
+
+    def wait_for(self, session: str, expression: str, timeout: float = 30) -> Any:
+        """Evaluate ``expression`` until it is truthy; return its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(session, expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for: {expression}")
+            time.sleep(0.1)
+
+    def evaluate(self, session: str, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True,
+                                                "awaitPromise": True}, session)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"JS error: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+
+# What a page looks like once its scripts ran: run in the page after it settled.
+PAGE_REPORT = r"""
+(() => {
+  const article = document.querySelector("article");
+  const clone = article.cloneNode(true);
+  clone.querySelectorAll(".katex-mathml, pre, code, script, style").forEach(e => e.remove());
+  const text = clone.textContent;
+  const raw = ["\\frac", "\\(", "\\[", "$$", "\\sum", "\\int", "\\begin", "\\left", "\\mathrm"]
+    .filter(t => text.includes(t));
+  return {
+    title: document.title,
+    raw: raw,
+    rawContext: raw.length ? text.slice(Math.max(0, text.indexOf(raw[0]) - 80),
+                                        text.indexOf(raw[0]) + 80) : "",
+    arithmatex: document.querySelectorAll(".arithmatex").length,
+    unrendered: document.querySelectorAll(".arithmatex:not([data-rendered])").length,
+    katex: document.querySelectorAll(".katex").length,
+    katexErrors: Array.from(document.querySelectorAll(".katex-error")).map(e => e.title),
+    mermaidPending: document.querySelectorAll("pre.mermaid").length,
+    mermaid: Array.from(document.querySelectorAll("div.mermaid")).map(e => e.offsetHeight),
+    images: Array.from(document.images).map(i => ({src: i.src.slice(0, 60),
+                                                  complete: i.complete, w: i.naturalWidth})),
+  };
+})()
+"""
+
+SETTLED = r"""
+(() => document.readyState === "complete"
+  && document.querySelectorAll(".arithmatex:not([data-rendered])").length === 0
+  && document.querySelectorAll("pre.mermaid").length === 0
+  && Array.from(document.images).every(i => i.complete))()
+"""
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; .ci/run "
+                    "installs it when it runs as root)")
+    profile = tmp_path_factory.mktemp("chromium") / "profile"
+    b = Browser(CHROMIUM, profile)
+    try:
+        try:
+            b.call("Browser.getVersion", timeout=60)
+        except (RuntimeError, TimeoutError) as error:  # installed but cannot start here
+            log = (profile.parent / "chromium.log").read_text(errors="replace")[-500:]
+            pytest.skip(f"{CHROMIUM} does not start headless ({error}): {log}")
+        yield b
+    finally:
+        b.close()
+
+
+def _open(browser: Browser, url: str) -> str:
+    target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = browser.call("Target.attachToTarget",
+                           {"targetId": target, "flatten": True})["sessionId"]
+    browser.call("Page.enable", session=session)
+    browser.call("Network.enable", session=session)
+    browser.call("Page.navigate", {"url": url}, session=session)
+    browser.wait_for(session, SETTLED, timeout=60)
+    return session
+
+
+@pytest.mark.browser
+def test_pages_render_in_chromium(site: Path, browser: Browser) -> None:
+    pages = _pages(site)
+    assert len(pages) >= 13, pages
+    with _serve(site) as base:
+        problems = []
+        totals = {"katex": 0, "images": 0, "mermaid": 0}
+        for page in pages:
+            session = _open(browser, base + page)
+            report = browser.evaluate(session, PAGE_REPORT)
+            where = page or "(home)"
+            if report["raw"]:
+                problems.append(f"{where}: raw TeX {report['raw']} near "
+                                f"{report['rawContext']!r}")
+            if report["unrendered"] or report["katexErrors"]:
+                problems.append(f"{where}: KaTeX errors {report['katexErrors']}")
+            if report["katex"] < report["arithmatex"]:
+                problems.append(f"{where}: {report['arithmatex']} formulas, "
+                                f"{report['katex']} rendered")
+            for image in report["images"]:
+                if not (image["complete"] and image["w"] > 0):
+                    problems.append(f"{where}: image did not load: {image}")
+            if any(h < 20 for h in report["mermaid"]):
+                problems.append(f"{where}: a Mermaid diagram did not render {report['mermaid']}")
+            totals["katex"] += report["katex"]
+            totals["images"] += len(report["images"])
+            totals["mermaid"] += len(report["mermaid"])
+        urls = [e["params"]["request"]["url"] for e in browser.events
+                if e.get("method") == "Network.requestWillBeSent"]
+        offsite = [u for u in urls if not u.startswith((base, "data:", "blob:", "about:"))]
+        assert not offsite, f"pages requested the network: {offsite[:5]}"
+        assert not problems, "\n".join(problems)
+        print(f"\n{len(pages)} pages; {totals['katex']} formulas, {totals['images']} images, "
+              f"{totals['mermaid']} Mermaid diagrams rendered; {len(urls)} requests, all local")
+        # some math, some figures and the engine's graph exist somewhere on the site
+        assert totals["katex"] >= 20 and totals["images"] >= 3 and totals["mermaid"] >= 1, totals
+
+
+@pytest.mark.browser
+def test_navigation_and_screenshot(site: Path, browser: Browser) -> None:
+    with _serve(site) as base:
+        session = _open(browser, base)
+        assert "tinygrad_cnn" in browser.evaluate(session, "document.title")
+        # follow the "Why convolutions" link of the navigation, as a reader would click it
+        href = browser.evaluate(session, r"""
+          (() => { const a = Array.from(document.querySelectorAll("a.md-nav__link"))
+                     .find(a => a.textContent.trim() === "Why convolutions");
+                   a.click(); return a.getAttribute("href"); })()""")
+        assert href and "why" in href
+        browser.wait_for(session, "location.pathname.includes('why')", timeout=30)
+        browser.wait_for(session, SETTLED, timeout=60)
+        title = browser.evaluate(session, "document.title")
+        heading = browser.evaluate(session, "document.querySelector('article h1').textContent")
+        assert title.startswith("Why convolutions"), title
+        assert "onvolution" in heading, heading
+        # and the footer's "Next" link goes on to the following page
+        browser.evaluate(session, "document.querySelector('a.md-footer__link--next').click()")
+        browser.wait_for(session, "location.pathname.includes('convolution')", timeout=30)
+        browser.wait_for(session, SETTLED, timeout=60)
+        assert browser.evaluate(session, "document.title").startswith("Convolution")
+
+        session = _open(browser, base + "convolution/")
+        shot = browser.call("Page.captureScreenshot", {"format": "png"}, session)["data"]
+        ARTIFACTS.mkdir(exist_ok=True)
+        png = base64.b64decode(shot)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+        (ARTIFACTS / "docs-screenshot.png").write_bytes(png)
