@@ -109,7 +109,7 @@ def output_size_by_counting() -> Item:
     i_max = sp.floor(bound)  # i is an integer: the largest valid i
     count = i_max + 1  # i = 0, 1, ..., i_max
     closed = output_size(n, k, s, p, d)
-    symbolic_equal = sp.simplify(count - closed) == 0
+    symbolic_equal = sp.expand(count - closed, deep=True) == 0
 
     # the loop, against the formula, over a grid (including windows that do not fit)
     mismatches = []
@@ -134,7 +134,7 @@ def output_size_by_counting() -> Item:
             "The window starting at s·i covers s·i .. s·i + d(k−1); it is valid while "
             f"${sp.latex(fits)}$. SymPy solves this for i: ${sp.latex(solved)}$; i is an "
             f"integer, so the largest valid i is ${sp.latex(i_max)}$ and the count of "
-            f"i = 0..i_max is ${sp.latex(count)}$. simplify(count − closed form) = 0: "
+            f"i = 0..i_max is ${sp.latex(count)}$. expand(count − closed form) = 0: "
             f"{symbolic_equal}. A literal loop counting positions agrees with the formula on "
             f"{checked} grid points (n ≤ 12, k ≤ 5, s ≤ 4, p ≤ 2, d ≤ 3); when the window "
             "does not fit (n + 2p < d(k−1) + 1) the count is 0 = max(0, formula)."),
@@ -195,7 +195,7 @@ def pool_output_size_engine() -> Item:
 
     sp, n, k, s, p, d = _symbols()
     default = output_size(n, k, k, p, d)  # stride = kernel
-    no_overlap = sp.simplify(output_size(k * n, k, k, 0, 1))  # k·n cells -> n windows
+    no_overlap = sp.expand(output_size(k * n, k, k, 0, 1))  # k·n cells -> n windows
     mismatches = []
     checked = 0
     for nn, kk, ss, pp, dd in itertools.product((2, 5, 7, 8), (1, 2, 3), (None, 1, 2, 3),
@@ -222,7 +222,7 @@ def pool_output_size_engine() -> Item:
                     f"max_pool2d and avg_pool2d on {checked} cases (stride None, 1, 2, 3)."),
         result=no_overlap,
         engine=f"{checked - len(mismatches)} of {checked} shapes equal",
-        passed=not mismatches and sp.simplify(no_overlap - n) == 0,
+        passed=not mismatches and sp.expand(no_overlap - n) == 0,
         details={"cases": checked, "mismatches": mismatches[:10]},
     )
 
@@ -243,7 +243,7 @@ def same_padding() -> Item:
     derived_total = solutions[0] if len(solutions) == 1 else None
 
     rows = []
-    ok = derived_total is not None and sp.simplify(derived_total - d * (k - 1)) == 0
+    ok = derived_total is not None and sp.expand(derived_total - d * (k - 1)) == 0
     for kk, dd in itertools.product(range(1, 7), (1, 2, 3)):
         t = int(derived_total.subs({k: kk, d: dd}))
         left, right = t // 2, t - t // 2
@@ -325,8 +325,8 @@ def volume_formula() -> Item:
 
     n, f, nc, nf = sp.symbols("n f n_c n_f", integer=True, positive=True)
     side = output_size(n, f)  # stride 1, no padding: the floor of an integer vanishes
-    derived = sp.simplify(side)
-    ok = sp.simplify(derived - (n - f + 1)) == 0
+    derived = sp.expand(side)
+    ok = sp.expand(derived - (n - f + 1)) == 0
     checks = []
     for nn, ff, cc, kk in ((6, 3, 3, 2), (5, 1, 2, 4), (8, 5, 1, 3), (4, 4, 3, 1)):
         shape = _conv_shape((nn, nn), ff, in_channels=cc, filters=kk)
@@ -362,7 +362,7 @@ def keras_chain() -> Item:
     b = output_size(a, 2, 2)  # max-pool 2
     c = output_size(b, 3)  # conv 3x3
     e = output_size(c, 2, 2)  # max-pool 2
-    chain = [sp.simplify(expr) for expr in (n, a, b, c, e)]
+    chain = [sp.expand(expr) for expr in (n, a, b, c, e)]
     derived = [int(expr.subs(n, 28)) for expr in chain]
     flat = 50 * derived[-1] ** 2
 
