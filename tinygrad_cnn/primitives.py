@@ -291,7 +291,12 @@ class Pad(Primitive):
         self.value = value
 
     def forward(self, a):
-        return np.pad(a, self.pad_width, mode="constant", constant_values=self.value)
+        # one fill and one copy into the interior (np.pad does the same with more overhead)
+        shape = tuple(n + lo + hi for n, (lo, hi) in zip(a.shape, self.pad_width, strict=True))
+        out = np.full(shape, self.value, dtype=a.dtype)
+        out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(a.shape, self.pad_width,
+                                                          strict=True))] = a
+        return out
 
     def vjp(self, g, out, a):
         index = tuple(slice(lo, n - hi) for (lo, hi), n in zip(self.pad_width, g.shape,
@@ -361,7 +366,12 @@ class Window(Primitive):
         *lead, h, w = a.shape
         oh, ow = g.shape[-4], g.shape[-3]
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
-        grad = np.zeros(a.shape, dtype=g.dtype)
+        # allocate the gradient with its leading axes in g's memory order, so that every
+        # strided add below walks both operands in the same order (a transposed view)
+        order = sorted(range(len(lead)), key=lambda i: -abs(g.strides[i]))
+        base = np.zeros((*(lead[i] for i in order), h, w), dtype=g.dtype)
+        inverse = [order.index(i) for i in range(len(lead))]
+        grad = base.transpose(*inverse, len(lead), len(lead) + 1)
         for p in range(kh):
             rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
             for q in range(kw):

@@ -138,13 +138,17 @@ def _conv(fn: str, x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, in
     g, og = groups, o // groups
 
     xp = x.pad(((0, 0), (0, 0), *pads))
-    cols = xp.windows((kh, kw), stride, dilation)  # (N, C, OH, OW, KH, KW), a view
-    # im2col: (G, N·OH·OW, C/G·KH·KW), the one copy of the forward pass
-    cols = cols.reshape(n, g, cg, oh, ow, kh, kw).permute(1, 0, 3, 4, 2, 5, 6)
-    cols = cols.reshape(g, n * oh * ow, cg * kh * kw)
-    wmat = w.reshape(g, og, cg * kh * kw).permute(0, 2, 1)  # (G, C/G·KH·KW, O/G)
-    out = cols @ wmat  # (G, N·OH·OW, O/G): one BLAS contraction per group
-    out = out.reshape(g, n, oh, ow, og).permute(1, 0, 4, 2, 3).reshape(n, o, oh, ow)
+    win = xp.windows((kh, kw), stride, dilation)  # (N, C, OH, OW, KH, KW), a view
+    # im2col, the one copy of the forward pass: rows (c, p, q), columns (n, i, j), so the
+    # copy moves runs along OW and the weight (O, C·KH·KW) needs no transpose
+    cols = win.reshape(n, g, cg, oh, ow, kh, kw).permute(1, 2, 5, 6, 0, 3, 4)
+    k = cg * kh * kw
+    if g == 1:  # one plain GEMM: (O, C·KH·KW) @ (C·KH·KW, N·OH·OW)
+        out = w.reshape(o, k) @ cols.reshape(k, n * oh * ow)
+    else:  # one GEMM per group: (G, O/G, C/G·KH·KW) @ (G, C/G·KH·KW, N·OH·OW)
+        out = w.reshape(g, og, k) @ cols.reshape(g, k, n * oh * ow)
+    # (O, N, OH, OW) -> NCHW, a view (no copy)
+    out = out.reshape(o, n, oh, ow).permute(1, 0, 2, 3)
     if b is not None:
         out = out + b.reshape(1, o, 1, 1)
     return out
