@@ -62,9 +62,10 @@ def load_topics() -> list[Item]:
 
 
 def known_topics() -> list[str]:
-    """Topics with registered items, in reading order (unknown extra topics last)."""
-    load_topics()
-    return [t for t in TOPICS if t in REGISTRY] + [t for t in REGISTRY if t not in TOPICS]
+    """Topics with registered items or a failed import, in reading order (extra topics last)."""
+    failed = {f.topic for f in load_topics()}
+    return [t for t in TOPICS if t in REGISTRY or t in failed] + \
+        [t for t in REGISTRY if t not in TOPICS]
 
 
 def run_item(topic: str, fn: Callable[[], Item]) -> Item:
@@ -84,6 +85,7 @@ def run_item(topic: str, fn: Callable[[], Item]) -> Item:
 def _run(topics: Iterable[str] | None) -> list[tuple[Item, float]]:
     failures = load_topics()
     wanted = known_topics() if topics is None else list(topics)
+    wanted += [f.topic for f in failures if topics is None and f.topic not in wanted]
     out = [(f, 0.0) for f in failures if f.topic in wanted]
     for topic in wanted:
         for fn in REGISTRY.get(topic, []):

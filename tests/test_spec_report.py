@@ -1,0 +1,171 @@
+"""spec.report: run_all, the text / JSON report, the exit code, --list / --only, the CLIs."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import sympy as sp
+
+import spec.report as R
+from spec.core import REGISTRY, Item
+from tinygrad_cnn import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def args(**kw) -> argparse.Namespace:
+    base = {"json": False, "only": None, "list": False, "quiet": False}
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+def run(**kw) -> tuple[int, str]:
+    out = io.StringIO()
+    code = R.main(args(**kw), out=out)
+    return code, out.getvalue()
+
+
+def test_run_all_documents_in_order():
+    items = R.run_all(["documents"])
+    assert [it.name for it in items] == ["seed001_5x5_input_3x3_filter",
+                                         "seed003_6x6_image_two_filters",
+                                         "seed004_7x7_image_feature_detector"]
+    assert all(isinstance(it, Item) and it.passed for it in items)
+
+
+def test_known_topics_in_reading_order():
+    topics = R.known_topics()
+    order = [t for t in R.TOPICS if t in topics]
+    assert topics[:len(order)] == order
+    assert "convolution" in topics and "documents" in topics
+
+
+def test_text_report_and_exit_code_zero():
+    code, text = run(only=["documents"])
+    assert code == 0
+    for word in ("statement:", "derivation:", "result:", "engine:", "verdict:", "[PASS]"):
+        assert word in text
+    assert "printed 1, correct 0" in text
+    last = text.strip().splitlines()[-1]
+    assert last.startswith("verify: 3 passed, 0 failed (1 erratum in the documents) in ")
+    assert all(len(line) <= 100 for line in text.splitlines() if not line.startswith("  ·"))
+    assert "\033[" not in text  # no colour when the output is not a terminal
+
+
+def test_quiet_is_one_line_per_item():
+    code, text = run(only=["documents"], quiet=True)
+    assert code == 0
+    assert sum(line.startswith("[PASS]") for line in text.splitlines()) == 3
+    assert "derivation:" not in text
+
+
+def test_failing_and_raising_items_give_exit_code_one(monkeypatch):
+    def wrong() -> Item:
+        return Item("documents", "wrong", "2 + 2 = 5", "by hand", 5, 4, False)
+
+    def broken() -> Item:
+        """Raises."""
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setitem(REGISTRY, "documents", [*REGISTRY["documents"], wrong, broken])
+    code, text = run(only=["documents"])
+    assert code == 1
+    assert "[FAIL] documents/wrong" in text and "[FAIL] documents/broken" in text
+    assert "ZeroDivisionError: boom" in text
+    assert "verify: 3 passed, 2 failed" in text.strip().splitlines()[-1]
+    items = R.run_all(["documents"])
+    broken_item = items[-1]
+    assert broken_item.passed is False and broken_item.name == "broken"
+    assert broken_item.details["error"].startswith("ZeroDivisionError: boom")
+
+
+def test_a_module_that_fails_to_import_is_a_failed_item(monkeypatch):
+    monkeypatch.setattr(R, "TOPICS", ("no_such_module_really", "documents"))
+    real_find_spec = R.importlib.util.find_spec
+    monkeypatch.setattr(R.importlib.util, "find_spec",
+                        lambda name: True if name.endswith("really") else real_find_spec(name))
+    failures = R.load_topics()
+    assert [(f.topic, f.name) for f in failures] == [("no_such_module_really", "import")]
+    assert failures[0].passed is False
+    assert "ModuleNotFoundError" in failures[0].details["error"]
+    assert R.known_topics()[0] == "no_such_module_really"
+    items = R.run_all(["no_such_module_really", "documents"])
+    assert (items[0].topic, items[0].passed) == ("no_such_module_really", False)
+    assert all(it.passed for it in items[1:])
+    code, text = run(only=["no_such_module_really"])
+    assert code == 1 and "[FAIL] no_such_module_really/import" in text
+
+
+def test_json_report_parses():
+    code, text = run(only=["documents"], json=True)
+    assert code == 0
+    report = json.loads(text)
+    assert (report["passed"], report["failed"]) == (3, 0)
+    assert [e["printed"] for e in report["errata"]] == [1]
+    assert report["errata"][0]["correct"] == 0
+    assert report["errata"][0]["item"] == "seed004_7x7_image_feature_detector"
+    seed004 = report["items"][2]
+    assert seed004["passed"] is True
+    assert seed004["result"]["value"][2] == ["1", "0", "0", "2", "1"]
+    assert seed004["result"]["latex"].startswith("\\left[\\begin{matrix}")
+    assert isinstance(report["seconds"], float)
+
+
+def test_to_json_conversions():
+    x = sp.Symbol("x")
+    assert R.to_json(Fraction(3, 4)) == "3/4"
+    assert R.to_json(Fraction(6, 3)) == "2"
+    assert R.to_json(x ** 2) == {"str": "x**2", "latex": "x^{2}"}
+    assert R.to_json(np.array([[Fraction(1, 2), 1]], dtype=object)) == [["1/2", 1]]
+    assert R.to_json(np.float32(0.5)) == 0.5
+    assert R.to_json(float("nan")) == "nan"
+    assert R.to_json({(1, 2): (3,)}) == {"(1, 2)": [3]}
+    json.dumps(R.to_json({"m": sp.Matrix([[1, x]]), "a": np.arange(3)}))
+
+
+def test_list_and_only_unknown():
+    code, text = run(list=True)
+    assert code == 0
+    lines = text.splitlines()
+    assert lines[0].startswith("convolution (")
+    assert "  seed004_7x7_image_feature_detector" in lines
+    code, text = run(only=["nonsense"])
+    assert code == 2 and text == ""
+
+
+def test_cli_verify_entry_point(capsys):
+    assert cli.main(["verify", "--list"]) == 0
+    assert "documents (3 items)" in capsys.readouterr().out
+    assert cli.main(["verify", "--only", "documents", "-q"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("verify: 3 passed")
+
+
+def test_python_dash_m_spec_parser():
+    from spec.__main__ import build_parser
+
+    parsed = build_parser().parse_args(["--json", "--only", "shapes", "--only", "documents"])
+    assert parsed.json and parsed.only == ["shapes", "documents"]
+    assert build_parser().prog == "python -m spec"
+
+
+def test_whole_report_from_the_command_line():
+    """`python -m spec` runs everything, exits 0, and stays within the 30 s budget."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "spec", "--quiet"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    elapsed = time.perf_counter() - start
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("verify: ") and " 0 failed" in last
+    assert elapsed < 30
+    assert "FAIL" not in done.stdout
