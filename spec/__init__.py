@@ -4,6 +4,7 @@
 implementation; ``python -m spec`` (or ``tinygrad-cnn verify``) runs every item.
 """
 
+from .report import run_all
 from .shapes import output_size
 
-__all__ = ["output_size"]
+__all__ = ["output_size", "run_all"]

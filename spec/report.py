@@ -245,9 +245,8 @@ def format_item(it: Item, seconds: float | None = None, quiet: bool = False,
     """The text block of one item (one line when ``quiet``)."""
     timing = f"  ({seconds:.2f} s)" if seconds is not None else ""
     head = f"[{_verdict(it.passed, colour)}] {it.topic}/{it.name}{timing}"
-    errata = [f"  erratum: {e}" for e in it.errata]
     if quiet:
-        lines = [head] + errata
+        lines = [head] + [_field("erratum:", str(e)) for e in it.errata]
         if not it.passed and "error" in it.details:
             lines.append(_field("error:", str(it.details["error"])))
         return "\n".join(lines)
