@@ -1,0 +1,361 @@
+"""Run a candidate implementation on the cases, compare, shrink a failure, diagnose it."""
+
+from __future__ import annotations
+
+import dataclasses
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .cases import Case, build, expected_shape, shrink_moves
+from .reference import TEXT, engine, variants
+
+Forward = Callable[..., Any]
+Backward = Callable[..., Any]
+
+FD_STAGE = "finite differences"
+
+
+@dataclasses.dataclass
+class Problem:
+    """One thing wrong with a candidate on a case."""
+
+    stage: str  # "forward" | "backward" | "finite differences"
+    category: str  # raised | type | dtype | shape | count | nonfinite | values
+    message: str
+    where: str = "output"  # "output" or the gradient's name, e.g. "dL/dw"
+    index: tuple[int, ...] | None = None
+    expected: Any = None
+    actual: Any = None
+
+
+@dataclasses.dataclass
+class CaseResult:
+    """A candidate's result on one case."""
+
+    case: Case
+    problems: list[Problem]
+    output: np.ndarray | None = None
+    grads: tuple | None = None
+    expected_output: np.ndarray | None = None
+    expected_grads: tuple | None = None
+    diagnoses: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    @property
+    def signature(self) -> tuple[str, str] | None:
+        return (self.problems[0].stage, self.problems[0].category) if self.problems else None
+
+
+# ------------------------------------------------------------------------- comparisons
+
+
+def _tolerance(dtype: np.dtype, expected: np.ndarray) -> tuple[float, float]:
+    scale = float(np.max(np.abs(expected))) if expected.size else 1.0
+    scale = max(1.0, scale if np.isfinite(scale) else 1.0)
+    if dtype == np.float64:
+        return 1e-7, 1e-9 * scale
+    return 1e-4, 1e-5 * scale
+
+
+def close(actual: Any, expected: Any, equal_nan: bool = False) -> bool:
+    """Same shape and equal within the float64 (or float32) tolerance."""
+    if not isinstance(actual, np.ndarray) or not isinstance(expected, np.ndarray):
+        return False
+    if actual.shape != expected.shape or actual.dtype.kind != "f":
+        return False
+    expected = np.asarray(expected, dtype=np.float64)
+    rtol, atol = _tolerance(actual.dtype, expected)
+    with np.errstate(all="ignore"):
+        return bool(np.allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def first_difference(actual: np.ndarray, expected: np.ndarray) -> tuple[int, ...] | None:
+    rtol, atol = _tolerance(actual.dtype, expected)
+    with np.errstate(all="ignore"):
+        bad = ~np.isclose(actual, expected, rtol=rtol, atol=atol)
+    idx = np.argwhere(bad)
+    return tuple(int(i) for i in idx[0]) if len(idx) else None
+
+
+def _fmt_number(v: Any) -> str:
+    v = float(v)
+    return str(int(v)) if v == int(v) and abs(v) < 1e15 else f"{v:.10g}"
+
+
+def _call(fn: Callable[..., Any], args: list[np.ndarray], kwargs: dict[str, Any]
+          ) -> tuple[Any, str | None]:
+    """Call a candidate on copies of the arrays; an exception becomes a message."""
+    try:
+        with np.errstate(all="ignore"):
+            return fn(*[a.copy() for a in args], **kwargs), None
+    except Exception as exc:  # noqa: BLE001 - any candidate error is a reported failure
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+        return None, f"raised {type(exc).__name__}: {exc}{where}"
+
+
+def _validate(result: Any, shape: tuple[int, ...], stage: str, where: str,
+              expected: np.ndarray) -> tuple[np.ndarray | None, Problem | None]:
+    """Check type, dtype, shape, finiteness and values of one returned array."""
+    if isinstance(result, np.generic) or (isinstance(result, float) and shape == ()):
+        result = np.asarray(result)
+    if not isinstance(result, np.ndarray):
+        return None, Problem(stage, "type", f"{where}: returned {type(result).__name__}, "
+                             "expected a numpy.ndarray", where)
+    if result.dtype.kind != "f":
+        return result, Problem(stage, "dtype", f"{where}: returned dtype {result.dtype}, "
+                               "expected a floating dtype (float64, or float32)", where)
+    if result.shape != shape:
+        return result, Problem(stage, "shape", f"{where}: returned shape {result.shape}, "
+                               f"expected {shape}", where, expected=expected, actual=result)
+    finite = np.isfinite(result)
+    if not finite.all():
+        idx = tuple(int(i) for i in np.argwhere(~finite)[0])
+        return result, Problem(stage, "nonfinite", f"{where}: returned {result[idx]} at "
+                               f"index {list(idx)} (expected {_fmt_number(expected[idx])})",
+                               where, idx, expected, result)
+    if not close(result, expected):
+        idx = first_difference(result, expected)
+        err = float(np.max(np.abs(result - expected)))
+        return result, Problem(
+            stage, "values", f"{where}: values differ, first at index {list(idx)}: expected "
+            f"{_fmt_number(expected[idx])}, got {_fmt_number(result[idx])} (max abs error "
+            f"{err:.3g})", where, idx, expected, result)
+    return result, None
+
+
+# --------------------------------------------------------------------- finite differences
+
+
+def _objective(forward: Forward, case: Case, name: str, value: np.ndarray) -> float | None:
+    arrays = dict(case.arrays, **{name: value})
+    out, err = _call(forward, list(arrays.values()), case.params)
+    if err is not None or not isinstance(out, (np.ndarray, np.generic, float)):
+        return None
+    out = np.asarray(out, dtype=np.float64)
+    if out.shape != case.grad_out.shape:
+        return None
+    return float(np.sum(out * case.grad_out))
+
+
+def _fd_problem(forward: Forward, case: Case, grads: tuple[np.ndarray, ...]) -> Problem | None:
+    """Directional central differences of the candidate's own forward (float64) against
+    its own backward, one random direction per input."""
+    rng = np.random.default_rng(1234)
+    for name, grad in zip(case.differentiable, grads, strict=True):
+        a = case.arrays[name]
+        direction = rng.standard_normal(a.shape)
+        h = 1e-5 * max(1.0, float(np.max(np.abs(a))) if a.size else 1.0)
+        plus = _objective(forward, case, name, a + h * direction)
+        minus = _objective(forward, case, name, a - h * direction)
+        if plus is None or minus is None:
+            return None
+        fd = (plus - minus) / (2 * h)
+        analytic = float(np.sum(grad * direction))
+        size = 1.0 + float(np.sum(np.abs(grad * direction)))
+        if abs(fd - analytic) > 1e-6 * (abs(fd) + abs(analytic)) + 1e-7 * size:
+            return Problem(FD_STAGE, "values",
+                           f"dL/d{name}: your backward disagrees with finite differences of "
+                           f"your own forward: <dL/d{name}, v> = {analytic:.10g}, "
+                           f"(f(+hv) - f(-hv))/2h = {fd:.10g} for a random direction v",
+                           f"dL/d{name}")
+    return None
+
+
+def fd_gradient(forward: Forward, case: Case, name: str, limit: int = 64
+                ) -> np.ndarray | None:
+    """The candidate's forward differentiated coordinate by coordinate (small cases)."""
+    a = case.arrays[name]
+    if a.size > limit:
+        return None
+    grad = np.zeros_like(a)
+    h = 1e-5 * max(1.0, float(np.max(np.abs(a))))
+    for idx in np.ndindex(a.shape):
+        e = np.zeros_like(a)
+        e[idx] = h
+        plus, minus = _objective(forward, case, name, a + e), _objective(forward, case, name,
+                                                                          a - e)
+        if plus is None or minus is None:
+            return None
+        grad[idx] = (plus - minus) / (2 * h)
+    return grad
+
+
+# ------------------------------------------------------------------------- one case
+
+
+def run_case(forward: Forward, backward: Backward | None, case: Case,
+             finite_differences: bool = True) -> CaseResult:
+    """Every check on one case; a candidate's exception is a Problem, never a crash."""
+    expected_out, expected_grads = engine(case)
+    shape = expected_shape(case.op, case.config)
+    result = CaseResult(case, [], expected_output=expected_out, expected_grads=expected_grads)
+    args = list(case.arrays.values())
+    raw, err = _call(forward, args, case.params)
+    if err is not None:
+        result.problems.append(Problem("forward", "raised", f"output: {err}"))
+    else:
+        out, problem = _validate(raw, shape, "forward", "output", expected_out)
+        result.output = out
+        if problem:
+            result.problems.append(problem)
+    if backward is None:
+        return result
+    raw, err = _call(backward, args, dict(case.params, grad_out=case.grad_out.copy()))
+    names = case.differentiable
+    if err is not None:
+        result.problems.append(Problem("backward", "raised", f"gradients: {err}"))
+        return result
+    if isinstance(raw, np.ndarray) and len(names) == 1:
+        raw = (raw,)
+    if not isinstance(raw, (tuple, list)) or len(raw) != len(names):
+        got = (f"{len(raw)} values" if isinstance(raw, (tuple, list))
+               else type(raw).__name__)
+        result.problems.append(Problem(
+            "backward", "count", f"gradients: returned {got}, expected a tuple of "
+            f"{len(names)} arrays (dL/d{', dL/d'.join(names)})"))
+        return result
+    grads = []
+    ok = True
+    for name, g, exp in zip(names, raw, expected_grads, strict=True):
+        arr, problem = _validate(g, case.arrays[name].shape, "backward", f"dL/d{name}", exp)
+        grads.append(arr)
+        if problem:
+            result.problems.append(problem)
+            ok = ok and problem.category == "values"
+    result.grads = tuple(grads)
+    fd_ready = (finite_differences and case.fd and ok and isinstance(result.output, np.ndarray)
+                and result.output.dtype == np.float64 and result.output.shape == shape
+                and np.isfinite(result.output).all())
+    if fd_ready:
+        problem = _fd_problem(forward, case, result.grads)
+        if problem:
+            result.problems.append(problem)
+    return result
+
+
+# -------------------------------------------------------------------------- diagnosis
+
+
+def _match_forward(actual: Any, value: Any, expected: np.ndarray, block: bool,
+                   key: str) -> bool:
+    if not isinstance(actual, np.ndarray) or actual.dtype.kind != "f":
+        return False
+    if key == "softmax-without-max-shift":
+        return (not np.isfinite(actual).all() and isinstance(value, np.ndarray)
+                and not np.isfinite(value).all()) or close(actual, value, equal_nan=True)
+    if block:
+        if actual.shape != value.shape:
+            return False
+        region = tuple(slice(0, s) for s in expected.shape)
+        return (all(a >= e for a, e in zip(actual.shape, expected.shape, strict=True))
+                and close(np.ascontiguousarray(actual[region]), expected))
+    return close(actual, value)
+
+
+def _match_backward(actual: tuple, value: tuple, expected: tuple, key: str) -> bool:
+    if actual is None or len(actual) != len(value):
+        return False
+    hit = False
+    for a, v, e in zip(actual, value, expected, strict=True):
+        if key == "softmax-without-max-shift":
+            is_v = (isinstance(a, np.ndarray) and a.dtype.kind == "f"
+                    and not np.isfinite(a).all() and not np.isfinite(v).all())
+        else:
+            is_v = close(a, np.asarray(v, dtype=np.float64))
+        is_e = close(a, e)
+        if is_v and not is_e:
+            hit = True
+        elif not is_e:
+            return False
+    return hit
+
+
+def diagnose(result: CaseResult, keys: set[str] | None = None) -> list[str]:
+    """Keys of the classic mistakes whose variant reproduces the candidate's failure."""
+    if result.passed:
+        return []
+    stage = result.problems[0].stage
+    if stage == FD_STAGE:
+        return []
+    found: list[str] = []
+    for variant in variants(result.case.op):
+        if variant.stage != stage or variant.key in found:
+            continue
+        if keys is not None and variant.key not in keys:
+            continue
+        try:
+            value = variant.compute(result.case)
+        except Exception:  # noqa: BLE001 - a variant that cannot be formed does not match
+            continue
+        if value is None:
+            continue
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            if stage == "forward":
+                hit = _match_forward(result.output, v, result.expected_output,
+                                     variant.block, variant.key)
+            else:
+                hit = _match_backward(result.grads, tuple(v), result.expected_grads,
+                                      variant.key)
+            if hit:
+                found.append(variant.key)
+                break
+    return found
+
+
+# -------------------------------------------------------------------------- shrinking
+
+
+def shrink(forward: Forward, backward: Backward | None, result: CaseResult,
+           budget: int = 40) -> tuple[CaseResult, int]:
+    """The smallest case (by the config's sizes) that still fails the same way.
+
+    Each accepted step rebuilds the case from a smaller config with fresh data; a step is
+    kept when the first problem has the same stage and kind and, if the original had a
+    diagnosis, the same diagnosis. At most ``budget`` candidate cases are tried.
+    """
+    case, signature = result.case, result.signature
+    key = result.diagnoses[0] if result.diagnoses else None
+    allowed = set(result.diagnoses)
+    fd = signature is not None and signature[0] == FD_STAGE
+    steps = 0
+    improved = True
+    while improved and budget > 0:
+        improved = False
+        for cfg in shrink_moves(case.op, case.config):
+            if budget <= 0:
+                break
+            budget -= 1
+            trial = build(case.op, case.name, case.kind, cfg, seed=1000 + budget)
+            try:
+                res = run_case(forward, backward, trial, finite_differences=fd)
+            except Exception:  # noqa: BLE001 - e.g. the engine refuses the config
+                continue
+            if res.signature != signature:
+                continue
+            if key is not None:
+                # the same mistake, and no new ambiguity (a tiny case can match two)
+                res.diagnoses = diagnose(res)
+                if key not in res.diagnoses or not set(res.diagnoses) <= allowed:
+                    continue
+            case, result, improved = trial, res, True
+            steps += 1
+            break
+    if key is not None:
+        result.diagnoses = diagnose(result)
+        if key in result.diagnoses:
+            result.diagnoses.remove(key)
+        result.diagnoses.insert(0, key)
+    return result, steps
+
+
+def diagnosis_text(key: str) -> str:
+    """The explanation of a diagnosis key."""
+    return TEXT[key]

@@ -1,0 +1,546 @@
+"""The reference: the engine's ``F.<op>`` and its autograd, in float64 or exactly.
+
+Also the *variants* of the reference used for diagnosis: the same operation with one
+classic mistake built in (flipped kernel, padding off by one, ...). A failing candidate
+whose output equals a variant's output has made that mistake.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from tinygrad_cnn import Tensor
+from tinygrad_cnn.nn import functional as F
+
+from .cases import Case
+
+_to_fraction = np.vectorize(lambda v: Fraction(v), otypes=[object])
+
+
+def _fraction_array(a: np.ndarray) -> np.ndarray:
+    if a.dtype == object:
+        return a
+    return _to_fraction(a.astype(np.int64) if np.all(a == np.round(a)) else a)
+
+
+def engine(case: Case, arrays: dict[str, np.ndarray] | None = None,
+           params: dict[str, Any] | None = None, grad_out: np.ndarray | None = None,
+           exact: bool = False, op: str | None = None
+           ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Output and gradients of ``F.<op>`` on the case (optionally with other arrays,
+    parameters or grad_out). ``exact=True`` runs on Fractions (object arrays)."""
+    arrays = case.arrays if arrays is None else arrays
+    params = case.params if params is None else params
+    grad_out = case.grad_out if grad_out is None else grad_out
+    tensors = []
+    for name, a in arrays.items():
+        if name == "target":
+            tensors.append(Tensor(np.asarray(a, dtype=np.int64)))
+        elif exact:
+            tensors.append(Tensor(_fraction_array(a), requires_grad=True))
+        else:
+            tensors.append(Tensor(np.asarray(a, dtype=np.float64).copy(), requires_grad=True))
+    out = getattr(F, op or case.op)(*tensors, **params)
+    g = _fraction_array(np.asarray(grad_out)) if exact else np.asarray(grad_out, np.float64)
+    out.backward(g)
+    grads = []
+    for name, t in zip(arrays, tensors, strict=True):
+        if name == "target":
+            continue
+        grad = t.grad.numpy() if t.grad is not None else np.zeros_like(t.numpy())
+        grads.append(_fraction_array(np.asarray(grad, dtype=object)) if exact else grad)
+    return out.numpy(), tuple(grads)
+
+
+def engine_forward(case: Case, arrays: dict[str, np.ndarray] | None = None,
+                   params: dict[str, Any] | None = None) -> np.ndarray:
+    """The output of ``F.<op>`` in float64 (no backward, so any output shape is fine)."""
+    arrays = case.arrays if arrays is None else arrays
+    params = case.params if params is None else params
+    tensors = [Tensor(np.asarray(a, dtype=np.int64 if k == "target" else np.float64))
+               for k, a in arrays.items()]
+    return getattr(F, case.op)(*tensors, **params).numpy()
+
+
+# ------------------------------------------------------------------------------ variants
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """The reference with one mistake built in.
+
+    ``stage`` is ``"forward"`` (compare the candidate's output) or ``"backward"`` (compare
+    its gradients). ``compute(case)`` returns the variant's output (forward) or gradients
+    (backward), or None when the mistake makes no difference on this case.
+    ``block=True`` means only the leading block of the reference's size is compared, after
+    the candidate's shape equals the variant's shape (a wrong output size whose values are
+    right where they exist).
+    """
+
+    key: str
+    stage: str
+    text: str
+    compute: Callable[[Case], Any]
+    block: bool = False
+
+
+def _flip(w: np.ndarray) -> np.ndarray:
+    return np.flip(w, axis=tuple(range(2, w.ndim))).copy()
+
+
+def _pairs(case: Case, key: str) -> tuple[int, ...]:
+    v = case.params[key]
+    n = 1 if case.op == "conv1d" else 2
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,) * n
+
+
+def _with(case: Case, **params: Any) -> dict[str, Any]:
+    return dict(case.params, **params)
+
+
+def _fwd(case: Case, arrays: dict | None = None, **params: Any) -> np.ndarray | None:
+    try:
+        return engine_forward(case, arrays=arrays, params=_with(case, **params))
+    except (ValueError, TypeError):
+        return None
+
+
+def _bwd(case: Case, arrays: dict | None = None, grad_out: Any = None,
+         **params: Any) -> tuple | None:
+    try:
+        return engine(case, arrays=arrays, params=_with(case, **params), grad_out=grad_out)[1]
+    except (ValueError, TypeError):
+        return None
+
+
+def _shape_only(case: Case, formula: Callable[[int, int, int, int, int], int]) -> Any:
+    """An array of the shape a wrong size formula gives (its values are not compared
+    beyond the reference's block)."""
+    from .cases import expected_shape
+
+    shape = list(expected_shape(case.op, case.config))
+    c = case.config
+    spatial = ([("h", "kh", 0), ("w", "kw", 1)] if case.op != "conv1d" else [("l", "k", None)])
+    changed = False
+    for j, (n_key, k_key, i) in enumerate(spatial):
+        s, p, d = (c["s"], c["p"], c.get("d", 1)) if i is None else \
+            (c["s"][i], c["p"][i], c.get("d", (1, 1))[i])
+        new = formula(c[n_key], c[k_key], s, p, d)
+        pos = len(shape) - len(spatial) + j
+        changed |= new != shape[pos]
+        shape[pos] = new
+    if not changed or min(shape) < 1:
+        return None
+    return np.zeros(shape)
+
+
+def _stride_ignored_size(n: int, k: int, s: int, p: int, d: int) -> int:
+    return n + 2 * p - d * (k - 1)
+
+
+def _ceil_size(n: int, k: int, s: int, p: int, d: int) -> int:
+    return -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1
+
+
+def _padding_variants(case: Case) -> list[np.ndarray]:
+    """The reference with padding one more, or one less, on every axis."""
+    base = _pairs(case, "padding")
+    outs = []
+    for delta in (1, -1):
+        p = tuple(v + delta for v in base)
+        if min(p) < 0:
+            continue
+        arg = p[0] if len(set(p)) == 1 else p
+        out = _fwd(case, padding=arg)
+        if out is not None:
+            outs.append(out)
+    return outs
+
+
+def _group_mixed(case: Case) -> list[np.ndarray] | None:
+    """Grouped conv where every group reads the first group's input channels, or where
+    output channel o reads group o % G instead of o // (O/G)."""
+    g = case.params["groups"]
+    if g == 1:
+        return None
+    x, w = case.arrays["x"], case.arrays["w"]
+    o, cg = w.shape[0], w.shape[1]
+    outs = []
+    for group_of in (lambda oc: 0, lambda oc: oc % g):
+        parts = []
+        for oc in range(o):
+            grp = group_of(oc)
+            arrays = {"x": x[:, grp * cg:(grp + 1) * cg], "w": w[oc:oc + 1]}
+            if "b" in case.arrays:
+                arrays["b"] = case.arrays["b"][oc:oc + 1]
+            out = _fwd(case, arrays=arrays, groups=1)
+            if out is None:
+                return None
+            parts.append(out)
+        outs.append(np.concatenate(parts, axis=1))
+    return outs
+
+
+def _flipped_kernel(case: Case) -> np.ndarray | None:
+    return _fwd(case, arrays=dict(case.arrays, w=_flip(case.arrays["w"])))
+
+
+def _no_bias(case: Case) -> np.ndarray | None:
+    if "b" not in case.arrays:
+        return None
+    return _fwd(case, arrays={k: v for k, v in case.arrays.items() if k != "b"})
+
+
+def _dilation_ignored(case: Case) -> np.ndarray | None:
+    if max(_pairs(case, "dilation")) == 1:
+        return None
+    return _fwd(case, dilation=1)
+
+
+def _stride_everywhere(case: Case) -> np.ndarray | None:
+    if max(_pairs(case, "stride")) == 1:
+        return None
+    return _fwd(case, stride=1)
+
+
+def _conv_weight_transposed(case: Case) -> list[tuple] | None:
+    grads = _bwd(case)
+    if grads is None:
+        return None
+    dw = grads[1]
+    outs = [(grads[0], dw.swapaxes(-1, -2).copy(), *grads[2:])] if dw.ndim == 4 else []
+    outs.append((grads[0], dw.swapaxes(0, 1).copy(), *grads[2:]))
+    return outs
+
+
+def _conv_input_grad_unflipped(case: Case) -> tuple | None:
+    """dx computed by correlating grad_out with the kernel as is (it needs the kernel
+    rotated by 180 degrees): that is the true dx of the flipped-kernel forward."""
+    grads = _bwd(case)
+    flipped = _bwd(case, arrays=dict(case.arrays, w=_flip(case.arrays["w"])))
+    if grads is None or flipped is None:
+        return None
+    return (flipped[0], *grads[1:])
+
+
+def _ignores_grad_out(case: Case) -> tuple | None:
+    if np.all(case.grad_out == 1):
+        return None
+    return _bwd(case, grad_out=np.ones_like(case.grad_out))
+
+
+# ----------------------------------------------------------------------- pooling helpers
+
+
+def _windows(case: Case):
+    """(n, c, i, j, list of (row, col) inside the input) for every max-pool window."""
+    x = case.arrays["x"]
+    kh, kw = _pairs(case, "kernel_size")
+    sh, sw = _pairs(case, "stride")
+    ph, pw = _pairs(case, "padding")
+    dh, dw = _pairs(case, "dilation") if "dilation" in case.params else (1, 1)
+    from .cases import expected_shape
+
+    _, _, oh, ow = expected_shape(case.op, case.config)
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            for i in range(oh):
+                for j in range(ow):
+                    cells = [(i * sh + p * dh - ph, j * sw + q * dw - pw)
+                             for p in range(kh) for q in range(kw)]
+                    inside = [(r, s) for r, s in cells
+                              if 0 <= r < x.shape[2] and 0 <= s < x.shape[3]]
+                    yield n, c, i, j, inside, len(cells)
+
+
+def _max_grad_to(case: Case, rule: str) -> tuple | None:
+    """Max-pool dx with the window's gradient sent to 'every' element, to the 'last' max,
+    or 'split' equally among the tied maxima."""
+    x = case.arrays["x"]
+    dx = np.zeros_like(x)
+    g = case.grad_out
+    for n, c, i, j, inside, _ in _windows(case):
+        vals = [x[n, c, r, s] for r, s in inside]
+        top = max(vals)
+        maxima = [cell for cell, v in zip(inside, vals, strict=True) if v == top]
+        if rule == "every":
+            targets, share = inside, 1.0
+        elif rule == "last":
+            targets, share = maxima[-1:], 1.0
+        else:
+            targets, share = maxima, 1.0 / len(maxima)
+        for r, s in targets:
+            dx[n, c, r, s] += g[n, c, i, j] * share
+    return (dx,)
+
+
+def _max_zero_padding(case: Case) -> np.ndarray | None:
+    if max(_pairs(case, "padding")) == 0:
+        return None
+    x = case.arrays["x"]
+    from .cases import expected_shape
+
+    out = np.zeros(expected_shape(case.op, case.config))
+    for n, c, i, j, inside, total in _windows(case):
+        vals = [x[n, c, r, s] for r, s in inside]
+        out[n, c, i, j] = max(vals + ([0.0] if len(inside) < total else []))
+    return out
+
+
+def _avg_count_valid(case: Case, stage: str) -> Any:
+    if max(_pairs(case, "padding")) == 0:
+        return None
+    try:
+        params = dict(case.params, count_include_pad=False)
+        if stage == "forward":
+            return engine_forward(case, params=params)
+        return engine(case, params=params)[1]
+    except (ValueError, TypeError):
+        return None
+
+
+# ----------------------------------------------------------------------- softmax family
+
+
+def _naive(case: Case, stage: str) -> Any:
+    """Softmax / log-softmax / cross-entropy by the textbook formula without the max shift
+    (exp overflows to inf for logits of ~1e3, giving inf / inf = NaN)."""
+    op = case.op
+    x = case.arrays["logits" if op == "cross_entropy" else "x"]
+    axis = case.params.get("axis", 1)
+    with np.errstate(all="ignore"):
+        e = np.exp(x)
+        s = e / e.sum(axis=axis, keepdims=True)
+        if op == "softmax":
+            if stage == "forward":
+                return s
+            g = case.grad_out
+            return (s * (g - (g * s).sum(axis=axis, keepdims=True)),)
+        if op == "log_softmax":
+            if stage == "forward":
+                return np.log(s)
+            g = case.grad_out
+            return (g - s * g.sum(axis=axis, keepdims=True),)
+        t = case.arrays["target"]
+        y = np.zeros_like(x)
+        y[np.arange(len(t)), t] = 1
+        losses = -(np.log(s) * y).sum(axis=1)
+        red = case.params["reduction"]
+        if stage == "forward":
+            return losses if red == "none" else (losses.sum() if red == "sum" else
+                                                 np.asarray(losses.mean()))
+        g = np.asarray(case.grad_out, dtype=np.float64)
+        scale = g[:, None] if red == "none" else g / (len(t) if red == "mean" else 1)
+        return ((s - y) * scale,)
+
+
+def _has_large(case: Case) -> bool:
+    x = case.arrays.get("logits", case.arrays.get("x"))
+    return bool(np.abs(x).max() > 700)
+
+
+def _softmax_wrong_axis(case: Case) -> list[np.ndarray] | None:
+    x = case.arrays["x"]
+    axis = case.params["axis"] % x.ndim
+    outs = [_fwd(case, axis=a) for a in range(x.ndim) if a != axis and x.shape[a] > 1]
+    outs = [o for o in outs if o is not None]
+    return outs or None
+
+
+def _softmax_diagonal(case: Case) -> tuple | None:
+    x = case.arrays["x"]
+    s = engine_forward(case)
+    if case.op == "softmax":
+        return (s * (1 - s) * case.grad_out,)
+    return (case.grad_out * (1 - np.exp(s)),) if x.size else None
+
+
+def _loss_missing_mean(case: Case) -> tuple | None:
+    if case.params["reduction"] != "mean" or case.arrays["logits"].shape[0] == 1:
+        return None
+    grads = _bwd(case)
+    return None if grads is None else (grads[0] * case.arrays["logits"].shape[0],)
+
+
+def _loss_divided_forward(case: Case) -> list[np.ndarray] | None:
+    red = case.params["reduction"]
+    other = {"mean": ["sum"], "sum": ["mean"], "none": []}[red]
+    outs = [_fwd(case, reduction=r) for r in other]
+    return [o for o in outs if o is not None] or None
+
+
+def _linear_weight_transposed(case: Case) -> tuple | None:
+    grads = _bwd(case)
+    return None if grads is None else (grads[0], grads[1].T.copy(), *grads[2:])
+
+
+def _linear_untransposed(case: Case) -> np.ndarray | None:
+    w = case.arrays["w"]
+    if w.shape[0] != w.shape[1]:
+        return None
+    return _fwd(case, arrays=dict(case.arrays, w=w.T.copy()))
+
+
+def _relu_grad_at_zero_one(case: Case) -> tuple | None:
+    x = case.arrays["x"]
+    if not np.any(x == 0):
+        return None
+    return (case.grad_out * (x >= 0),)
+
+
+def _negated(case: Case, stage: str) -> Any:
+    out, grads = engine(case)
+    return -out if stage == "forward" else tuple(-g for g in grads)
+
+
+# ------------------------------------------------------------------------ the catalogue
+
+TEXT = {
+    "flipped-kernel":
+        "flipped kernel: the output equals the reference computed with every kernel rotated "
+        "by 180 degrees. Deep-learning 'convolution' is cross-correlation: "
+        "y[i, j] = sum_pq w[p, q] * x[i*s + p, j*s + q], with no flip of w.",
+    "padding-off-by-one":
+        "padding off by one: the output equals the reference with padding p + 1 or p - 1 on "
+        "each side. Pad exactly p zeros on each side (2p in total): "
+        "out = floor((n + 2p - d(k-1) - 1) / s) + 1.",
+    "stride-ignored-in-output-size":
+        "stride ignored in the output size: the output has the size of a stride-1 output, "
+        "n + 2p - d(k-1), where out = floor((n + 2p - d(k-1) - 1) / s) + 1; the values that "
+        "exist where they should are right.",
+    "stride-ignored":
+        "stride ignored: the output equals the stride-1 result (every window position); "
+        "step the window by s: row i starts at i*s.",
+    "ceil-instead-of-floor":
+        "ceil instead of floor in the output size: out = floor((n + 2p - d(k-1) - 1) / s) + 1 "
+        "keeps only windows that fit entirely in the padded input; a partial window at the "
+        "end is dropped (PyTorch's default ceil_mode=False).",
+    "dilation-ignored":
+        "dilation ignored: the output equals the reference with dilation 1. A dilated kernel "
+        "reads x[i*s + p*d], and spans d(k-1) + 1 elements.",
+    "channels-mixed-across-groups":
+        "channels mixed across groups: group g must read only input channels "
+        "g*C/G .. (g+1)*C/G - 1 and produce output channels g*O/G .. (g+1)*O/G - 1; the "
+        "output equals a convolution whose output channels read the wrong group.",
+    "bias-dropped":
+        "bias dropped: the output equals the reference without b; add b[o] to every "
+        "position of output channel o.",
+    "weight-gradient-transposed":
+        "weight gradient transposed: dL/dw equals the reference's with two axes swapped "
+        "(kernel rows and columns, or input and output channels / features). "
+        "dL/dw[o, c, p, q] = sum_{n,i,j} g[n, o, i, j] * x_pad[n, c, i*s + p*d, j*s + q*d].",
+    "input-gradient-without-flip":
+        "input gradient without the flip: dL/dx equals a 'full' correlation of grad_out with "
+        "the kernel as is; it needs the kernel rotated by 180 degrees (equivalently, "
+        "scatter g[i, j] * w[p, q] back to x[i*s + p, j*s + q]).",
+    "max-pool-gradient-to-every-element":
+        "max-pool gradient sent to every element of the window: only the maximal element "
+        "(the first one in row-major order when there are ties, as in PyTorch) receives "
+        "the window's gradient; the others get 0.",
+    "avg-pool-wrong-count-at-border":
+        "average pooling divides by the wrong count at the border: the output equals the "
+        "average over the non-padding elements only (count_include_pad=False). PyTorch's "
+        "default divides every window by kh*kw, padding zeros included.",
+    "softmax-without-max-shift":
+        "softmax without the max shift: exp(x) overflows (inf / inf = NaN) for logits of "
+        "about 1e3 and more. Subtract the row maximum first: softmax(x) = "
+        "exp(x - max x) / sum exp(x - max x); log_softmax = x - max - log sum exp(x - max).",
+    "loss-gradient-missing-1/N":
+        "loss gradient missing 1/N: with reduction='mean' the loss is the mean over the N "
+        "samples, so dL/dlogits = (softmax(logits) - onehot(target)) / N; this gradient is N "
+        "times too large.",
+    "max-pool-zero-padding":
+        "max pooling padded with 0 instead of -inf: a padded element must never be the "
+        "maximum (PyTorch pads max pooling with -inf).",
+    "ties-last-max":
+        "max-pool ties: the gradient went to the last maximal element; the convention "
+        "checked here (PyTorch's) gives it all to the first one in row-major order.",
+    "ties-split":
+        "max-pool ties: the gradient was split equally among the tied maxima; the "
+        "convention checked here (PyTorch's) gives it all to the first one.",
+    "relu-grad-at-zero":
+        "relu'(0) = 1 used; the convention checked here (PyTorch's) is relu'(0) = 0.",
+    "ignores-grad-out":
+        "backward ignores grad_out: the gradients equal those of sum(output); multiply by "
+        "the upstream gradient (chain rule).",
+    "wrong-axis":
+        "softmax taken along the wrong axis: normalize along the axis given as 'axis'.",
+    "softmax-diagonal-jacobian":
+        "softmax backward uses only the diagonal of the Jacobian, s * (1 - s) * g; the full "
+        "vector-Jacobian product is s * (g - sum(g * s)).",
+    "loss-reduction":
+        "wrong reduction: the loss equals the reference with reduction 'sum' instead of "
+        "'mean' (or the other way round).",
+    "weight-untransposed":
+        "weight used untransposed: linear computes y = x @ w.T + b with w of shape "
+        "(out_features, in_features).",
+    "sign-flipped":
+        "sign flipped: the result equals minus the reference.",
+}
+
+
+def variants(op: str) -> list[Variant]:
+    """The diagnosable mistakes for ``op``, most specific first."""
+    v: list[Variant] = []
+
+    def add(key: str, stage: str, compute: Callable[[Case], Any], block: bool = False):
+        v.append(Variant(key, stage, TEXT[key], compute, block))
+
+    if op in ("conv1d", "conv2d"):
+        add("flipped-kernel", "forward", _flipped_kernel)
+        add("bias-dropped", "forward", _no_bias)
+        add("dilation-ignored", "forward", _dilation_ignored)
+        add("channels-mixed-across-groups", "forward", _group_mixed)
+        add("padding-off-by-one", "forward", _padding_variants)
+        add("stride-ignored", "forward", _stride_everywhere)
+        add("stride-ignored-in-output-size", "forward",
+            lambda c: _shape_only(c, _stride_ignored_size), block=True)
+        add("ceil-instead-of-floor", "forward", lambda c: _shape_only(c, _ceil_size),
+            block=True)
+        add("input-gradient-without-flip", "backward", _conv_input_grad_unflipped)
+        add("weight-gradient-transposed", "backward", _conv_weight_transposed)
+    if op in ("max_pool2d", "avg_pool2d"):
+        if op == "max_pool2d":
+            add("max-pool-zero-padding", "forward", _max_zero_padding)
+            add("dilation-ignored", "forward", _dilation_ignored)
+            add("max-pool-gradient-to-every-element", "backward",
+                lambda c: _max_grad_to(c, "every"))
+            add("ties-last-max", "backward", lambda c: _max_grad_to(c, "last"))
+            add("ties-split", "backward", lambda c: _max_grad_to(c, "split"))
+        else:
+            add("avg-pool-wrong-count-at-border", "forward",
+                lambda c: _avg_count_valid(c, "forward"))
+            add("avg-pool-wrong-count-at-border", "backward",
+                lambda c: _avg_count_valid(c, "backward"))
+        add("padding-off-by-one", "forward", _padding_variants)
+        add("stride-ignored", "forward", _stride_everywhere)
+        add("stride-ignored-in-output-size", "forward",
+            lambda c: _shape_only(c, _stride_ignored_size), block=True)
+        add("ceil-instead-of-floor", "forward", lambda c: _shape_only(c, _ceil_size),
+            block=True)
+    if op in ("softmax", "log_softmax", "cross_entropy"):
+        add("softmax-without-max-shift", "forward",
+            lambda c: _naive(c, "forward") if _has_large(c) else None)
+        add("softmax-without-max-shift", "backward",
+            lambda c: _naive(c, "backward") if _has_large(c) else None)
+    if op in ("softmax", "log_softmax"):
+        add("wrong-axis", "forward", _softmax_wrong_axis)
+        add("softmax-diagonal-jacobian", "backward", _softmax_diagonal)
+    if op == "cross_entropy":
+        add("loss-gradient-missing-1/N", "backward", _loss_missing_mean)
+        add("loss-reduction", "forward", _loss_divided_forward)
+    if op == "linear":
+        add("bias-dropped", "forward", _no_bias)
+        add("weight-untransposed", "forward", _linear_untransposed)
+        add("weight-gradient-transposed", "backward", _linear_weight_transposed)
+    if op == "relu":
+        add("relu-grad-at-zero", "backward", _relu_grad_at_zero_one)
+    add("ignores-grad-out", "backward", _ignores_grad_out)
+    add("sign-flipped", "forward", lambda c: _negated(c, "forward"))
+    add("sign-flipped", "backward", lambda c: _negated(c, "backward"))
+    return v
