@@ -76,19 +76,22 @@ def _printed_errata(document: str, what: str, printed: list[list[Any]],
     return errata, compared
 
 
-def _all_dtypes(x: Any, w: Any, exact: list[sp.Matrix], **kwargs: Any
-                ) -> tuple[dict[str, list], bool, np.ndarray]:
-    """Engine output per dtype, and whether every output channel matches ``exact`` exactly."""
+def _all_dtypes(x: Any, w: Any, exact: list[sp.Matrix], outputs: dict | None = None,
+                **kwargs: Any) -> tuple[dict[str, list], bool, np.ndarray]:
+    """Engine output per dtype, and whether every output channel matches ``exact`` exactly.
+
+    Returns the mismatching cells (channel, row, column; 0-based) per dtype, whether there
+    are none, and the exact (Fraction) output; ``outputs`` collects every dtype's output.
+    """
     mismatches: dict[str, list] = {}
-    exact_out = None
+    outputs = {} if outputs is None else outputs
     for dtype in DTYPES:
         out = _engine(x, w, dtype, **kwargs).numpy()[0]
         bad = [(o, *cell) for o, m in enumerate(exact) for cell in _compare(out[o], m)]
         mismatches[dtype] = bad
-        if dtype == "exact":
-            exact_out = out
+        outputs[dtype] = out
     ok = all(not bad for bad in mismatches.values())
-    return mismatches, ok, exact_out
+    return mismatches, ok, outputs["exact"]
 
 
 def _strs(a: Any) -> list:
@@ -276,8 +279,11 @@ def seed004_7x7_image_feature_detector() -> Item:
     exact = sympy_correlate2d(SEED_004_INPUT, SEED_004_DETECTOR)
     x = np.array(SEED_004_INPUT).reshape(1, 1, 7, 7)
     w = np.array(SEED_004_DETECTOR).reshape(1, 1, 3, 3)
-    mismatches, ok, out = _all_dtypes(x, w, [exact])
+    per_dtype: dict[str, np.ndarray] = {}
+    mismatches, ok, out = _all_dtypes(x, w, [exact], outputs=per_dtype)
     errata, compared = _printed_errata(SEED_004, "feature map", SEED_004_PRINTED_MAP, exact)
+    printed = sp.Matrix(SEED_004_PRINTED_MAP)
+    engine_vs_printed = {dtype: _compare(o[0], printed) for dtype, o in per_dtype.items()}
     window = [[SEED_004_INPUT[2 + p][2 + q] for q in range(3)] for p in range(3)]
     return Item(
         TOPIC, "seed004_7x7_image_feature_detector",
@@ -289,6 +295,8 @@ def seed004_7x7_image_feature_detector() -> Item:
         source=SEED_004, errata=errata,
         details={"printed feature map": SEED_004_PRINTED_MAP,
                  "engine mismatches per dtype": mismatches,
+                 "cells where the engine differs from the printed map (0-based), per dtype":
+                     engine_vs_printed,
                  "window at row 3, column 3 (1-based)": window,
                  "why": "that window holds a single 1 (its centre), and the detector's centre "
                         "weight is 0, so the sum is 0; every animation frame that shows the "

@@ -92,6 +92,8 @@ def test_seed004_map_and_erratum(items):
     assert "seed 004" in e.document
     assert "row 3, column 3" in e.location
     assert (e.printed, e.correct) == (1, 0)
+    key = "cells where the engine differs from the printed map (0-based), per dtype"
+    assert it.details[key] == {"float32": [(2, 2)], "float64": [(2, 2)], "exact": [(2, 2)]}
     # the printed map is kept literally: 1 at that cell
     assert D.SEED_004_PRINTED_MAP[2][2] == 1
 
