@@ -169,3 +169,11 @@ def test_whole_report_from_the_command_line():
     assert last.startswith("verify: ") and " 0 failed" in last
     assert elapsed < 30
     assert "FAIL" not in done.stdout
+
+
+def test_colour_only_when_asked():
+    it = Item("t", "n", "s", "d", 1, 1, True)
+    assert "\033[32mPASS\033[0m" in R.format_item(it, colour=True)
+    bad = Item("t", "n", "s", "d", 1, 2, False)
+    assert "\033[31mFAIL\033[0m" in R.format_item(bad, colour=True)
+    assert R.format_item(bad, quiet=True) == "[FAIL] t/n"
