@@ -306,10 +306,10 @@ BROKEN: dict[str, tuple[str, Callable, Callable | None, str]] = {
     "input gradient without the flip": (
         "conv2d", conv2d, partial(conv2d_backward, unflipped_dx=True),
         "input-gradient-without-flip"),
-    "max-pool gradient to every element": (
+    "max-pool gradient sent to every element": (
         "max_pool2d", max_pool2d, partial(max_pool2d_backward, to_every_element=True),
         "max-pool-gradient-to-every-element"),
-    "avg pool wrong count at the border": (
+    "average pooling divides by the wrong count at the border": (
         "avg_pool2d", partial(avg_pool2d, count_valid_only=True),
         partial(avg_pool2d_backward, count_valid_only=True), "avg-pool-wrong-count-at-border"),
     "softmax without the max shift": ("softmax", partial(softmax, shift=False),

@@ -29,6 +29,7 @@ own backward against central finite differences of its own forward.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 from collections.abc import Callable
@@ -48,6 +49,9 @@ __all__ = ["OPS", "TEXT", "Case", "CaseResult", "Report", "check", "assert_match
 def _name(fn: Callable[..., Any] | None) -> str | None:
     if fn is None:
         return None
+    if isinstance(fn, functools.partial):
+        args = ", ".join(f"{k}={v!r}" for k, v in fn.keywords.items())
+        return f"{_name(fn.func)} (partial: {args})"
     module = getattr(fn, "__module__", None) or "?"
     return f"{module}:{getattr(fn, '__qualname__', repr(fn))}"
 

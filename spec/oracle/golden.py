@@ -106,7 +106,7 @@ def export(directory: str | Path, seed: int = 0) -> list[Path]:
         doc = {"schema": SCHEMA, "version": VERSION, "op": op, "signature": SIGNATURES[op],
                "conventions": CONVENTIONS, "seed": seed, "cases": cases}
         path = root / f"{op}.json"
-        path.write_text(json.dumps(doc, indent=1) + "\n")
+        path.write_text(_dump(doc))
         written.append(path)
         index.append({"op": op, "file": path.name, "cases": len(cases),
                       "exact_cases": sum(c["exact"] for c in cases)})
@@ -120,6 +120,13 @@ def export(directory: str | Path, seed: int = 0) -> list[Path]:
     readme.write_text(_README.format(version=VERSION, seed=seed, count=sum(
         f["cases"] for f in index)))
     return [*written, root / "INDEX.json", readme]
+
+
+def _dump(doc: dict[str, Any]) -> str:
+    """Readable JSON: the header one key per line, then one case per line."""
+    head = [f" {json.dumps(k)}: {json.dumps(v)}," for k, v in doc.items() if k != "cases"]
+    cases = [json.dumps(c, separators=(", ", ": "), allow_nan=False) for c in doc["cases"]]
+    return "{\n" + "\n".join(head) + '\n "cases": [\n  ' + ",\n  ".join(cases) + "\n ]\n}\n"
 
 
 def decode(tensor: dict[str, Any], exact: bool = False) -> np.ndarray:
