@@ -6,13 +6,14 @@ import argparse
 import io
 import json
 import os
+import resource
 import subprocess
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pytest
 import sympy as sp
 
 import spec.report as R
@@ -157,17 +158,23 @@ def test_python_dash_m_spec_parser():
     assert build_parser().prog == "python -m spec"
 
 
+@pytest.mark.slow
 def test_whole_report_from_the_command_line():
-    """`python -m spec` runs everything, exits 0, and stays within the 30 s budget."""
+    """`python -m spec` runs everything, exits 0, and stays within the 30 s budget.
+
+    The budget is checked on the child's CPU time (user + system), which does not grow when
+    other processes share the machine; the wall clock only has a generous timeout.
+    """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([sys.executable, "-m", "spec", "--quiet"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
-    elapsed = time.perf_counter() - start
+                          capture_output=True, text=True, timeout=180)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith("verify: ") and " 0 failed" in last
-    assert elapsed < 30
+    assert cpu < 30
     assert "FAIL" not in done.stdout
 
 
