@@ -217,6 +217,10 @@ def conv1d(x: Any, w: Any, b: Any = None, stride: int = 1, padding: int | str = 
     (pad,) = _padding(padding, w.shape[2:], (s,), (d,), fn)
     n, c, length = x.shape
     o, cg, k = w.shape
+    if c % groups == 0 and cg != c // groups:  # here, to show the 3-D shapes
+        raise ValueError(f"{fn}: weight expects {cg} input channels per group, but input "
+                         f"has {c} channels / groups={groups} = {c // groups}; weight shape "
+                         f"{w.shape}, input shape {x.shape}")
     out = _conv(fn, x.reshape(n, c, 1, length), w.reshape(o, cg, 1, k), b, (1, s),
                 ((0, 0), pad), (1, d), groups)
     return out.reshape(n, o, out.shape[-1])
@@ -300,8 +304,12 @@ def relu(x: Any) -> Tensor:
     return _as_tensor(x, "input", "relu").relu()
 
 
-def _shifted(x: Tensor, axis: int) -> Tensor:
+def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
     """``x - max(x)`` along axis; the max is a constant (its gradient would cancel)."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or \
+            not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{fn}: axis must be an int in [{-x.ndim}, {x.ndim}) for an input "
+                         f"of shape {x.shape}, got {axis!r}")
     with_max = x.data.max(axis=axis, keepdims=True)
     if x.dtype != object:
         with_max = np.where(np.isfinite(with_max), with_max, 0).astype(x.dtype)
@@ -311,7 +319,7 @@ def _shifted(x: Tensor, axis: int) -> Tensor:
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """``x - max - log Σ exp(x - max)`` along ``axis``: stable for logits of ±1e4."""
     x = _as_tensor(x, "input", "log_softmax")
-    z = _shifted(x, axis)
+    z = _shifted(x, axis, "log_softmax")
     return z - z.exp().sum(axis=axis, keepdims=True).log()
 
 
@@ -362,6 +370,7 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
             kind = "probability" if target.ndim == 2 else "float"
             raise ValueError(f"{fn}: {kind} target must have shape ({n}, {c}) like the "
                              f"input, got {target.shape} (class indices must be integers)")
+        _check_dtypes(fn, input=logits, target=target)
         y = target
     else:
         raise TypeError(f"{fn}: target must hold int class indices or float probabilities, "
