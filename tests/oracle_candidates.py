@@ -356,3 +356,78 @@ def relu_double(x):
     """A forward consistent with ``backward_inconsistent`` (so only the engine check and
     not finite differences would flag that pair)."""
     return np.where(x > 0, 2 * x, 0.0)
+
+
+# ------------------------------------------------- more mistakes the oracle recognises
+
+
+def _conv2d_backward_ignoring_grad_out(x, w, b=None, *, grad_out, **params):
+    return conv2d_backward(x, w, b, grad_out=np.ones_like(grad_out), **params)
+
+
+def _max_pool2d_backward_split_ties(x, kernel_size, stride=None, padding=0, dilation=1, *,
+                                    grad_out):
+    (kh, kw), (sh, sw) = _pair(kernel_size), _pair(kernel_size if stride is None else stride)
+    (ph, pw), (dh, dw) = _pair(padding), _pair(dilation)
+    dx = np.zeros_like(x)
+    n, c, h, wd = x.shape
+    for ni, ci, i, j in np.ndindex(grad_out.shape):
+        cells = [(i * sh + p * dh - ph, j * sw + q * dw - pw)
+                 for p in range(kh) for q in range(kw)]
+        cells = [(r, s) for r, s in cells if 0 <= r < h and 0 <= s < wd]
+        top = max(x[ni, ci, r, s] for r, s in cells)
+        maxima = [(r, s) for r, s in cells if x[ni, ci, r, s] == top]
+        for r, s in maxima:
+            dx[ni, ci, r, s] += grad_out[ni, ci, i, j] / len(maxima)
+    return (dx,)
+
+
+def _max_pool2d_zero_padding(x, kernel_size, stride=None, padding=0, dilation=1):
+    ph, pw = _pair(padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # zeros, not -inf
+    return max_pool2d(xp, kernel_size, stride, 0, dilation)
+
+
+def _relu_backward_one_at_zero(x, *, grad_out):
+    return (np.where(x >= 0, grad_out, 0.0),)
+
+
+def _softmax_last_axis(x, axis=-1):
+    return softmax(x, -1)
+
+
+def _softmax_backward_diagonal(x, *, grad_out, axis=-1):
+    s = softmax(x, axis)
+    return (s * (1 - s) * grad_out,)
+
+
+def _log_softmax_naive(x, axis=-1):
+    return x - np.log(np.exp(x).sum(axis=axis, keepdims=True))
+
+
+def _linear_backward_dw_transposed(x, w, b=None, *, grad_out):
+    grads = linear_backward(x, w, b, grad_out=grad_out)
+    return (grads[0], grads[1].T, *grads[2:])
+
+
+def _cross_entropy_always_sum(logits, target, reduction="mean"):
+    return cross_entropy(logits, target, "sum" if reduction == "mean" else reduction)
+
+
+EXTRA: dict[str, tuple[str, Callable, Callable | None, str]] = {
+    "backward ignores grad_out": ("conv2d", conv2d, _conv2d_backward_ignoring_grad_out,
+                                  "ignores-grad-out"),
+    "max-pool ties: the gradient was split": (
+        "max_pool2d", max_pool2d, _max_pool2d_backward_split_ties, "ties-split"),
+    "max pooling padded with 0": ("max_pool2d", _max_pool2d_zero_padding, None,
+                                  "max-pool-zero-padding"),
+    "relu'(0) = 1 used": ("relu", relu, _relu_backward_one_at_zero, "relu-grad-at-zero"),
+    "softmax taken along the wrong axis": ("softmax", _softmax_last_axis, None, "wrong-axis"),
+    "softmax backward uses only the diagonal": (
+        "softmax", softmax, _softmax_backward_diagonal, "softmax-diagonal-jacobian"),
+    "softmax without the max shift (log_softmax)": (
+        "log_softmax", _log_softmax_naive, None, "softmax-without-max-shift"),
+    "weight gradient transposed (linear)": (
+        "linear", linear, _linear_backward_dw_transposed, "weight-gradient-transposed"),
+    "wrong reduction": ("cross_entropy", _cross_entropy_always_sum, None, "loss-reduction"),
+}
