@@ -72,7 +72,23 @@ def display(expr: Any) -> str:
     import sympy
 
     body = expr if isinstance(expr, str) else sympy.latex(expr)
-    return f"\n$$\n{body}\n$$\n"
+    return f"\n\n$$\n{body}\n$$\n\n"  # a block of its own: blank lines around it
+
+
+def md_text(text: str) -> str:
+    """Prose from the spec as Markdown: escape ``* _ [ ] < > ` \\`` outside ``$...$`` math.
+
+    Item statements and derivations mix words, SymPy's plain-text output (``x**2``) and
+    LaTeX between dollars; only the LaTeX should be interpreted.
+    """
+    def escape(part: str, chars: str = "\\*_[]<>`") -> str:
+        return "".join("\\" + c if c in chars else c for c in part)
+
+    parts = text.split("$")
+    if len(parts) % 2 == 0:  # an unmatched dollar: no math at all
+        return escape(text, "\\*_[]<>`$")
+    out = [f"${part}$" if i % 2 else escape(part) for i, part in enumerate(parts)]
+    return "".join(out)
 
 
 def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]],
@@ -252,7 +268,7 @@ def show_value(value: Any) -> str:
         return ", ".join(show_value(v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k} = {show_value(v)}" for k, v in value.items())
-    return f"`{fmt(value)}`"
+    return f"`{fmt(value)}`".replace("\n", " ")
 
 
 def render_item(it: Any, *, heading: str | None = None, level: int = 3) -> str:
@@ -261,11 +277,11 @@ def render_item(it: Any, *, heading: str | None = None, level: int = 3) -> str:
     lines = []
     if heading is not None:
         lines.append(f"{'#' * level} {heading}\n")
-    lines.append(f"**Statement.** {it.statement}\n")
+    lines.append(f"**Statement.** {md_text(it.statement)}\n")
     if it.source:
-        lines.append(f"*Source:* {it.source}\n")
+        lines.append(f"*Source:* {md_text(it.source)}\n")
     if it.derivation:
-        lines.append(f"**Derivation.** {it.derivation}\n")
+        lines.append(f"**Derivation.** {md_text(it.derivation)}\n")
     lines.append(f"**Result.** {show_value(it.result)}\n")
     lines.append(f"**Engine.** {show_value(it.engine)}\n")
     lines.append('**Verdict.** <span class="verdict-pass">agrees</span> '
