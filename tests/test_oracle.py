@@ -152,6 +152,24 @@ def test_misbehaving_backward_is_a_failure_not_a_crash():
     assert not report.passed and "raised RuntimeError" in str(report)
 
 
+@pytest.mark.parametrize("op", ["conv2d", "softmax", "cross_entropy"])
+def test_float32_candidate_is_accepted(op):
+    forward, backward = oc.REFERENCE[op]
+
+    def to32(arrays):
+        return [a.astype(np.float32) if a.dtype.kind == "f" else a for a in arrays]
+
+    def forward32(*arrays, **params):
+        return np.asarray(forward(*to32(arrays), **params), dtype=np.float32)
+
+    def backward32(*arrays, grad_out, **params):
+        grads = backward(*to32(arrays), grad_out=grad_out.astype(np.float32), **params)
+        return tuple(g.astype(np.float32) for g in grads)
+
+    report = oracle.check(op, forward32, backward32)
+    assert report.passed, str(report)
+
+
 def test_unknown_op_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown op 'conv3d'"):
         oracle.check("conv3d", oc.relu)

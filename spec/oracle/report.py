@@ -99,7 +99,7 @@ class Report:
                 r.problems[0].message
             if len(extra) > 160:
                 extra = extra[:157] + "..."
-            lines.append(f"  {status}  {r.case.kind:<8}  {r.case.name:<{width}}{extra}")
+            lines.append(f"  {status}  {r.case.kind:<8}  {r.case.name:<{width}}{extra}".rstrip())
         if self.failure is not None:
             lines += ["", *self._failure_lines()]
         n_failed = len(self.failed)
