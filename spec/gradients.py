@@ -171,8 +171,25 @@ def _check_max(cls: type) -> list[dict[str, Any]]:
         tie_ok = all(_is_zero(a - b) for a, b in
                      zip(np.moveaxis(np.asarray(got_t), axis, -1).ravel(), want_t.ravel(),
                          strict=True))
-        results.append({"shapes": shapes, "params": repr(params), "ok": bool(ok and tie_ok),
-                        "distinct_rationals": bool(ok), "tie_to_first_max": bool(tie_ok)})
+        # the same inputs in float64 and float32 (the code path training runs): the exact
+        # expectations with g given the values 1/4, 2/4, ... (exact in binary floating point)
+        g_values = dict(zip(g.ravel(), (np.arange(1, g.size + 1) / 4).tolist(), strict=True))
+        float_ok = True
+        for dtype in (np.float64, np.float32):
+            g_float = np.array([g_values[s] for s in g.ravel()], dtype=dtype).reshape(g.shape)
+            for inputs, want in ((values, expected),
+                                 (tied, np.moveaxis(want_t, -1, axis).ravel())):
+                x_float = inputs.astype(dtype)
+                op_float = cls(**params)
+                out_float = op_float.forward(x_float)
+                (got_float,) = op_float.vjp(g_float, out_float, x_float)
+                want_float = np.array([float(sp.sympify(e).xreplace(g_values)) for e in want],
+                                      dtype=dtype)
+                float_ok = float_ok and np.array_equal(np.asarray(got_float).ravel(),
+                                                       want_float)
+        results.append({"shapes": shapes, "params": repr(params),
+                        "ok": bool(ok and tie_ok and float_ok), "distinct_rationals": bool(ok),
+                        "tie_to_first_max": bool(tie_ok), "float64_float32": bool(float_ok)})
     return results
 
 
@@ -210,6 +227,19 @@ def _check_maximum(cls: type) -> list[dict[str, Any]]:
         sub_ok["tie -> first"] = bool(all(_is_zero(x - y) for x, y in
                                           zip(np.asarray(ga).ravel(), g.ravel(), strict=True))
                                       and all(_is_zero(x) for x in np.asarray(gb).ravel()))
+        # float64 / float32, mixed order with ties: the same Heaviside(a − b, first) rule
+        a_mixed, b_mixed = cases["mixed"]
+        b_mixed = b_mixed.copy()
+        b_mixed.ravel()[::2] = a_mixed.ravel()[::2]  # every other element a tie
+        for dtype in (np.float64, np.float32):
+            a_f, b_f = a_mixed.astype(dtype), b_mixed.astype(dtype)
+            g_f = (np.arange(1, a_f.size + 1, dtype=dtype) / 4).reshape(a_f.shape)
+            ga_f, gb_f = op.vjp(g_f, op.forward(a_f, b_f), a_f, b_f)
+            first = np.array([ai >= bi for ai, bi in zip(a_mixed.ravel(), b_mixed.ravel(),
+                                                         strict=True)]).reshape(a_f.shape)
+            sub_ok[f"{np.dtype(dtype).name}"] = bool(
+                np.array_equal(ga_f, np.where(first, g_f, 0))
+                and np.array_equal(gb_f, np.where(first, 0, g_f)))
         # scalars with a symbolic order: the VJP is a Heaviside step, equal to SymPy's
         # derivative away from the tie
         ga_s, gb_s = op.vjp(sp.Integer(1), sp.Max(a_sym, b_sym), a_sym, b_sym)
@@ -514,6 +544,22 @@ def _windows(h: int, k: int, s: int, pad: int) -> list[list[tuple[int, int]]]:
     return out
 
 
+def _float_pool_grad(pool: Callable[..., Any], values: np.ndarray, g: np.ndarray,
+                     expected: np.ndarray, dtype: Any) -> bool:
+    """Run ``pool`` in ``dtype`` with g = 1/4, 2/4, ... and compare with the exact gradient."""
+    from tinygrad_cnn import Tensor
+
+    sp = _sp()
+    g_values = dict(zip(g.ravel(), (np.arange(1, g.size + 1) / 4).tolist(), strict=True))
+    h = values.shape[0]
+    x = Tensor(values.astype(dtype).reshape(1, 1, h, h), requires_grad=True)
+    y = pool(x)
+    y.backward(np.array([g_values[s] for s in g.ravel()], dtype=dtype).reshape(y.shape))
+    want = np.array([float(sp.sympify(e).xreplace(g_values)) for e in expected.ravel()],
+                    dtype=dtype).reshape(h, h)
+    return bool(np.array_equal(x.grad.numpy()[0, 0], want))
+
+
 @item("gradients")
 def pooling_backward() -> Item:
     """Max-pool sends each window's gradient to its (first) arg-max; average pooling 1/k² each."""
@@ -539,6 +585,9 @@ def pooling_backward() -> Item:
         y.backward(g.reshape(y.shape))
         sub[f"max_pool k={k} s={s} p={pad} on {h}x{h}"] = _all_zero(x.grad.numpy()[0, 0],
                                                                       expected)
+        sub[f"max_pool k={k} s={s} p={pad} on {h}x{h}, float64"] = _float_pool_grad(
+            lambda t, k=k, s=s, pad=pad: F.max_pool2d(t, k, stride=s, padding=pad), values, g,
+            expected, np.float64)
     # ties: the first maximum of the window (row-major) takes the whole gradient
     tied = np.array([[1, 3, 3, 0], [3, 2, 0, 0], [2, 2, 5, 5], [2, 1, 5, 5]], dtype=object)
     tied = np.vectorize(sp.Integer, otypes=[object])(tied)
@@ -556,6 +605,10 @@ def pooling_backward() -> Item:
         y.backward(g.reshape(y.shape))
         sub[f"max_pool ties -> first max, k={k} s={s}"] = _all_zero(x.grad.numpy()[0, 0],
                                                                       want)
+        for dtype in (np.float64, np.float32):
+            sub[f"max_pool ties -> first max, k={k} s={s}, {np.dtype(dtype).name}"] = \
+                _float_pool_grad(lambda t, k=k, s=s: F.max_pool2d(t, k, stride=s), tied, g,
+                                 want, dtype)
     # average pooling on symbols: derive from the mean of each window
     counts = None
     for h, k, s, pad in ((4, 2, 2, 0), (4, 3, 1, 0), (5, 3, 2, 1)):
@@ -584,7 +637,8 @@ def pooling_backward() -> Item:
             "Ties are the convention (PyTorch's): the first maximum in row-major order. "
             "L = Σ_w g_w·(1/k²)·Σ window w for the average. Checked exactly against "
             "max_pool2d / avg_pool2d backward on non-overlapping, overlapping and padded "
-            "windows. With every g = 1, a 4x4 input and 3x3 windows at stride 1, the "
+            "windows, and for max pooling also in float64 / float32 (g = 1/4, 2/4, …, exact in "
+            "binary). With every g = 1, a 4x4 input and 3x3 windows at stride 1, the "
             f"gradient is {counts}."),
         result={"max": "g at the arg-max", "avg": "g/k² per window"},
         engine=sub,

@@ -124,7 +124,8 @@ def layer_types() -> Item:
 
     Conv2d, Linear = _modules()
     H, W, C, M, f, K = sp.symbols("H W C M f K", integer=True, positive=True)
-    OH, OW = output_size(H, f), output_size(W, f)  # valid positions of an f×f window
+    OH, OW = sp.symbols("O_H O_W", integer=True, positive=True)  # positions of the window
+    positions = {OH: output_size(H, f), OW: output_size(W, f)}
     formulas = {
         "fully connected": count_from_shapes(fully_connected_shapes(H * W * C, M)),
         "locally connected": count_from_shapes(locally_connected_shapes(M, f, C)),
@@ -148,7 +149,7 @@ def layer_types() -> Item:
     c, ff, k = 2, 3, 4
     oh, ow = output_size(h, ff), output_size(w, ff)
     m = oh * ow
-    values = {H: h, W: w, C: c, M: m, f: ff, K: k}
+    values = {H: h, W: w, C: c, M: m, f: ff, K: k, OH: oh, OW: ow}
     rng = np.random.default_rng(0)
     checks: dict[str, dict[str, Any]] = {}
 
@@ -214,6 +215,8 @@ def layer_types() -> Item:
             + "; ".join(f"{name} ${sp.latex(sp.factor(formulas[name]))}$, connections "
                         f"${sp.latex(connections[name])}$, connections per weight "
                         f"${sp.latex(sharing[name])}$" for name in formulas)
+            + f", where ${sp.latex(OH)} = {sp.latex(positions[OH])}$ and "
+            f"${sp.latex(OW)} = {sp.latex(positions[OW])}$ (output_size, stride 1)"
             + f". Engine on a {h}x{w}x{c} input, {ff}x{ff} patches, {k} filters, {m} hidden "
             "units: parameter counts from Linear / Conv2d .parameters() and from the "
             "locally connected weight tensor; connections from a backward pass of ones."),
@@ -283,7 +286,8 @@ def seed000_progression() -> Item:
                     f"Small instance (N = {n}, f = {ff}, K = {k}) against Linear / Conv2d "
                     f"modules and a locally connected weight tensor: {engine_small}."),
         result=at_docs,
-        engine=engine_small,
+        engine={"instance": f"N = {n}, f = {ff}, K = {k}", "derived": derived_small,
+                "engine": engine_small},
         passed=bool(ok),
         source="seed 000",
         errata=errata,

@@ -20,7 +20,9 @@ def test_derivative_table_checks_every_primitive() -> None:
     assert all(it.engine.values())
     rows = {r["primitive"]: r for r in it.details["rows"]}
     assert rows["max"]["examples"][0]["tie_to_first_max"]
+    assert rows["max"]["examples"][0]["float64_float32"]
     assert rows["maximum"]["examples"][0]["tie -> first"]
+    assert rows["maximum"]["examples"][0]["float32"]
     assert all(e["constant_jacobian"] for e in rows["window"]["examples"])
 
 
@@ -138,6 +140,7 @@ def test_conv_input_gradient_is_full_correlation_with_flipped_kernel() -> None:
 def test_pooling_backward_item() -> None:
     it = grads.pooling_backward()
     assert it.passed
-    assert len(it.engine) == 8 and all(it.engine.values())
+    assert len(it.engine) == 15 and all(it.engine.values())
+    assert it.engine["max_pool ties -> first max, k=2 s=1, float32"]
     assert it.details["avg_counts_4x4_k3_s1"][0] == ["1/9", "2/9", "2/9", "1/9"]
     assert it.details["avg_counts_4x4_k3_s1"][1][1] == "4/9"
