@@ -58,10 +58,9 @@ def test_seed000_progression() -> None:
     assert it.errata == []
     assert it.result == {"fully connected": 10**12, "locally connected": 10**8,
                          "convolutional, 1 filter": 100, "convolutional, 100 filters": 10**4}
-    assert it.engine["engine"] == {"fully connected": 64 * 64, "locally connected": 64 * 9,
-                                   "convolutional, 1 filter": 9,
-                                   "convolutional, 100 filters": 36}
-    assert it.engine["derived"] == it.engine["engine"]
+    assert it.engine == {"fully connected": 64 * 64, "locally connected": 64 * 9,
+                         "convolutional, 1 filter": 9, "convolutional, 100 filters": 36}
+    assert it.details["small_instance_derived"] == it.engine
 
 
 def test_seed000_progression_reports_a_misprint(monkeypatch: pytest.MonkeyPatch) -> None:
