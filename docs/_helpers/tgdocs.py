@@ -264,11 +264,22 @@ def show_value(value: Any) -> str:
         return grid(value, labels=False)
     if isinstance(value, np.ndarray):
         return f"array of shape `{value.shape}`"
+    if (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+            and all(v.keys() == value[0].keys() for v in value)):
+        keys = list(value[0])
+        return md_table(keys, [[_plain(v[k]) for k in keys] for v in value])
     if isinstance(value, (list, tuple)) and len(value) <= 12:
         return ", ".join(show_value(v) for v in value)
     if isinstance(value, dict):
         return ", ".join(f"{k} = {show_value(v)}" for k, v in value.items())
     return f"`{fmt(value)}`".replace("\n", " ")
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return " x ".join(map(fmt, value)) if all(isinstance(v, int) for v in value) \
+            else ", ".join(map(fmt, value))
+    return fmt(value)
 
 
 def render_item(it: Any, *, heading: str | None = None, level: int = 3) -> str:
