@@ -91,7 +91,8 @@ def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
         return report
     for r in failed:
         r.diagnoses = diagnose(r)
-    chosen = next((r for r in failed if r.diagnoses), failed[0])
+    # show a diagnosed failure if there is one, preferably one without ties (clearer)
+    chosen = min(failed, key=lambda r: (not r.diagnoses, not r.case.fd))
     shrunk, steps = shrink(forward, backward, chosen, budget=shrink_budget)
     report.failure = Failure(chosen.case.name, steps, shrunk, fd_note(forward, shrunk))
     keys = list(shrunk.diagnoses)

@@ -111,7 +111,8 @@ def expected_shape(op: str, config: dict[str, Any]) -> tuple[int, ...]:
 def valid(op: str, config: dict[str, Any]) -> bool:
     """Whether a config describes a legal call (positive output sizes, divisible groups)."""
     c = config
-    if any(isinstance(v, int) and not isinstance(v, bool) and v < 0 for v in c.values()):
+    if any(isinstance(v, int) and not isinstance(v, bool) and v < 0
+           for k, v in c.items() if k != "axis"):
         return False
     if op in ("conv1d", "conv2d"):
         if c["g"] < 1 or c["c"] % c["g"] or c["o"] % c["g"] or c["n"] < 1 or c["o"] < 1:
