@@ -390,8 +390,9 @@ def softmax_cross_entropy() -> Item:
             f"With C = {c}: L = ${sp.latex(loss)}$. sympy.diff gives "
             f"∂L/∂z_1 = ${sp.latex(derivatives[0])}$, which is (Σ_j y_j)·p_1 − y_1 "
             f"(simplify: {general}); on the simplex Σ y = 1 every ∂L/∂z_i − (p_i − y_i) "
-            f"simplifies to 0: {derived_ok}. Engine: F.cross_entropy on rational logits (exact; "
-            "exp(r) written as a power of one transcendental, difference cancels to 0) and "
+            f"simplifies to 0: {derived_ok}. Engine: F.cross_entropy on rational logits, exact: "
+            "with exp(r) = t^(r·D) for t = e^(1/D), engine − (p − y)/N is a rational function "
+            "of t that cancels to 0 (t is transcendental: equal values, equal functions) and "
             "in float64 for index and probability targets."),
         result="p - y",
         engine={"exact": bool(exact_ok), "float64_max_error": float_errors},
@@ -460,7 +461,7 @@ def _all_zero(a: np.ndarray, b: np.ndarray) -> bool:
 
 @item("gradients")
 def conv_backward() -> Item:
-    """dL/dW = im2col(X)ᵀ·dY, dL/dX = col2im(dY·W) = full correlation with the flipped kernel."""
+    """dL/dF = im2col(X)ᵀ·dY, dL/dX = col2im(dY·Fᵀ): a full correlation with the flipped kernel."""
 
     import tinygrad_cnn.nn.functional as F
     from tinygrad_cnn import Tensor
@@ -481,11 +482,11 @@ def conv_backward() -> Item:
 
         cols = im2col(X, k, s, pad)  # (N·OH·OW, C·k·k)
         dy = _rows_of(G)  # (N·OH·OW, O)
-        wmat = W.reshape(o, c * k * k)  # (O, C·k·k): the filters as rows
-        dW_im2col = cols.T.dot(dy).T.reshape(W.shape)  # (im2col(X)ᵀ·dY)ᵀ
-        dX_col2im = col2im(dy.dot(wmat), X.shape, k, s, pad)
+        fmat = W.reshape(o, c * k * k).T  # Wu's F: (C·k·k, O), one filter per column
+        dW_im2col = cols.T.dot(dy).T.reshape(W.shape)  # im2col(X)ᵀ·dY is F's shape
+        dX_col2im = col2im(dy.dot(fmat.T), X.shape, k, s, pad)
         identities = {"dW = im2col(X)^T dY": _all_zero(dW, dW_im2col),
-                      "dX = col2im(dY W)": _all_zero(dX, dX_col2im)}
+                      "dX = col2im(dY F^T)": _all_zero(dX, dX_col2im)}
         if s == 1:  # full correlation: pad dY by k-1, correlate with the rotated kernel
             flipped = np.transpose(W[:, :, ::-1, ::-1], (1, 0, 2, 3))  # (C, O, k, k)
             full = conv_sum(G, flipped, 1, k - 1)
@@ -511,17 +512,19 @@ def conv_backward() -> Item:
                      "dX_00": str(dX[0, 0, 0, 0]), "dW_0000": str(dW[0, 0, 0, 0])})
     return Item(
         topic="gradients", name="conv_backward",
-        statement="For y = conv(X, W): dL/dW = im2col(X)ᵀ·dY and dL/dX = col2im(dY·W); at "
-                  "stride 1 the input gradient is a full correlation of dY (padded by k−1) "
-                  "with the 180°-rotated kernel.",
+        statement="For y = conv(X, W) with the filters as the columns of F (C·k·k × O): "
+                  "dL/dF = im2col(X)ᵀ·dY and dL/dX = col2im(dY·Fᵀ); at stride 1 the input "
+                  "gradient is a full correlation of dY (padded by k−1) with the 180°-rotated "
+                  "kernel.",
         derivation=(
             "From the sum y[n,o,i,j] = Σ_{c,p,q} W[o,c,p,q]·X_pad[n,c,i·s+p,j·s+q] on symbol "
             "arrays, L = Σ g·y and sympy.diff(L, ·) for every weight and every input. The "
-            "derivatives equal the im2col product and the col2im scatter exactly, and (stride "
+            "derivatives equal the im2col product and the col2im scatter (Wu's "
+            "∂z/∂vec(F) = φ(X)ᵀ ∂z/∂Y and ∂z/∂X = col2im(∂z/∂Y Fᵀ)) exactly, and (stride "
             "1) the full correlation with the flipped kernel. The engine's conv2d, run on the "
             "same symbols, backpropagates exactly these expressions. Configurations: "
             + "; ".join(f"{r['config']}" for r in rows) + "."),
-        result={"dW": "im2col(X)ᵀ·dY", "dX": "col2im(dY·W)"},
+        result={"dW": "im2col(X)ᵀ·dY", "dX": "col2im(dY·Fᵀ)"},
         engine=[r["engine"] for r in rows],
         passed=bool(ok),
         source="seed 004 (Jianxin Wu, Introduction to Convolutional Neural Networks, 2017)",
