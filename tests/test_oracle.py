@@ -120,12 +120,15 @@ def test_finite_differences_find_a_backward_bug_of_the_candidate():
     report = oracle.check("relu", oc.relu, oc.backward_inconsistent)
     stages = {p.stage for r in report.failed for p in r.problems}
     assert "finite differences" in stages
+    assert report.diagnoses == ["constant-factor"]
+    assert "also: finite differences: dL/dx: your backward disagrees" in str(report)
     # a self-consistent pair (both twice relu) disagrees with the engine but not with
     # finite differences: the backward follows its own forward
     report = oracle.check("relu", oc.relu_double, oc.backward_inconsistent)
     stages = {p.stage for r in report.failed for p in r.problems}
     assert not report.passed and "finite differences" not in stages
     assert "forward" in stages and "backward" in stages
+    assert report.failure.result.fd_checked
 
 
 # ------------------------------------------------------------------ misbehaving candidates
@@ -251,6 +254,12 @@ def test_cli_exit_codes(capsys):
     assert "cannot import module 'no_such_module_xyz'" in capsys.readouterr().err
     assert cli_main(["oracle", "relu", "not-a-target"]) == 2
     assert cli_main(["oracle", "conv3d", "oracle_candidates:relu", "--path", TESTS]) == 2
+
+
+def test_main_accepts_an_argument_list(capsys):
+    assert oracle.main(["relu", "oracle_candidates:relu", "--backward",
+                        "oracle_candidates:relu_backward", "--path", TESTS]) == 0
+    assert "RESULT: PASS (7 of 7 cases passed)" in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------- golden files

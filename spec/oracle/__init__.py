@@ -94,6 +94,10 @@ def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
     # show a diagnosed failure if there is one, preferably one without ties (clearer)
     chosen = min(failed, key=lambda r: (not r.diagnoses, not r.case.fd))
     shrunk, steps = shrink(forward, backward, chosen, budget=shrink_budget)
+    if steps:  # shrinking skips finite differences unless they are what fails: run them
+        keys = shrunk.diagnoses
+        shrunk = run_case(forward, backward, shrunk.case)
+        shrunk.diagnoses = keys
     report.failure = Failure(chosen.case.name, steps, shrunk, fd_note(forward, shrunk))
     keys = list(shrunk.diagnoses)
     for r in failed:

@@ -42,6 +42,7 @@ class CaseResult:
     expected_output: np.ndarray | None = None
     expected_grads: tuple | None = None
     diagnoses: list[str] = dataclasses.field(default_factory=list)
+    fd_checked: bool = False  # whether the finite-difference check ran
 
     @property
     def passed(self) -> bool:
@@ -234,6 +235,7 @@ def run_case(forward: Forward, backward: Backward | None, case: Case,
                 and result.output.dtype == np.float64 and result.output.shape == shape
                 and np.isfinite(result.output).all())
     if fd_ready:
+        result.fd_checked = True
         problem = _fd_problem(forward, case, result.grads)
         if problem:
             result.problems.append(problem)
@@ -277,6 +279,31 @@ def _match_backward(actual: tuple, value: tuple, expected: tuple, key: str) -> b
     return hit
 
 
+def _constant_factor(result: CaseResult, stage: str) -> bool:
+    """Whether the failing array is a constant multiple (not 1, not -1) of the expected."""
+    if stage == "forward":
+        pairs = [(result.output, result.expected_output)]
+    else:
+        pairs = list(zip(result.grads or (), result.expected_grads or (), strict=False))
+    hit = False
+    for actual, expected in pairs:
+        if close(actual, expected):
+            continue
+        if (not isinstance(actual, np.ndarray) or actual.shape != expected.shape
+                or actual.dtype.kind != "f" or not np.isfinite(actual).all()):
+            return False
+        nonzero = np.abs(expected) > 1e-12
+        if not nonzero.any() or np.any(np.abs(actual[~nonzero]) > 1e-9):
+            return False
+        ratios = actual[nonzero] / expected[nonzero]
+        factor = float(np.median(ratios))
+        if abs(factor) < 1e-12 or abs(abs(factor) - 1) < 1e-9 \
+                or not np.allclose(ratios, factor, rtol=1e-6):
+            return False
+        hit = True
+    return hit
+
+
 def diagnose(result: CaseResult, keys: set[str] | None = None) -> list[str]:
     """Keys of the classic mistakes whose variant reproduces the candidate's failure."""
     if result.passed:
@@ -307,6 +334,9 @@ def diagnose(result: CaseResult, keys: set[str] | None = None) -> list[str]:
             if hit:
                 found.append(variant.key)
                 break
+    if not found and (keys is None or "constant-factor" in keys) \
+            and _constant_factor(result, stage):
+        found.append("constant-factor")  # the least specific: only when nothing else fits
     return found
 
 

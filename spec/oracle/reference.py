@@ -481,6 +481,10 @@ TEXT = {
         "(out_features, in_features).",
     "sign-flipped":
         "sign flipped: the result equals minus the reference.",
+    "constant-factor":
+        "off by a constant factor: the result is a constant multiple of the reference "
+        "(compare the values above); look for a missing or extra normalization (1/N, "
+        "1/(kh*kw)) or a factor applied twice.",
 }
 
 

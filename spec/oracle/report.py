@@ -142,6 +142,10 @@ class Report:
                                          f"{got[idx]:.10g}")
             if f.fd_note:
                 lines.append(f.fd_note)
+            if r.fd_checked and not any(p.stage == FD_STAGE for p in r.problems):
+                lines.append("  finite differences of your own forward agree with your "
+                             "backward here: the difference from the reference is in the "
+                             "forward, or in a convention")
         other = [p for p in r.problems[1:]]
         for p in other[:4]:
             lines.append(f"  also: {p.stage}: {p.message}")
