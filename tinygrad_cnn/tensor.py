@@ -35,13 +35,13 @@ def _is_plain_number(x: Any) -> bool:
 
 
 def _all_plain(data: Any) -> bool:
-    """True if a nested list holds only bool / int / float."""
+    """True if a nested list holds only bool / int / float (NumPy's scalars included)."""
     stack = [data]
     while stack:
         item = stack.pop()
         if isinstance(item, (list, tuple)):
             stack.extend(item)
-        elif not _is_plain_number(item):
+        elif not (_is_plain_number(item) or isinstance(item, (np.number, np.bool_))):
             return False
     return True
 
@@ -332,8 +332,20 @@ class Tensor:
         return self._binary(P.MAXIMUM, 0, reverse=True)
 
     def sigmoid(self) -> Tensor:
-        """1 / (1 + e**-x), composed from exp, add and pow."""
-        return (1 + (-self).exp()) ** -1
+        """1 / (1 + e**-x), composed from maximum, exp, add, mul and pow.
+
+        Computed as ``(m + (1 - m)·e) / (1 + e)`` with ``e = exp(-|x|)`` and the constant
+        mask ``m = [x >= 0]``: the same function, but exp never overflows (the plain form
+        gives ``1/(1 + inf)`` for x << 0 and a NaN gradient, 0 · inf). ``|x|`` is
+        ``maximum(x, -x)``, whose tie rule gives |x|'(0) = +1, matching m = 1 at 0.
+        """
+        e = (-self.maximum(-self)).exp()
+        positive = self.data >= 0
+        if self.dtype == object:
+            mask = Tensor(np.where(positive, Fraction(1), Fraction(0)))
+        else:
+            mask = Tensor(positive.astype(self.dtype))
+        return (mask + (1 - mask) * e) * (1 + e) ** -1
 
     # ------------------------------------------------------------------------ reductions
     def _axes(self, axis: int | Sequence[int] | None) -> tuple[int, ...]:
