@@ -254,3 +254,30 @@ def test_detach_cuts_the_graph():
     y = x * x.detach()
     y.backward(np.ones(1))
     assert x.grad.numpy().tolist() == [2.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_finite_with_finite_gradients_for_huge_inputs(dtype):
+    x = np.array([-1000.0, -100.0, -40.0, -1.0, 0.0, 2.0, 100.0, 1000.0], dtype=dtype)
+    t = Tensor(x, requires_grad=True)
+    y = t.sigmoid()
+    y.sum().backward()
+    x64 = x.astype(np.float64)
+    def sigma(v):
+        with np.errstate(over="ignore", invalid="ignore"):  # the branch np.where drops
+            return np.where(v >= 0, 1 / (1 + np.exp(-v)), np.exp(v) / (1 + np.exp(v)))
+
+    expected = sigma(x64)
+    # float32 results below ~1e-38 are subnormal: only absolute accuracy there
+    rtol, atol = (1e-6, 1e-43) if dtype == np.float32 else (1e-14, 1e-300)
+    assert y.dtype == dtype and t.grad.dtype == dtype
+    assert np.isfinite(t.grad.numpy()).all()
+    np.testing.assert_allclose(y.numpy(), expected, rtol=rtol, atol=atol)
+    # σ' = σ(x)·σ(-x), without the cancellation of 1 - σ(x)
+    np.testing.assert_allclose(t.grad.numpy(), expected * sigma(-x64), rtol=rtol, atol=atol)
+    assert t.grad.numpy()[4] == 0.25  # at 0, where the two branches meet
+
+
+def test_lists_of_numpy_scalars_become_float32():
+    assert Tensor([np.float64(1.5), 2.0]).dtype == np.float32
+    assert Tensor([[np.int64(1)], [np.float32(2)]]).dtype == np.float32
