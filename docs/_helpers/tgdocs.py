@@ -100,7 +100,7 @@ def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]],
     lines = ["| " + " | ".join(header) + " |",
              "| " + " | ".join(marks[a] for a in align) + " |"]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
-    return "\n" + "\n".join(lines) + "\n"
+    return "\n\n" + "\n".join(lines) + "\n\n"  # a block of its own
 
 
 def grid(array: Any, caption: str = "", highlight: Iterable[tuple[int, int]] = (),
