@@ -211,7 +211,28 @@ class Max(Primitive):
         self.keepdims = keepdims
         self._index: np.ndarray | None = None
 
+    #: a float axis this short is reduced by a vectorised scan over its positions (one
+    #: elementwise pass each, across the whole array) instead of a per-row argmax
+    SHORT_AXIS: ClassVar[int] = 16
+
+    def _at(self, a: np.ndarray, i: int) -> np.ndarray:
+        return a[(slice(None),) * (self.axis % a.ndim) + (i, Ellipsis)]  # a view, even 0-d
+
     def forward(self, a):
+        if a.dtype.kind == "f" and a.shape[self.axis] <= self.SHORT_AXIS:
+            # scan: a later position wins only if strictly greater, so ties keep the first;
+            # NaN wins as in argmax, and np.maximum propagates it
+            best = self._at(a, 0)
+            index = np.zeros(best.shape, dtype=np.uint8)
+            for i in range(1, a.shape[self.axis]):
+                ai = self._at(a, i)
+                # strictly greater, or the first NaN (argmax's rule: NaN is the maximum)
+                better = ~(ai <= best) & (best == best)
+                index += better * (np.uint8(i) - index)  # where(better, i, index), faster
+                best = np.maximum(best, ai)
+            self._index = index
+            out = np.array(best, dtype=a.dtype)  # a copy even when the axis has length 1
+            return np.expand_dims(out, self.axis) if self.keepdims else out
         index = np.argmax(a, axis=self.axis, keepdims=True)
         self._index = index
         out = np.take_along_axis(a, index, axis=self.axis)
@@ -219,8 +240,18 @@ class Max(Primitive):
 
     def vjp(self, g, out, a):
         grad = np.zeros(a.shape, dtype=g.dtype)
+        index = self._index
+        if index.dtype == np.uint8:  # the scan's index: one pass per position
+            g = np.squeeze(g, axis=self.axis) if self.keepdims else g
+            finite = g.dtype.kind == "f" and bool(np.isfinite(g).all())  # g·0 == 0
+            for i in range(a.shape[self.axis]):
+                if finite:
+                    np.multiply(g, index == i, out=self._at(grad, i))
+                else:
+                    np.copyto(self._at(grad, i), g, where=index == i)
+            return (grad,)
         g = g if self.keepdims else np.expand_dims(g, self.axis)
-        np.put_along_axis(grad, self._index, g, axis=self.axis)
+        np.put_along_axis(grad, index, g, axis=self.axis)
         return (grad,)
 
 

@@ -379,11 +379,12 @@ class Tensor:
             return self
         if len(axes) == 1:
             return Tensor._apply(P.Max(axes[0], keepdims), self)
-        # several axes: move them to the end, merge them, reduce the merged axis
-        rest = tuple(a for a in range(self.ndim) if a not in axes)
-        t = self.permute(rest + axes) if rest + axes != tuple(range(self.ndim)) else self
-        t = t.reshape(tuple(self.shape[a] for a in rest) + (-1,))
-        out = Tensor._apply(P.Max(len(rest), False), t)
+        # several axes: reduce them one at a time, last axis first. The winner is then the
+        # first maximum along the outer axes among the first maxima along the inner ones,
+        # i.e. the first maximum in row-major order, as if the axes were merged (no copy)
+        out = self
+        for a in reversed(axes):
+            out = Tensor._apply(P.Max(a, False), out)
         if keepdims:
             out = out.reshape(tuple(1 if a in axes else n for a, n in enumerate(self.shape)))
         return out

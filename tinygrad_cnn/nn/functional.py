@@ -257,8 +257,29 @@ def max_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
     fn = "max_pool2d"
     x = _as_tensor(x, "input", fn)
     k, s, pads, d = _pool_args(fn, x, kernel_size, stride, padding, dilation)
+    tiles = _tiles(x, k, s, pads, d)
+    if tiles is not None:
+        return tiles.max(axis=(3, 5))
     xp = x.pad(((0, 0), (0, 0), *pads), value=-np.inf if x.dtype != object else float("-inf"))
     return xp.windows(k, s, d).max(axis=(4, 5))
+
+
+def _tiles(x: Tensor, k: tuple[int, ...], s: tuple[int, ...],
+           pads: tuple[tuple[int, int], ...], d: tuple[int, ...]) -> Tensor | None:
+    """Non-overlapping windows as a reshape: (N, C, OH, KH, OW, KW), or None.
+
+    When stride == kernel, with no padding and no dilation, the window view is the same
+    elements as ``x[..., :OH·KH, :OW·KW].reshape(N, C, OH, KH, OW, KW)`` (window axes 3
+    and 5): no strided view to scatter back through in the backward pass.
+    """
+    if s != k or any(p != (0, 0) for p in pads) or d != (1, 1):
+        return None
+    n, c, h, w = x.shape
+    (kh, kw) = k
+    oh, ow = h // kh, w // kw
+    if (oh * kh, ow * kw) != (h, w):
+        x = x[:, :, :oh * kh, :ow * kw]
+    return x.reshape(n, c, oh, kh, ow, kw)
 
 
 def avg_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
