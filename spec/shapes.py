@@ -11,6 +11,7 @@ reproduce every size the course documents mention.
 from __future__ import annotations
 
 import itertools
+import numbers
 from typing import Any
 
 import numpy as np
@@ -48,11 +49,14 @@ def output_size(n: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dilation
         import sympy
 
         return sympy.floor((n + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
+    values = []
     for name, value in (("n", n), ("kernel", kernel), ("stride", stride),
                         ("padding", padding), ("dilation", dilation)):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise TypeError(f"output_size: {name} must be an int or a SymPy expression, "
                             f"got {value!r}")
+        values.append(int(value))  # NumPy integers too; the result is a Python int
+    n, kernel, stride, padding, dilation = values
     return (n + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
@@ -174,13 +178,18 @@ def conv_output_size_engine() -> Item:
         want = (1, 3, output_size(n, k, s, p, d), output_size(m, k2, s2, p2, d2))
         if tuple(out) != want:
             mismatches.append({"case": (n, k, s, p, d), "engine": tuple(out), "formula": want})
+        out1 = F.conv1d(_zeros(1, 2, n), _zeros(3, 2, k), stride=s, padding=p, dilation=d).shape
+        if tuple(out1) != (1, 3, want[2]):
+            mismatches.append({"case": (n, k, s, p, d), "conv1d": tuple(out1),
+                               "formula": want[2]})
     return Item(
         topic="shapes", name="conv_output_size_engine",
         statement="The engine's conv2d output has floor((n + 2p − d(k−1) − 1)/s) + 1 rows "
-                  "and columns, for every stride, padding and dilation.",
+                  "and columns (conv1d that many positions), for every stride, padding and "
+                  "dilation.",
         derivation=f"conv2d on zero inputs of every (n, k, s, p, d) in a grid of {len(cases)} "
-                   "cases (height and width with different settings); shapes compared with "
-                   "output_size.",
+                   "cases (height and width with different settings), and conv1d on the "
+                   "height's settings; shapes compared with output_size.",
         result=f"{len(cases)} shapes from the formula",
         engine=f"{len(cases) - len(mismatches)} equal",
         passed=not mismatches,

@@ -17,6 +17,8 @@ def test_output_size_ints() -> None:
     assert spec.output_size(19, 5, padding=2) == 19
     assert spec.output_size(10, 3, stride=2, padding=1, dilation=2) == 4  # 12 cells, span 5
     assert isinstance(spec.output_size(5, 3), int)
+    assert spec.output_size(np.int64(6), np.int32(3), stride=np.int64(2)) == 2
+    assert type(spec.output_size(np.int64(6), 3)) is int
 
 
 def test_output_size_rejects_non_ints() -> None:
