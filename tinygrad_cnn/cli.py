@@ -87,7 +87,8 @@ def _add_oracle(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", help="module:function (forward), or DIR for 'export'")
     p.add_argument("--backward", metavar="MODULE:FUNCTION", default=None,
                    help="the matching backward(*arrays, grad_out, **params)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random cases")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random cases (checking and export)")
     p.add_argument("--path", action="append", default=[], metavar="DIR",
                    help="add DIR to sys.path before importing the target (default: cwd)")
     p.set_defaults(_run="spec.oracle:main")

@@ -95,7 +95,7 @@ def _call(fn: Callable[..., Any], args: list[np.ndarray], kwargs: dict[str, Any]
     try:
         with np.errstate(all="ignore"):
             return fn(*[a.copy() for a in args], **kwargs), None
-    except Exception as exc:  # noqa: BLE001 - any candidate error is a reported failure
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any candidate error is reported
         frames = traceback.extract_tb(exc.__traceback__)
         where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
         return None, f"raised {type(exc).__name__}: {exc}{where}"
