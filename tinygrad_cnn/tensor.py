@@ -407,12 +407,18 @@ class Tensor:
         """Reorder the axes."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        if sorted(a % self.ndim for a in axes) != list(range(self.ndim)):
+        if len(axes) != self.ndim or any(not -self.ndim <= a < self.ndim for a in axes) or \
+                sorted(a % self.ndim for a in axes) != list(range(self.ndim)):
             raise ValueError(f"permute: {axes} is not a permutation of {self.ndim} axes")
         return Tensor._apply(P.Permute(tuple(a % self.ndim for a in axes)), self)
 
     def transpose(self, axis0: int = -2, axis1: int = -1) -> Tensor:
         """Swap two axes."""
+        for name, a in (("axis0", axis0), ("axis1", axis1)):
+            if not -self.ndim <= a < self.ndim:
+                raise ValueError(f"transpose: {name}={a} is out of range for a tensor of "
+                                 f"{self.ndim} dims (expected {-self.ndim} <= {name} < "
+                                 f"{self.ndim})")
         axes = list(range(self.ndim))
         axes[axis0], axes[axis1] = axes[axis1], axes[axis0]
         return self.permute(tuple(axes))
@@ -437,6 +443,11 @@ class Tensor:
         """Merge the axes ``start_dim..end_dim`` into one."""
         if self.ndim == 0:
             return self.reshape(1)
+        for name, d in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if not -self.ndim <= d < self.ndim:
+                raise ValueError(f"flatten: {name}={d} is out of range for a tensor of "
+                                 f"{self.ndim} dims (expected {-self.ndim} <= {name} < "
+                                 f"{self.ndim})")
         start, end = start_dim % self.ndim, end_dim % self.ndim
         if start > end:
             raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
