@@ -156,6 +156,17 @@ CASES = [
      r"axis 2 is out of range for a tensor of 2 dims"),
     ("expand", lambda: Tensor(a(2, 3)).expand(4, 3), ValueError,
      r"expand: cannot expand shape \(2, 3\) to \(4, 3\)"),
+    ("flatten start_dim out of range", lambda: Tensor(a(2, 3, 4)).flatten(4), ValueError,
+     r"flatten: start_dim=4 is out of range for a tensor of 3 dims \(expected -3 <= "
+     r"start_dim < 3\)"),
+    ("F.flatten end_dim out of range", lambda: F.flatten(a(2, 3), 0, -3), ValueError,
+     r"flatten: end_dim=-3 is out of range"),
+    ("permute axis out of range", lambda: Tensor(a(2, 3, 4)).permute(0, 4, 2), ValueError,
+     r"permute: \(0, 4, 2\) is not a permutation of 3 axes"),
+    ("permute too few axes", lambda: Tensor(a(2, 3, 4)).permute(1, 0), ValueError,
+     r"permute: \(1, 0\) is not a permutation of 3 axes"),
+    ("transpose axis out of range", lambda: Tensor(a(2, 3)).transpose(0, 5), ValueError,
+     r"transpose: axis1=5 is out of range for a tensor of 2 dims"),
     ("backward of a non-scalar", lambda: (Tensor(a(2), requires_grad=True) * 2).backward(),
      RuntimeError, r"gradient can be omitted only for a tensor with one element, this one "
      r"has shape \(2,\)"),
