@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import spec
 import spec.shapes as shapes
@@ -128,3 +130,19 @@ def test_alphago_padding() -> None:
     assert it.result == {5: 2, 3: 1}
     assert it.details["padded"] == {5: 23, 3: 21}
     assert all(s[2:] == (19, 19) for s in it.engine)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 40), k=st.integers(1, 7), s=st.integers(1, 5), p=st.integers(0, 3),
+       d=st.integers(1, 4))
+def test_formula_counts_positions_and_matches_conv1d(n: int, k: int, s: int, p: int,
+                                                     d: int) -> None:
+    import tinygrad_cnn.nn.functional as F
+    from tinygrad_cnn import Tensor
+
+    formula = spec.output_size(n, k, s, p, d)
+    assert shapes.count_positions(n, k, s, p, d) == max(0, formula)
+    if formula >= 1:
+        y = F.conv1d(Tensor(np.zeros((1, 1, n))), Tensor(np.zeros((1, 1, k))), stride=s,
+                     padding=p, dilation=d)
+        assert y.shape == (1, 1, formula)
