@@ -277,6 +277,15 @@ def test_main_accepts_an_argument_list(capsys):
     assert "RESULT: PASS" in capsys.readouterr().out
 
 
+def test_python_m_spec_oracle():
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "spec.oracle", "relu", "oracle_candidates:raises",
+                           "--path", TESTS], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "raised RuntimeError: not implemented yet" in done.stdout
+
+
 # ------------------------------------------------------------------------- golden files
 
 
