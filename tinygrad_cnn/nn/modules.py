@@ -1,0 +1,588 @@
+"""Layer modules: `Module`, `Parameter` and the layers of a small CNN.
+
+A `Module` finds its parameters by walking its own attributes in the order they were
+assigned (``vars(self)`` keeps insertion order), descending into sub-modules, lists,
+tuples and dicts (in insertion order). So the order of ``parameters()`` is fixed: it is
+the order in which ``__init__`` assigned them, as in PyTorch, and ``named_parameters()``
+gives dotted names such as ``"0.weight"`` or ``"conv1.bias"``.
+
+The layers take PyTorch's constructor arguments and use PyTorch's default
+initialisation: ``kaiming_uniform_(w, a=sqrt(5))``, that is
+``w ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, and ``b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))``,
+where ``fan_in = in_channels/groups · KH · KW`` (conv) or ``in_features`` (linear).
+Random numbers come from ``rng`` when a layer is given one, else from the module-level
+generator that `manual_seed` resets.
+
+Weights are saved as ``.npz`` (`save`) and read back with ``allow_pickle=False`` (`load`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..tensor import Tensor
+from . import functional as F
+
+__all__ = [
+    "Parameter", "Module", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "ReLU", "Flatten",
+    "Sequential", "manual_seed", "save", "load", "load_npz", "META_PREFIX",
+]
+
+_rng = np.random.default_rng(0)
+
+#: Keys of a saved ``.npz`` starting with this prefix hold metadata, not weights.
+META_PREFIX = "__meta__."
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reset the generator that initialises layers created without an ``rng``.
+
+    Returns the new generator. Two models built after the same ``manual_seed(s)`` have
+    identical weights.
+    """
+    global _rng
+    _rng = np.random.default_rng(seed)
+    return _rng
+
+
+def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+    if rng is None:
+        return _rng
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got "
+                    f"{type(rng).__name__}")
+
+
+def _float_dtype(dtype: Any, layer: str) -> np.dtype:
+    dt = np.dtype(np.float32 if dtype is None else dtype)
+    if dt.kind != "f":
+        raise TypeError(f"{layer}: dtype must be a floating-point dtype such as float32 or "
+                        f"float64, got {dt}")
+    return dt
+
+
+def _uniform(rng: np.random.Generator, bound: float, shape: tuple[int, ...],
+             dtype: np.dtype) -> np.ndarray:
+    return rng.uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def _positive(value: Any, name: str, layer: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _pair(value: Any, name: str, layer: str, minimum: int) -> tuple[int, int]:
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                              or v < minimum for v in items):
+        raise ValueError(f"{layer}: {name} must be an int >= {minimum} or a pair of them, "
+                         f"got {value!r}")
+    return (int(items[0]), int(items[1]))
+
+
+# ------------------------------------------------------------------------- Parameter
+
+
+class Parameter(Tensor):
+    """A tensor that is a learnable parameter of a `Module` (``requires_grad=True``).
+
+    The data is copied, so a parameter never shares memory with the array it was made from.
+    Optimizers update ``parameter.data`` in place.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, requires_grad: bool = True):
+        if isinstance(data, np.ndarray):
+            data = data.copy()
+        super().__init__(data, requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+# ---------------------------------------------------------------------------- Module
+
+
+def _walk(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """(dotted name, Parameter or Module) pairs found in ``value``, in a fixed order."""
+    if isinstance(value, (Parameter, Module)):
+        yield prefix, value
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _walk(f"{prefix}.{i}" if prefix else str(i), item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(f"{prefix}.{key}" if prefix else str(key), item)
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Subclasses assign `Parameter`s and sub-modules as attributes in ``__init__`` (directly
+    or inside lists, tuples and dicts) and define ``forward``; calling the module calls
+    ``forward``.
+
+    Examples
+    --------
+    >>> from tinygrad_cnn import nn
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.conv1 = nn.Conv2d(1, 4, 3)
+    ...         self.fc = nn.Linear(4 * 6 * 6, 10)
+    ...     def forward(self, x):
+    ...         return self.fc(self.conv1(x).relu().flatten(1))
+    >>> [name for name, _ in Net().named_parameters()]
+    ['conv1.weight', 'conv1.bias', 'fc.weight', 'fc.bias']
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        self.training = True
+
+    # ------------------------------------------------------------------- structure
+    def _members(self) -> Iterator[tuple[str, Any]]:
+        """Direct parameters and sub-modules, with their names relative to this module."""
+        for name, value in vars(self).items():
+            yield from _walk(name, value)
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct sub-modules with their names (``"0"``, ``"conv1"``, ``"blocks.2"``)."""
+        for name, value in self._members():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self) -> Iterator[Module]:
+        """Direct sub-modules, in order."""
+        for _, child in self.named_children():
+            yield child
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module (name ``prefix``) and all its descendants, depth first."""
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator[Module]:
+        """This module and all its descendants, depth first."""
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted name, each shared parameter once."""
+        yield from self._named_parameters(prefix, set())
+
+    def _named_parameters(self, prefix: str, seen: set[int]) -> Iterator[tuple[str, Parameter]]:
+        for name, value in self._members():
+            full = f"{prefix}.{name}" if prefix else name
+            if isinstance(value, Parameter):
+                if id(value) not in seen:
+                    seen.add(id(value))
+                    yield full, value
+            else:
+                yield from value._named_parameters(full, seen)
+
+    def parameters(self) -> Iterator[Parameter]:
+        """Every parameter, in the order ``named_parameters`` gives."""
+        for _, p in self.named_parameters():
+            yield p
+
+    def zero_grad(self) -> None:
+        """Forget the gradients of every parameter (``grad = None``)."""
+        for p in self.parameters():
+            p.grad = None
+
+    # ------------------------------------------------------------------------ modes
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode on this module and every descendant; returns ``self``."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train(mode): mode must be a bool, got {mode!r}")
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> Module:
+        """Set evaluation mode (``train(False)``); returns ``self``."""
+        return self.train(False)
+
+    # ----------------------------------------------------------------------- weights
+    def state_dict(self) -> OrderedDict[str, np.ndarray]:
+        """Copies of every parameter's data, keyed by its dotted name."""
+        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> None:
+        """Copy arrays from ``state_dict`` into the parameters of the same name.
+
+        Every key, shape and dtype is checked before anything is changed, so a failed
+        load leaves the module as it was.
+
+        Parameters
+        ----------
+        state_dict : mapping of str to array
+        strict : bool, default True
+            Require the keys to match exactly (no missing and no unexpected key).
+
+        Raises
+        ------
+        KeyError
+            A parameter has no entry (``missing key``), or an entry matches no parameter
+            (``unexpected key``); the message names the keys.
+        ValueError
+            An array has the wrong shape (the message names the key and both shapes).
+        TypeError
+            An array has the wrong dtype (names the key and both dtypes).
+        """
+        own = OrderedDict(self.named_parameters())
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected a mapping of names to arrays, got "
+                            f"{type(state_dict).__name__}")
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        if strict and (missing or unexpected):
+            parts = []
+            if missing:
+                parts.append(f"missing key(s) {missing}")
+            if unexpected:
+                parts.append(f"unexpected key(s) {unexpected}")
+            raise KeyError(f"load_state_dict for {type(self).__name__}: "
+                           f"{' and '.join(parts)}; expected keys {list(own)}")
+        arrays = {}
+        for key, p in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            array = value.data if isinstance(value, Tensor) else np.asarray(value)
+            if array.shape != p.shape:
+                raise ValueError(f"load_state_dict: wrong shape for key {key!r}: got "
+                                 f"{array.shape}, the parameter has shape {p.shape}")
+            if array.dtype != p.dtype:
+                raise TypeError(f"load_state_dict: wrong dtype for key {key!r}: got "
+                                f"{array.dtype}, the parameter has dtype {p.dtype}")
+            arrays[key] = array
+        for key, array in arrays.items():
+            own[key].data[...] = array  # in place: optimizers keep their references
+
+    # -------------------------------------------------------------------- calling
+    def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    # ----------------------------------------------------------------------- repr
+    def extra_repr(self) -> str:
+        """The constructor arguments shown inside ``Layer(...)``."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, child in self.named_children():
+            child_lines = repr(child).split("\n")
+            child_lines = [child_lines[0]] + ["  " + line for line in child_lines[1:]]
+            lines.append(f"  ({name}): " + "\n".join(child_lines))
+        head = f"{type(self).__name__}({self.extra_repr()}"
+        if not lines:
+            return head + ")"
+        return head + "\n" + "\n".join(lines) + "\n)"
+
+
+# ---------------------------------------------------------------------------- layers
+
+
+class Conv2d(Module):
+    """2-D convolution (cross-correlation) layer, as ``torch.nn.Conv2d``.
+
+    ``y = conv2d(x, weight, bias, stride, padding, dilation, groups)`` with ``weight`` of
+    shape (out_channels, in_channels/groups, KH, KW) and ``bias`` of shape (out_channels,).
+    Parameter count: ``(KH·KW·in_channels/groups + 1)·out_channels`` (without the ``+ 1``
+    when ``bias=False``).
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size : int or (int, int)
+    stride, dilation : int or (int, int), default 1
+    padding : int, (int, int), "valid" or "same", default 0
+    groups : int, default 1
+    bias : bool, default True
+    padding_mode : "zeros"
+        Only zero padding is implemented.
+    dtype : floating dtype, default float32
+    rng : numpy Generator or int seed, optional
+        Source of the initial weights; the module generator (`manual_seed`) by default.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
+                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
+                 bias: bool = True, padding_mode: str = "zeros", dtype: Any = None,
+                 rng: np.random.Generator | int | None = None):
+        super().__init__()
+        layer = "Conv2d"
+        self.in_channels = _positive(in_channels, "in_channels", layer)
+        self.out_channels = _positive(out_channels, "out_channels", layer)
+        self.kernel_size = _pair(kernel_size, "kernel_size", layer, 1)
+        self.stride = _pair(stride, "stride", layer, 1)
+        self.padding = padding if isinstance(padding, str) else _pair(padding, "padding",
+                                                                      layer, 0)
+        if isinstance(padding, str) and padding not in ("valid", "same"):
+            raise ValueError(f"{layer}: padding must be an int, a pair, 'valid' or 'same', "
+                             f"got {padding!r}")
+        self.dilation = _pair(dilation, "dilation", layer, 1)
+        self.groups = _positive(groups, "groups", layer)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{layer}: groups={groups} must divide in_channels="
+                             f"{in_channels} and out_channels={out_channels}")
+        if padding_mode != "zeros":
+            raise ValueError(f"{layer}: only padding_mode='zeros' is implemented, got "
+                             f"{padding_mode!r}")
+        self.padding_mode = padding_mode
+        dt = _float_dtype(dtype, layer)
+        gen = _generator(rng)
+        kh, kw = self.kernel_size
+        fan_in = self.in_channels // self.groups * kh * kw
+        bound = 1.0 / math.sqrt(fan_in)
+        shape = (self.out_channels, self.in_channels // self.groups, kh, kw)
+        self.weight = Parameter(_uniform(gen, bound, shape, dt))
+        self.bias = Parameter(_uniform(gen, bound, (self.out_channels,), dt)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding not in ((0, 0), "valid"):
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) \
+                else f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.weight.dtype != np.float32:
+            s += f", dtype={self.weight.dtype}"
+        return s
+
+
+class Linear(Module):
+    """Fully connected layer ``y = x · weightᵀ + bias``, as ``torch.nn.Linear``.
+
+    ``weight`` has shape (out_features, in_features), ``bias`` (out_features,); parameter
+    count ``in_features·out_features + out_features``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool, default True
+    dtype : floating dtype, default float32
+    rng : numpy Generator or int seed, optional
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype: Any = None, rng: np.random.Generator | int | None = None):
+        super().__init__()
+        layer = "Linear"
+        self.in_features = _positive(in_features, "in_features", layer)
+        self.out_features = _positive(out_features, "out_features", layer)
+        dt = _float_dtype(dtype, layer)
+        gen = _generator(rng)
+        bound = 1.0 / math.sqrt(self.in_features)
+        self.weight = Parameter(_uniform(gen, bound, (self.out_features, self.in_features),
+                                         dt))
+        self.bias = Parameter(_uniform(gen, bound, (self.out_features,), dt)) if bias else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        s = (f"in_features={self.in_features}, out_features={self.out_features}, "
+             f"bias={self.bias is not None}")
+        if self.weight.dtype != np.float32:
+            s += f", dtype={self.weight.dtype}"
+        return s
+
+
+class MaxPool2d(Module):
+    """Max pooling, as ``torch.nn.MaxPool2d`` (``stride`` defaults to ``kernel_size``)."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 dilation: Any = 1):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.dilation = dilation
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, dilation={self.dilation}")
+
+
+class AvgPool2d(Module):
+    """Average pooling, as ``torch.nn.AvgPool2d`` (``stride`` defaults to ``kernel_size``)."""
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 count_include_pad: bool = True):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding,
+                            self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class ReLU(Module):
+    """``max(0, x)`` elementwise, as ``torch.nn.ReLU``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x)
+
+
+class Flatten(Module):
+    """Merge axes ``start_dim..end_dim`` (default: all but the batch axis)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.flatten(x, self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Sequential(Module):
+    """Modules applied one after the other; parameters are named ``"0.weight"``, ...
+
+    ``Sequential(m0, m1, ...)`` or ``Sequential(OrderedDict(name=module, ...))``.
+    Indexing (``seq[0]``, ``seq[-1]``, ``seq[1:3]``), ``len`` and iteration work as in
+    PyTorch.
+    """
+
+    def __init__(self, *modules: Any):
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], Mapping):
+            items = list(modules[0].items())
+        else:
+            items = [(str(i), m) for i, m in enumerate(modules)]
+        for name, module in items:
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential: element {name!r} is a "
+                                f"{type(module).__name__}, expected a Module")
+        self._names = [name for name, _ in items]
+        # stored under their names, so the attribute walk yields "0", "1", ... in order
+        for name, module in items:
+            setattr(self, name, module)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __iter__(self) -> Iterator[Module]:
+        return (getattr(self, name) for name in self._names)
+
+    def __getitem__(self, index: int | slice) -> Module:
+        if isinstance(index, slice):
+            return Sequential(*[getattr(self, n) for n in self._names[index]])
+        return getattr(self, self._names[index])
+
+    def forward(self, x: Any) -> Any:
+        for module in self:
+            x = module(x)
+        return x
+
+
+# --------------------------------------------------------------------------- save/load
+
+
+def save(module: Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None
+         ) -> None:
+    """Write ``module.state_dict()`` to ``path`` as an uncompressed ``.npz``.
+
+    ``metadata`` (plain strings, numbers, or arrays of them; no objects) is stored under
+    keys ``"__meta__.<name>"``, so that `load_npz` can give it back without pickle.
+    """
+    arrays: dict[str, np.ndarray] = dict(module.state_dict())
+    for key, value in (metadata or {}).items():
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise TypeError(f"save: metadata {key!r} must be a string, a number or an array "
+                            f"of them (no objects, nothing pickled), got "
+                            f"{type(value).__name__}")
+        arrays[META_PREFIX + key] = array
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a weights file: ``(state_dict, metadata)``; never unpickles anything.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    ValueError
+        The file is not an ``.npz`` archive, or holds a pickled (object) array.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weights file {path!r} does not exist")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except ValueError as err:  # NumPy refuses a pickle file when allow_pickle=False
+        raise ValueError(f"{path!r} is a pickled file, not an .npz of plain arrays; "
+                         f"refusing to unpickle it ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path!r} is not a weights file (.npz archive): {err}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path!r} holds a single .npy array, not an .npz archive of named "
+                         f"weights")
+    state: dict[str, np.ndarray] = {}
+    metadata: dict[str, Any] = {}
+    with archive:
+        for key in archive.files:
+            try:
+                array = archive[key]
+            except ValueError:
+                raise ValueError(f"{path!r}: entry {key!r} is a pickled object array; "
+                                 f"refusing to load it (weights must be plain numeric "
+                                 f"arrays, loaded with allow_pickle=False)") from None
+            except (OSError, EOFError, zipfile.BadZipFile) as err:
+                raise ValueError(f"{path!r}: entry {key!r} is corrupt: {err}") from None
+            if key.startswith(META_PREFIX):
+                metadata[key[len(META_PREFIX):]] = array.item() if array.ndim == 0 else array
+            else:
+                state[key] = array
+    return state, metadata
+
+
+def load(module: Module, path: str | os.PathLike, strict: bool = True) -> dict[str, Any]:
+    """Load weights saved by `save` into ``module``; returns the stored metadata."""
+    state, metadata = load_npz(path)
+    module.load_state_dict(state, strict=strict)
+    return metadata
