@@ -100,7 +100,12 @@ def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
         if g is None:  # nothing flowed here (e.g. a branch cut by no_grad)
             continue
         parents = node._parents
-        grads = op.vjp(g, node.data, *[p.data for p in parents])
+        if len(parents) == 2 and not (parents[0].requires_grad and parents[1].requires_grad):
+            # one operand is a constant: the entry may skip its gradient
+            grads = op.vjp(g, node.data, parents[0].data, parents[1].data,
+                           needs=(parents[0].requires_grad, parents[1].requires_grad))
+        else:
+            grads = op.vjp(g, node.data, *[p.data for p in parents])
         for parent, pg in zip(parents, grads, strict=True):
             if pg is not None and parent.requires_grad:
                 parent._accumulate(pg)

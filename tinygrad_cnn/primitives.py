@@ -9,7 +9,10 @@ Conventions
 ``forward(*xs)`` takes the parents' data (NumPy arrays for `Tensor`, plain numbers for
 `Value`) and returns the output. ``vjp(g, out, *xs)`` takes the gradient ``g`` of the final
 quantity with respect to the output, the output itself and the inputs, and returns one
-gradient per input (``ḡ·∂out/∂x``, shaped like that input).
+gradient per input (``ḡ·∂out/∂x``, shaped like that input). The two-input entries also take
+``needs=(bool, bool)``: the backward pass says which inputs need a gradient, and an entry
+may return ``None`` for the others instead of computing them (a constant operand of a
+product costs nothing). Without it every gradient is computed.
 
 - Elementwise entries work on plain numbers and on same-shaped arrays (broadcasting is
   made explicit by the Tensor engine with `Expand`, whose VJP is the one place where a
@@ -72,7 +75,7 @@ class Add(Primitive):
     def forward(self, a, b):
         return a + b
 
-    def vjp(self, g, out, a, b):
+    def vjp(self, g, out, a, b, needs=(True, True)):
         return g, g
 
 
@@ -85,8 +88,8 @@ class Mul(Primitive):
     def forward(self, a, b):
         return a * b
 
-    def vjp(self, g, out, a, b):
-        return g * b, g * a
+    def vjp(self, g, out, a, b, needs=(True, True)):
+        return (g * b if needs[0] else None), (g * a if needs[1] else None)
 
 
 class Pow(Primitive):
@@ -161,11 +164,15 @@ class Maximum(Primitive):
             return np.maximum(a, b)
         return numeric.scalar_maximum(a, b)
 
-    def vjp(self, g, out, a, b):
+    def vjp(self, g, out, a, b, needs=(True, True)):
         first = numeric.first_is_max(a, b)
         if isinstance(first, np.ndarray):
+            if isinstance(g, np.ndarray) and g.dtype.kind == "f" and np.isfinite(g).all():
+                # g · mask equals where(mask, g, 0) for finite g, and is ~10x faster
+                return (g * first if needs[0] else None), (g * ~first if needs[1] else None)
             zero = np.zeros((), dtype=g.dtype) if isinstance(g, np.ndarray) else 0
-            return np.where(first, g, zero), np.where(first, zero, g)
+            return (np.where(first, g, zero) if needs[0] else None,
+                    np.where(first, zero, g) if needs[1] else None)
         if first is True:
             return g, 0 * g
         if first is False:
@@ -425,8 +432,9 @@ class MatMul(Primitive):
     def forward(self, a, b):
         return np.matmul(a, b)
 
-    def vjp(self, g, out, a, b):
-        return np.matmul(g, np.swapaxes(b, -1, -2)), np.matmul(np.swapaxes(a, -1, -2), g)
+    def vjp(self, g, out, a, b, needs=(True, True)):
+        return (np.matmul(g, np.swapaxes(b, -1, -2)) if needs[0] else None,
+                np.matmul(np.swapaxes(a, -1, -2), g) if needs[1] else None)
 
 
 #: The derivative table: every primitive of the engine, by name.
