@@ -396,7 +396,13 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     else:
         raise TypeError(f"{fn}: target must hold int class indices or float probabilities, "
                         f"got dtype {target.dtype}")
-    losses = -(log_softmax(logits, axis=1) * y).sum(axis=1)
+    log_p = log_softmax(logits, axis=1)
+    if logits.dtype != object and np.isneginf(logits.data).any():
+        # a masked logit (-inf) has log p = -inf, and -inf · 0 would make the loss NaN:
+        # raise the entries whose target weight is 0 to 0 first (0 · log 0 = 0)
+        floor = np.where(y.numpy() > 0, -np.inf, 0).astype(logits.dtype)
+        log_p = log_p.maximum(Tensor(floor))
+    losses = -(log_p * y).sum(axis=1)
     if reduction == "none":
         return losses
     if reduction == "sum":
