@@ -198,6 +198,18 @@ def test_cross_entropy_is_stable_for_huge_logits():
     assert ls.tolist() == [[0.0, -2e4]]
 
 
+def test_cross_entropy_with_masked_logits_uses_zero_log_zero():
+    z = Tensor(np.array([[0.0, -np.inf, 1.0]]), requires_grad=True)
+    loss = F.cross_entropy(z, np.array([[0.5, 0.0, 0.5]]))  # PyTorch gives NaN here
+    loss.backward()
+    log_p = np.array([0.0, 1.0]) - np.log(1 + np.e)
+    assert loss.item() == pytest.approx(-0.5 * log_p.sum(), rel=1e-15)
+    p = np.exp(log_p)
+    np.testing.assert_allclose(z.grad.numpy(), [[p[0] - 0.5, 0.0, p[1] - 0.5]], rtol=1e-15)
+    z = Tensor(np.array([[0.0, -np.inf]]), requires_grad=True)
+    assert F.cross_entropy(z, np.array([1])).item() == np.inf  # the target itself is masked
+
+
 @given(batch=st.lists(st.integers(1, 3), max_size=2), fan_in=st.integers(1, 4),
        fan_out=st.integers(1, 4), bias=st.booleans(), seed=st.integers(0, 2**16))
 def test_linear_gradients(batch, fan_in, fan_out, bias, seed):

@@ -230,3 +230,12 @@ def test_a_small_cnn_end_to_end():
         return TF.cross_entropy(TF.linear(h, w3), torch.tensor(labels))
 
     compare(ours, theirs, *arrays)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_with_masked_logits(reduction):
+    """-inf logits (masked classes) give a finite loss when the target is another class."""
+    logits = np.array([[0.0, -np.inf, 1.0], [-np.inf, 2.0, -1.0], [3.0, 0.5, -np.inf]])
+    labels = np.array([0, 1, 0])
+    compare(lambda z: F.cross_entropy(z, labels, reduction=reduction),
+            lambda z: TF.cross_entropy(z, torch.tensor(labels), reduction=reduction), logits)
