@@ -335,3 +335,34 @@ def test_import_does_not_load_sympy():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+FUNCTIONAL_CALLS = {
+    "conv1d": (lambda x, w: F.conv1d(x, w, padding="same"), [(2, 2, 6), (3, 2, 2)]),
+    "conv2d": (lambda x, w, b: F.conv2d(x, w, b, stride=2, padding=1, groups=2),
+               [(1, 2, 5, 5), (4, 1, 3, 3), (4,)]),
+    "max_pool2d": (lambda x: F.max_pool2d(x, 2, 1, 1, 2), [(1, 2, 5, 5)]),
+    "avg_pool2d": (lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
+                   [(1, 2, 5, 5)]),
+    "relu": (F.relu, [(3, 4)]),
+    "softmax": (lambda x: F.softmax(x, axis=0), [(3, 4)]),
+    "log_softmax": (F.log_softmax, [(3, 4)]),
+    "cross_entropy": (lambda x: F.cross_entropy(x, np.array([1, 0, 3])), [(3, 4)]),
+    "cross_entropy-probabilities": (
+        lambda x: F.cross_entropy(x, Tensor(np.full((3, 4), 0.25, dtype=x.dtype))), [(3, 4)]),
+    "linear": (F.linear, [(2, 3), (4, 3), (4,)]),
+    "flatten": (lambda x: F.flatten(x, 1), [(2, 3, 4)]),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(FUNCTIONAL_CALLS))
+def test_every_op_keeps_the_dtype_in_outputs_and_gradients(name, dtype):
+    f, shapes = FUNCTIONAL_CALLS[name]
+    rng = np.random.default_rng(2)
+    tensors = [Tensor(rng.normal(size=s).astype(dtype), requires_grad=True) for s in shapes]
+    out = f(*tensors)
+    assert out.dtype == dtype
+    out.backward(np.ones(out.shape, dtype=dtype))
+    for t in tensors:
+        assert t.grad is not None and t.grad.dtype == dtype
