@@ -226,20 +226,21 @@ class Max(Primitive):
         return a[(slice(None),) * (self.axis % a.ndim) + (i, Ellipsis)]  # a view, even 0-d
 
     def forward(self, a):
-        if a.dtype.kind == "f" and a.shape[self.axis] <= self.SHORT_AXIS:
-            # scan: a later position wins only if strictly greater, so ties keep the first;
-            # NaN wins as in argmax, and np.maximum propagates it
+        if a.dtype.kind == "f" and 1 < a.shape[self.axis] <= self.SHORT_AXIS:
+            # scan: a later position wins only if strictly greater, so ties keep the first
             best = self._at(a, 0)
-            index = np.zeros(best.shape, dtype=np.uint8)
+            index = None
             for i in range(1, a.shape[self.axis]):
                 ai = self._at(a, i)
-                # strictly greater, or the first NaN (argmax's rule: NaN is the maximum)
-                better = ~(ai <= best) & (best == best)
-                index += better * (np.uint8(i) - index)  # where(better, i, index), faster
-                best = np.maximum(best, ai)
-            self._index = index
-            out = np.array(best, dtype=a.dtype)  # a copy even when the axis has length 1
-            return np.expand_dims(out, self.axis) if self.keepdims else out
+                better = ai > best
+                if index is None:
+                    index = better.view(np.uint8)
+                else:
+                    index += better * (np.uint8(i) - index)  # where(better, i, index)
+                best = np.maximum(best, ai)  # propagates NaN
+            if not np.isnan(best).any():  # with a NaN, argmax's rule below (NaN wins)
+                self._index = index
+                return np.expand_dims(best, self.axis) if self.keepdims else best
         index = np.argmax(a, axis=self.axis, keepdims=True)
         self._index = index
         out = np.take_along_axis(a, index, axis=self.axis)

@@ -146,12 +146,11 @@ def _conv(fn: str, x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, in
     if g == 1:  # one plain GEMM: (O, C·KH·KW) @ (C·KH·KW, N·OH·OW)
         out = w.reshape(o, k) @ cols.reshape(k, n * oh * ow)
     else:  # one GEMM per group: (G, O/G, C/G·KH·KW) @ (G, C/G·KH·KW, N·OH·OW)
-        out = w.reshape(g, og, k) @ cols.reshape(g, k, n * oh * ow)
+        out = (w.reshape(g, og, k) @ cols.reshape(g, k, n * oh * ow)).reshape(o, -1)
+    if b is not None:  # added while the result is (O, N·OH·OW): contiguous rows
+        out = out + b.reshape(o, 1)
     # (O, N, OH, OW) -> NCHW, a view (no copy)
-    out = out.reshape(o, n, oh, ow).permute(1, 0, 2, 3)
-    if b is not None:
-        out = out + b.reshape(1, o, 1, 1)
-    return out
+    return out.reshape(o, n, oh, ow).permute(1, 0, 2, 3)
 
 
 def conv2d(x: Any, w: Any, b: Any = None, stride: IntOrPair = 1,
