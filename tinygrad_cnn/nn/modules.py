@@ -552,16 +552,23 @@ def load_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file {path!r} does not exist")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except ValueError as err:  # NumPy refuses a pickle file when allow_pickle=False
-        raise ValueError(f"{path!r} is a pickled file, not an .npz of plain arrays; "
-                         f"refusing to unpickle it ({err})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path!r} is not a weights file (.npz archive): {err}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic.startswith(b"\x93NUMPY"):
         raise ValueError(f"{path!r} holds a single .npy array, not an .npz archive of named "
                          f"weights")
+    if magic[:1] == b"\x80":  # the pickle protocol opcode that starts every modern pickle
+        raise ValueError(f"{path!r} is a pickled file, not an .npz of plain arrays; "
+                         f"refusing to unpickle it")
+    if not magic.startswith(b"PK"):
+        raise ValueError(f"{path!r} is not a weights file (.npz archive): it does not start "
+                         f"with the zip signature")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path!r} is not a weights file (.npz archive): {err}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # pragma: no cover - magic checked
+        raise ValueError(f"{path!r} is not an .npz archive of named weights")
     state: dict[str, np.ndarray] = {}
     metadata: dict[str, Any] = {}
     with archive:
