@@ -176,23 +176,6 @@ def primitives_used(output: Tensor) -> list[str]:
     return [node._op.name for node in topological_order(output) if node._op is not None]
 
 
-def mermaid_of_values(root: Any) -> str:
-    """A Mermaid flowchart of a `Value` graph (used only if ``tinygrad_cnn.graph`` is absent)."""
-    from tinygrad_cnn.autograd import topological_order
-
-    ids: dict[int, str] = {}
-    lines = ["flowchart LR"]
-    for node in topological_order(root):
-        nid = ids.setdefault(id(node), f"n{len(ids)}")
-        name = f"{node.label} = " if node.label else ""
-        lines.append(f'    {nid}["{name}{fmt(node.data)} | grad {fmt(node.grad)}"]')
-        if node._op is not None:
-            op = f"{nid}_op"
-            lines.append(f'    {op}(("{node._op.name}")) --> {nid}')
-            lines += [f"    {ids[id(p)]} --> {op}" for p in node._parents]
-    return "\n".join(lines)
-
-
 def windows_by_movement(x: Tensor, kernel: tuple[int, int], stride: tuple[int, int],
                         dilation: tuple[int, int] = (1, 1)) -> Tensor:
     """Sliding windows built only from pad, slice, reshape, expand and permute.
