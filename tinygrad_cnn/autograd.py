@@ -77,6 +77,13 @@ def topological_order(root: Any) -> list[Any]:
 def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
     """Propagate ``seed`` (d out / d root) from ``root`` to every node that needs it.
 
+    Two passes, no recursion. The first counts, for every node reachable from ``root``,
+    how many reachable nodes consume it (and resets the gradient of each intermediate
+    node). The second walks from ``root``: a node runs its vector-Jacobian product once
+    all its consumers have passed it their contributions (Kahn's topological order), so a
+    node used twice receives both contributions before it is processed. The walk follows
+    the order of ``_parents`` with a stack, so it is the same on every run.
+
     Parameters
     ----------
     root : node
@@ -85,29 +92,56 @@ def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
         Gradient of the final quantity with respect to ``root``.
     free_graph : bool
         Drop each node's link to its parents once its vector-Jacobian product has run, so
-        intermediate buffers are released as soon as possible (the Tensor engine does
-        this; the scalar engine keeps the graph so it can be drawn after backward).
+        intermediate buffers are released as soon as nothing else holds them (the Tensor
+        engine does this; the scalar engine keeps the graph so it can be drawn after
+        backward).
     """
-    order = topological_order(root)
-    for node in order:
-        node._reset_grad()
+    # pass 1: consumers per intermediate node (by id: the graph keeps the nodes alive);
+    # leaves (no op) are never processed, so they are not counted
+    consumers: dict[int, int] = {id(root): 0}
+    stack = [root]
+    root._reset_grad()
+    while stack:
+        for parent in stack.pop()._parents:
+            if parent._op is None:
+                continue
+            key = id(parent)
+            if key in consumers:
+                consumers[key] += 1
+            else:
+                consumers[key] = 1
+                parent._reset_grad()
+                stack.append(parent)
+    # pass 2: a node is ready when all of its consumers have run
     root._accumulate(seed)
-    for node in reversed(order):
-        op = node._op
-        if op is None:
-            continue
-        g = node._take_grad()
-        if g is None:  # nothing flowed here (e.g. a branch cut by no_grad)
-            continue
+    ready = [root] if root._op is not None else []
+    while ready:
+        node = ready.pop()
         parents = node._parents
-        if len(parents) == 2 and not (parents[0].requires_grad and parents[1].requires_grad):
-            # one operand is a constant: the entry may skip its gradient
-            grads = op.vjp(g, node.data, parents[0].data, parents[1].data,
-                           needs=(parents[0].requires_grad, parents[1].requires_grad))
-        else:
-            grads = op.vjp(g, node.data, *[p.data for p in parents])
-        for parent, pg in zip(parents, grads, strict=True):
-            if pg is not None and parent.requires_grad:
-                parent._accumulate(pg)
+        g = node._take_grad()
+        if g is not None:  # None: nothing flowed here (e.g. a branch cut by no_grad)
+            if len(parents) == 2:
+                a, b = parents
+                if a.requires_grad and b.requires_grad:
+                    ga, gb = node._op.vjp(g, node.data, a.data, b.data)
+                else:  # one operand is a constant: the entry may skip its gradient
+                    ga, gb = node._op.vjp(g, node.data, a.data, b.data,
+                                          needs=(a.requires_grad, b.requires_grad))
+                if ga is not None and a.requires_grad:
+                    a._accumulate(ga)
+                if gb is not None and b.requires_grad:
+                    b._accumulate(gb)
+            else:
+                grads = node._op.vjp(g, node.data, *[p.data for p in parents])
+                for parent, pg in zip(parents, grads, strict=True):
+                    if pg is not None and parent.requires_grad:
+                        parent._accumulate(pg)
         if free_graph:
             node._release()
+        for parent in parents:
+            if parent._op is not None:
+                key = id(parent)
+                left = consumers[key] - 1
+                consumers[key] = left
+                if not left:
+                    ready.append(parent)
