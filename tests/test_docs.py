@@ -45,7 +45,6 @@ ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
                                         else None)
 
-pytestmark = pytest.mark.slow
 
 
 def _mkdocs(config: Path, site_dir: Path) -> subprocess.CompletedProcess:
@@ -54,6 +53,63 @@ def _mkdocs(config: Path, site_dir: Path) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d",
          str(site_dir)], cwd=config.parent, env=env, capture_output=True, text=True,
         timeout=600)
+
+
+# ------------------------------------------------------------- the pages' helper module
+
+
+@pytest.fixture(scope="module")
+def tgdocs():
+    sys.path.insert(0, str(DOCS / "_helpers"))
+    try:
+        import tgdocs as module
+    finally:
+        sys.path.remove(str(DOCS / "_helpers"))
+    return module
+
+
+def test_check_raises_the_error_that_fails_the_build(tgdocs) -> None:
+    tgdocs.check(True, "never")
+    with pytest.raises(AssertionError, match="the message"):
+        tgdocs.check(0, "the message")
+
+
+def test_md_text_escapes_markdown_outside_math_only(tgdocs) -> None:
+    assert tgdocs.md_text("a*b $x_1*y$ c_d") == r"a\*b $x_1*y$ c\_d"
+    assert tgdocs.md_text("cost $5 of x**2") == r"cost \$5 of x\*\*2"
+
+
+def test_primitive_table_has_one_row_per_table_entry(tgdocs) -> None:
+    from tinygrad_cnn.primitives import TABLE
+
+    rows = [line for line in tgdocs.primitive_table().splitlines() if line.startswith("| `")]
+    assert [row.split("`")[1] for row in rows] == list(TABLE)
+
+
+@pytest.mark.parametrize("shape,kernel,stride,dilation", [
+    ((1, 1, 5, 5), (3, 3), (1, 1), (1, 1)), ((2, 3, 7, 6), (2, 3), (2, 3), (1, 1)),
+    ((1, 2, 9, 8), (3, 2), (2, 1), (2, 3)), ((1, 1, 4, 4), (2, 2), (3, 3), (1, 1)),
+    ((1, 1, 3, 3), (3, 3), (1, 1), (1, 1)), ((1, 1, 6, 1), (2, 1), (4, 1), (1, 1))])
+def test_movement_op_windows_equal_the_window_view(tgdocs, shape, kernel, stride,
+                                                   dilation) -> None:
+    import numpy as np
+
+    from tinygrad_cnn import Tensor
+
+    data = np.random.default_rng(0).standard_normal(shape)
+    a, b = Tensor(data, requires_grad=True), Tensor(data, requires_grad=True)
+    view = a.windows(kernel, stride, dilation)
+    trick = tgdocs.windows_by_movement(b, kernel, stride, dilation)
+    assert trick.shape == view.shape
+    assert (trick.numpy() == view.numpy()).all()
+    g = np.random.default_rng(1).standard_normal(view.shape)
+    view.backward(g)
+    trick.backward(g)
+    np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-13, atol=1e-13)
+    assert "window" not in tgdocs.primitives_used(trick)
+
+
+# ------------------------------------------------------------------------ the built site
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +135,7 @@ def _pages(site: Path) -> list[str]:
 # ------------------------------------------------------------------------ static checks
 
 
+@pytest.mark.slow
 def test_every_nav_page_is_built_with_content(site: Path) -> None:
     import yaml
 
@@ -94,6 +151,7 @@ def test_every_nav_page_is_built_with_content(site: Path) -> None:
         assert len(text.split()) > 60, f"{source} is nearly empty"
 
 
+@pytest.mark.slow
 def test_no_execution_errors_in_pages(site: Path) -> None:
     for page in site.rglob("*.html"):
         text = page.read_text()
@@ -101,6 +159,7 @@ def test_no_execution_errors_in_pages(site: Path) -> None:
         assert "DocsCheckError" not in text, page
 
 
+@pytest.mark.slow
 def test_no_network_assets(site: Path) -> None:
     """Scripts, styles, fonts and images all come from the site itself."""
     external = re.compile(r"""<(?:script|img|link|iframe)[^>]*(?:src|href)=["']https?://""")
@@ -114,6 +173,7 @@ def test_no_network_assets(site: Path) -> None:
         assert not re.search(r"url\(['\"]?https?://", css.read_text()), css
 
 
+@pytest.mark.slow
 def test_a_failing_block_fails_the_strict_build(tmp_path: Path) -> None:
     """The guarantee every page relies on: an exception in a block stops the build."""
     (tmp_path / "docs").mkdir()
@@ -325,6 +385,7 @@ def _open(browser: Browser, url: str) -> str:
     return session
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_pages_render_in_chromium(site: Path, browser: Browser) -> None:
     pages = _pages(site)
@@ -363,6 +424,7 @@ def test_pages_render_in_chromium(site: Path, browser: Browser) -> None:
         assert totals["katex"] >= 20 and totals["images"] >= 3 and totals["mermaid"] >= 1, totals
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_navigation_and_screenshot(site: Path, browser: Browser) -> None:
     with _serve(site) as base:
