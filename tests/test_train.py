@@ -1,0 +1,184 @@
+"""Training: the models, a short run that lowers the loss, evaluate after reload, plots."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import pytest
+
+from tinygrad_cnn import cli, nn
+from tinygrad_cnn.data import Dataset, load_digits
+from tinygrad_cnn.train import (
+    DEFAULTS,
+    History,
+    build_model,
+    count_parameters,
+    evaluate,
+    predict,
+    train,
+    write_plots,
+)
+
+pytest.importorskip("sklearn", reason="training uses scikit-learn's bundled digits")
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_digits()
+
+
+@pytest.fixture(scope="module")
+def small(digits) -> Dataset:
+    """400 training images: enough for a loss that must fall within a second."""
+    return Dataset(digits.x_train[:400], digits.y_train[:400], digits.x_test,
+                   digits.y_test, "digits-400")
+
+
+def conv_count(k, c_in, c_out):
+    return (k * k * c_in + 1) * c_out
+
+
+def test_model_parameter_counts_follow_the_formulas():
+    cnn = build_model("cnn")
+    # conv 1->16 3x3, conv 16->32 3x3, linear 32·2·2 -> 10
+    assert count_parameters(cnn) == conv_count(3, 1, 16) + conv_count(3, 16, 32) + \
+        (32 * 2 * 2 * 10 + 10)
+    mlp = build_model("mlp")
+    assert count_parameters(mlp) == (64 * 128 + 128) + (128 * 10 + 10)
+    assert count_parameters(cnn) < count_parameters(mlp)
+    # 28x28 (MNIST): the last layer follows from the output-size formula: 28 -> 14 -> 7
+    big = build_model("cnn", (1, 28, 28))
+    assert big[-1].in_features == 32 * 7 * 7
+    assert predict(big, np.zeros((3, 1, 28, 28), np.float32)).shape == (3, 10)
+    odd = build_model("cnn", (1, 9, 7))  # floors: 9 -> 4 -> 2, 7 -> 3 -> 1
+    assert odd[-1].in_features == 32 * 2 * 1
+    with pytest.raises(ValueError, match="kind"):
+        build_model("resnet")
+
+
+def test_build_model_is_seeded():
+    a, b, c = build_model("cnn", seed=1), build_model("cnn", seed=1), build_model("cnn", seed=2)
+    for (_, p), (_, q), (_, r) in zip(a.named_parameters(), b.named_parameters(),
+                                      c.named_parameters(), strict=True):
+        assert np.array_equal(p.numpy(), q.numpy()) and not np.array_equal(p.numpy(),
+                                                                           r.numpy())
+
+
+@pytest.mark.parametrize("kind", ["cnn", "mlp"])
+def test_short_training_lowers_the_loss(small, kind):
+    model = build_model(kind, seed=0)
+    before = evaluate(model, small.x_test, small.y_test)
+    calls = []
+    history = train(model, small, epochs=5, batch_size=32, lr=1e-2, seed=0,
+                    callback=lambda epoch, h: calls.append((epoch, len(h.loss))))
+    assert calls == [(e, e) for e in range(1, 6)]
+    assert len(history.loss) == len(history.test_accuracy) == 5
+    assert history.loss[-1] < 0.5 * history.loss[0]
+    after = evaluate(model, small.x_test, small.y_test)
+    assert after == history.test_accuracy[-1]
+    assert after > max(0.8, before + 0.5)
+    assert model.training  # train() leaves the model in training mode
+
+
+def test_training_is_reproducible(small):
+    runs = []
+    for _ in range(2):
+        model = build_model("mlp", seed=3)
+        runs.append(train(model, small, epochs=1, seed=5).loss)
+    assert runs[0] == runs[1]
+
+
+def test_train_argument_errors(small):
+    model = build_model("mlp")
+    with pytest.raises(ValueError, match="epochs"):
+        train(model, small, epochs=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        train(model, small, epochs=1, optimizer="lbfgs")
+    with pytest.raises(ValueError, match="schedule"):
+        train(model, small, epochs=1, schedule="step")
+
+
+def test_sgd_training_also_learns(small):
+    model = build_model("mlp", seed=0)
+    history = train(model, small, epochs=2, lr=0.05, optimizer="sgd", schedule="constant")
+    assert history.loss[-1] < history.loss[0]
+
+
+def test_weights_reload_to_the_same_accuracy(small, tmp_path):
+    model = build_model("cnn", seed=0)
+    train(model, small, epochs=1)
+    path = tmp_path / "w.npz"
+    nn.save(model, path)
+    fresh = build_model("cnn", seed=99)
+    nn.load(fresh, path)
+    np.testing.assert_array_equal(predict(fresh, small.x_test), predict(model, small.x_test))
+    assert evaluate(fresh, small.x_test, small.y_test) == evaluate(model, small.x_test,
+                                                                    small.y_test)
+
+
+def test_plots_are_pngs(small, tmp_path):
+    pytest.importorskip("matplotlib", reason="--plots needs matplotlib")
+    for kind, expected in (("cnn", {"filters.png", "feature_maps.png", "curves.png"}),
+                           ("mlp", {"filters.png", "curves.png"})):
+        model = build_model(kind)
+        history = History(loss=[1.0, 0.5], train_accuracy=[0.5, 0.8], test_accuracy=[0.5, 0.7])
+        out = tmp_path / kind
+        written = write_plots(model, small, history, str(out))
+        assert {p.rsplit("/", 1)[-1] for p in written} == expected
+        for path in written:
+            with open(path, "rb") as f:
+                assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def _accuracy(text: str) -> float:
+    match = re.search(r"test accuracy: (\d\.\d{4}) \((\d+)/(\d+)\)", text)
+    assert match, text
+    assert abs(float(match.group(1)) - int(match.group(2)) / int(match.group(3))) < 1e-4
+    return float(match.group(1))
+
+
+def test_cli_train_then_evaluate_reports_the_same_accuracy(tmp_path, capsys):
+    out = tmp_path / "w.npz"
+    assert cli.main(["train", "--model", "mlp", "--epochs", "2", "--no-progress",
+                     "--out", str(out)]) == 0
+    trained = capsys.readouterr().out
+    assert "parameters: 9610" in trained
+    assert cli.main(["evaluate", str(out)]) == 0
+    evaluated = capsys.readouterr().out
+    assert _accuracy(trained) == _accuracy(evaluated)
+
+
+def test_cli_train_on_idx_files(tmp_path, capsys):
+    from test_data import write_mnist
+
+    data_dir = tmp_path / "mnist"
+    data_dir.mkdir()
+    write_mnist(data_dir, n_train=40, n_test=10, size=12)
+    out = tmp_path / "w.npz"
+    assert cli.main(["train", "--epochs", "1", "--batch-size", "8", "--data-dir",
+                     str(data_dir), "--out", str(out), "--no-progress"]) == 0
+    trained = capsys.readouterr().out
+    assert "mnist: 40 training and 10 test images" in trained
+    # evaluate finds the data directory stored with the weights
+    assert cli.main(["evaluate", str(out)]) == 0
+    assert _accuracy(capsys.readouterr().out) == _accuracy(trained)
+    # the stored input shape is checked against the data
+    assert cli.main(["evaluate", str(out), "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_default_training_reaches_98_percent_and_reloads(tmp_path, capsys):
+    """The bar: `tinygrad-cnn train` with its defaults, >= 98% in under a minute."""
+    out = tmp_path / "w.npz"
+    start = time.perf_counter()
+    assert cli.main(["train", "--no-progress", "--out", str(out)]) == 0
+    seconds = time.perf_counter() - start
+    trained = capsys.readouterr().out
+    assert f"{DEFAULTS['cnn']['epochs']} epochs" in trained
+    assert _accuracy(trained) >= 0.98
+    assert seconds < 60
+    assert cli.main(["evaluate", str(out)]) == 0
+    assert _accuracy(capsys.readouterr().out) == _accuracy(trained)
