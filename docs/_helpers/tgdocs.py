@@ -12,10 +12,9 @@ from __future__ import annotations
 import base64
 import functools
 import html
-import importlib
 import inspect
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -215,26 +214,12 @@ def windows_by_movement(x: Tensor, kernel: tuple[int, int], stride: tuple[int, i
 # -------------------------------------------------------------------- the specification
 
 
-def spec_topics() -> list[str]:
-    """Topics the specification has registered (imports the topic modules that exist)."""
-    from spec import core
-
-    for module in ("convolution", "shapes", "parameters", "gradients", "documents"):
-        try:
-            importlib.import_module(f"spec.{module}")
-        except ModuleNotFoundError as error:
-            if error.name != f"spec.{module}":
-                raise
-    return list(core.REGISTRY)
-
-
 @functools.cache
 def _run_topic(topic: str) -> tuple[Any, ...]:
-    from spec import core
+    """Every item of one topic, through ``spec.report.run_all`` (what ``verify`` runs)."""
+    from spec.report import run_all
 
-    spec_topics()
-    fns: list[Callable[[], Any]] = core.REGISTRY.get(topic, [])
-    return tuple(fn() for fn in fns)
+    return tuple(run_all([topic]))
 
 
 def spec_items(topic: str) -> list[Any]:
