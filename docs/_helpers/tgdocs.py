@@ -249,6 +249,9 @@ def show_value(value: Any) -> str:
         return grid(value, labels=False)
     if isinstance(value, np.ndarray):
         return f"array of shape `{value.shape}`"
+    if (isinstance(value, list) and len(value) <= 12 and value
+            and all(isinstance(v, list) and len(v) == len(value[0]) <= 12 for v in value)):
+        return grid(np.array(value, dtype=object), labels=False)
     if (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
             and all(v.keys() == value[0].keys() for v in value)):
         keys = list(value[0])
