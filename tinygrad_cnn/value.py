@@ -14,6 +14,10 @@ from typing import Any
 from . import autograd
 from . import primitives as P
 
+_new = object.__new__
+_ADD, _MUL = P.ADD, P.MUL
+_add, _mul = P.ADD.forward, P.MUL.forward  # the table's forwards, bound once
+
 
 class Value:
     """A scalar that records how it was computed, for reverse-mode differentiation.
@@ -35,7 +39,8 @@ class Value:
     Fraction(4, 1)
     """
 
-    __slots__ = ("data", "grad", "_parents", "_op", "label")
+    # a node is five slots and a tuple; ``label`` is stored only when one is given
+    __slots__ = ("data", "grad", "_parents", "_op", "_label")
     requires_grad = True
 
     def __init__(self, data: Any, label: str = ""):
@@ -45,16 +50,28 @@ class Value:
         self.grad: Any = 0
         self._parents: tuple[Value, ...] = ()
         self._op: P.Primitive | None = None
-        self.label = label
+        if label:
+            self._label = label
+
+    @property
+    def label(self) -> str:
+        """A name used when the graph is drawn ("" when none was given)."""
+        try:
+            return self._label
+        except AttributeError:
+            return ""
+
+    @label.setter
+    def label(self, name: str) -> None:
+        self._label = name
 
     @staticmethod
     def _make(op: P.Primitive, *parents: Value) -> Value:
-        out = Value.__new__(Value)
+        out = _new(Value)
         out.data = op.forward(*[p.data for p in parents])
         out.grad = 0
         out._parents = parents
         out._op = op
-        out.label = ""
         return out
 
     # hooks used by autograd.backward
@@ -81,13 +98,28 @@ class Value:
         return x if isinstance(x, Value) else Value(x)
 
     def __add__(self, other: Any) -> Value:
-        return Value._make(P.ADD, self, Value._wrap(other))
+        # _make written out for the two commonest ops (a graph is mostly adds and muls)
+        if not isinstance(other, Value):
+            other = Value(other)
+        out = _new(Value)
+        out.data = _add(self.data, other.data)
+        out.grad = 0
+        out._parents = (self, other)
+        out._op = _ADD
+        return out
 
     def __radd__(self, other: Any) -> Value:
         return Value._make(P.ADD, Value._wrap(other), self)
 
     def __mul__(self, other: Any) -> Value:
-        return Value._make(P.MUL, self, Value._wrap(other))
+        if not isinstance(other, Value):
+            other = Value(other)
+        out = _new(Value)
+        out.data = _mul(self.data, other.data)
+        out.grad = 0
+        out._parents = (self, other)
+        out._op = _MUL
+        return out
 
     def __rmul__(self, other: Any) -> Value:
         return Value._make(P.MUL, Value._wrap(other), self)
