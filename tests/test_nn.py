@@ -165,6 +165,24 @@ def test_constructor_errors_name_the_argument():
         nn.Linear(2, -1)
     with pytest.raises(ValueError, match="padding_mode"):
         nn.Conv2d(1, 1, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="device"):
+        nn.Linear(2, 2, device="cuda")
+    with pytest.raises(NotImplementedError, match="ceil_mode"):
+        nn.MaxPool2d(2, 2, 0, 1, False, True)
+    with pytest.raises(NotImplementedError, match="ceil_mode"):
+        nn.AvgPool2d(2, 2, 0, True)
+
+
+def test_pooling_arguments_keep_pytorch_positions():
+    # torch.nn.AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad)
+    x = Tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+    excluded = nn.AvgPool2d(3, 1, 1, False, False)(x).numpy()
+    np.testing.assert_allclose(excluded[0, 0, 0, 0], np.mean([0, 1, 4, 5]))
+    included = nn.AvgPool2d(3, 1, 1)(x).numpy()
+    np.testing.assert_allclose(included[0, 0, 0, 0], (0 + 1 + 4 + 5) / 9)
+    assert nn.Conv2d(1, 2, 3, 1, 0, 1, 1, True, "zeros", "cpu", np.float64).weight.dtype \
+        == np.float64
+    assert nn.Linear(2, 3, True, None, np.float64).bias.dtype == np.float64
 
 
 # --------------------------------------------------------------------------- forward

@@ -182,3 +182,22 @@ def test_default_training_reaches_98_percent_and_reloads(tmp_path, capsys):
     assert seconds < 60
     assert cli.main(["evaluate", str(out)]) == 0
     assert _accuracy(capsys.readouterr().out) == _accuracy(trained)
+
+
+def test_progress_bar_and_plain_fallback(small, capsys, monkeypatch):
+    pytest.importorskip("tqdm", reason="the progress bar is tqdm's")
+    tiny = Dataset(small.x_train[:64], small.y_train[:64], small.x_test[:20],
+                   small.y_test[:20], "tiny")
+    train(build_model("mlp"), tiny, epochs=2, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 1/2" in err and "epoch 2/2" in err and "loss=" in err and "acc=" in err
+    import tinygrad_cnn.train as train_module
+
+    monkeypatch.setattr(train_module, "_tqdm", lambda: None)  # as if tqdm were missing
+    train(build_model("mlp"), tiny, epochs=2, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(r"epoch 2/2: loss \d\.\d{4}, train accuracy \d\.\d{4}, test accuracy "
+                        r"\d\.\d{4}", lines[1])
+    train(build_model("mlp"), tiny, epochs=1, progress=False)
+    assert capsys.readouterr().err == ""

@@ -63,6 +63,18 @@ def _generator(rng: np.random.Generator | int | None) -> np.random.Generator:
                     f"{type(rng).__name__}")
 
 
+def _check_device(device: Any, layer: str) -> None:
+    if device not in (None, "cpu"):
+        raise ValueError(f"{layer}: this engine runs on NumPy, device must be None or 'cpu', "
+                         f"got {device!r}")
+
+
+def _not_implemented(flag: bool, name: str, layer: str) -> None:
+    if flag:
+        raise NotImplementedError(f"{layer}: {name}=True is not implemented (PyTorch's "
+                                  f"argument is accepted so that calls keep their positions)")
+
+
 def _float_dtype(dtype: Any, layer: str) -> np.dtype:
     dt = np.dtype(np.float32 if dtype is None else dtype)
     if dt.kind != "f":
@@ -320,6 +332,7 @@ class Conv2d(Module):
     bias : bool, default True
     padding_mode : "zeros"
         Only zero padding is implemented.
+    device : None or "cpu"
     dtype : floating dtype, default float32
     rng : numpy Generator or int seed, optional
         Source of the initial weights; the module generator (`manual_seed`) by default.
@@ -327,10 +340,11 @@ class Conv2d(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
                  stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
-                 bias: bool = True, padding_mode: str = "zeros", dtype: Any = None,
-                 rng: np.random.Generator | int | None = None):
+                 bias: bool = True, padding_mode: str = "zeros", device: Any = None,
+                 dtype: Any = None, rng: np.random.Generator | int | None = None):
         super().__init__()
         layer = "Conv2d"
+        _check_device(device, layer)
         self.in_channels = _positive(in_channels, "in_channels", layer)
         self.out_channels = _positive(out_channels, "out_channels", layer)
         self.kernel_size = _pair(kernel_size, "kernel_size", layer, 1)
@@ -389,14 +403,17 @@ class Linear(Module):
     ----------
     in_features, out_features : int
     bias : bool, default True
+    device : None or "cpu"
     dtype : floating dtype, default float32
     rng : numpy Generator or int seed, optional
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 dtype: Any = None, rng: np.random.Generator | int | None = None):
+                 device: Any = None, dtype: Any = None,
+                 rng: np.random.Generator | int | None = None):
         super().__init__()
         layer = "Linear"
+        _check_device(device, layer)
         self.in_features = _positive(in_features, "in_features", layer)
         self.out_features = _positive(out_features, "out_features", layer)
         dt = _float_dtype(dtype, layer)
@@ -418,11 +435,17 @@ class Linear(Module):
 
 
 class MaxPool2d(Module):
-    """Max pooling, as ``torch.nn.MaxPool2d`` (``stride`` defaults to ``kernel_size``)."""
+    """Max pooling, as ``torch.nn.MaxPool2d`` (``stride`` defaults to ``kernel_size``).
+
+    ``return_indices`` and ``ceil_mode`` keep PyTorch's positions but only ``False`` is
+    implemented.
+    """
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                 dilation: Any = 1):
+                 dilation: Any = 1, return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
+        _not_implemented(return_indices, "return_indices", "MaxPool2d")
+        _not_implemented(ceil_mode, "ceil_mode", "MaxPool2d")
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
@@ -437,11 +460,17 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    """Average pooling, as ``torch.nn.AvgPool2d`` (``stride`` defaults to ``kernel_size``)."""
+    """Average pooling, as ``torch.nn.AvgPool2d`` (``stride`` defaults to ``kernel_size``).
+
+    ``count_include_pad=True`` (PyTorch's default) divides by KH·KW everywhere; ``False``
+    by the number of non-padding elements. ``ceil_mode`` keeps PyTorch's position but only
+    ``False`` is implemented.
+    """
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                 count_include_pad: bool = True):
+                 ceil_mode: bool = False, count_include_pad: bool = True):
         super().__init__()
+        _not_implemented(ceil_mode, "ceil_mode", "AvgPool2d")
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
