@@ -201,3 +201,24 @@ def test_progress_bar_and_plain_fallback(small, capsys, monkeypatch):
                         r"\d\.\d{4}", lines[1])
     train(build_model("mlp"), tiny, epochs=1, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_compare_models_benchmark_runs(digits, monkeypatch):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_models.py"
+    spec = importlib.util.spec_from_file_location("compare_models", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "compare_models", module)  # dataclasses look it up
+    spec.loader.exec_module(module)
+    results = module.compare(seeds=[0, 1], epochs=1, data=digits)
+    assert set(results) == {"cnn", "mlp"}
+    assert results["cnn"].parameters == count_parameters(build_model("cnn"))
+    for r in results.values():
+        assert r.seeds == [0, 1] and len(r.accuracies) == 2 and r.epochs == 1
+        assert r.mean == pytest.approx(sum(r.accuracies) / 2)
+        assert 0.5 < r.mean <= 1.0
+    table = module.format_table(results, len(digits.y_test))
+    assert "| cnn | 6090 | 1 |" in table and "| mlp | 9610 | 1 |" in table
