@@ -77,12 +77,13 @@ def topological_order(root: Any) -> list[Any]:
 def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
     """Propagate ``seed`` (d out / d root) from ``root`` to every node that needs it.
 
-    Two passes, no recursion. The first counts, for every node reachable from ``root``,
-    how many reachable nodes consume it (and resets the gradient of each intermediate
-    node). The second walks from ``root``: a node runs its vector-Jacobian product once
-    all its consumers have passed it their contributions (Kahn's topological order), so a
-    node used twice receives both contributions before it is processed. The walk follows
-    the order of ``_parents`` with a stack, so it is the same on every run.
+    Two passes, no recursion. The first counts, for every intermediate node reachable from
+    ``root``, how many reachable nodes consume it (in the node's ``_pending`` slot, 0
+    outside a backward pass) and resets its gradient. The second walks from ``root``: a
+    node runs its vector-Jacobian product once all of its consumers have passed it their
+    contributions (Kahn's topological order), so a node used twice receives both before it
+    is processed. The walk follows the order of ``_parents`` with a stack, so it is the
+    same on every run. Leaves (no op) only receive gradients; they are not counted.
 
     Parameters
     ----------
@@ -96,52 +97,75 @@ def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
         engine does this; the scalar engine keeps the graph so it can be drawn after
         backward).
     """
-    # pass 1: consumers per intermediate node (by id: the graph keeps the nodes alive);
-    # leaves (no op) are never processed, so they are not counted
-    consumers: dict[int, int] = {id(root): 0}
+    # pass 1: count consumers; a node seen for the first time (count 0) is reset and walked
+    visited = [root]
     stack = [root]
-    root._reset_grad()
-    while stack:
-        for parent in stack.pop()._parents:
-            if parent._op is None:
-                continue
-            key = id(parent)
-            if key in consumers:
-                consumers[key] += 1
-            else:
-                consumers[key] = 1
-                parent._reset_grad()
-                stack.append(parent)
-    # pass 2: a node is ready when all of its consumers have run
+    pop, push, visit = stack.pop, stack.append, visited.append
+    try:
+        root._reset_grad()
+        while stack:
+            for parent in pop()._parents:
+                if parent._op is not None:
+                    n = parent._pending
+                    if not n:
+                        parent._reset_grad()
+                        push(parent)
+                        visit(parent)
+                    parent._pending = n + 1
+        # pass 2
+        _walk(root, seed, free_graph)
+    except BaseException:
+        for node in visited:  # leave every counter at 0 for the next backward
+            node._pending = 0
+        raise
+
+
+def _walk(root: Any, seed: Any, free_graph: bool) -> None:
+    """Pass 2 of `backward`: run each node once its ``_pending`` consumers have run."""
     root._accumulate(seed)
     ready = [root] if root._op is not None else []
+    pop, push = ready.pop, ready.append
     while ready:
-        node = ready.pop()
+        node = pop()
         parents = node._parents
         g = node._take_grad()
-        if g is not None:  # None: nothing flowed here (e.g. a branch cut by no_grad)
-            if len(parents) == 2:
-                a, b = parents
+        if len(parents) == 2:  # most nodes: written out, no list or zip
+            a, b = parents
+            if g is not None:  # None: nothing flowed here (e.g. a branch cut by no_grad)
                 if a.requires_grad and b.requires_grad:
                     ga, gb = node._op.vjp(g, node.data, a.data, b.data)
+                    a._accumulate(ga)
+                    b._accumulate(gb)
                 else:  # one operand is a constant: the entry may skip its gradient
                     ga, gb = node._op.vjp(g, node.data, a.data, b.data,
                                           needs=(a.requires_grad, b.requires_grad))
-                if ga is not None and a.requires_grad:
-                    a._accumulate(ga)
-                if gb is not None and b.requires_grad:
-                    b._accumulate(gb)
-            else:
-                grads = node._op.vjp(g, node.data, *[p.data for p in parents])
-                for parent, pg in zip(parents, grads, strict=True):
-                    if pg is not None and parent.requires_grad:
-                        parent._accumulate(pg)
+                    if ga is not None and a.requires_grad:
+                        a._accumulate(ga)
+                    if gb is not None and b.requires_grad:
+                        b._accumulate(gb)
+            if free_graph:
+                node._release()
+            if a._op is not None:
+                n = a._pending - 1
+                a._pending = n
+                if not n:
+                    push(a)
+            if b._op is not None:
+                n = b._pending - 1
+                b._pending = n
+                if not n:
+                    push(b)
+            continue
+        if g is not None:
+            grads = node._op.vjp(g, node.data, *[p.data for p in parents])
+            for parent, pg in zip(parents, grads, strict=True):
+                if pg is not None and parent.requires_grad:
+                    parent._accumulate(pg)
         if free_graph:
             node._release()
         for parent in parents:
             if parent._op is not None:
-                key = id(parent)
-                left = consumers[key] - 1
-                consumers[key] = left
-                if not left:
-                    ready.append(parent)
+                n = parent._pending - 1
+                parent._pending = n
+                if not n:
+                    push(parent)

@@ -101,7 +101,8 @@ class Tensor:
     [[2.0, -4.0], [6.0, 1.0]]
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_op", "_parents", "_g", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_op", "_parents", "_g", "_pending",
+                 "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False):
         array = _to_array(data)
@@ -114,6 +115,7 @@ class Tensor:
         self._op: P.Primitive | None = None
         self._parents: tuple[Tensor, ...] = ()
         self._g: np.ndarray | None = None
+        self._pending = 0  # consumers still to run, during backward (autograd's counter)
 
     # ----------------------------------------------------------------- graph plumbing
     @staticmethod
@@ -124,6 +126,7 @@ class Tensor:
         out.data = data if isinstance(data, np.ndarray) else np.asarray(data)
         out.grad = None
         out._g = None
+        out._pending = 0
         if autograd._grad_enabled and any(p.requires_grad for p in parents):
             out.requires_grad = True
             out._op = op

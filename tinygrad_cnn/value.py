@@ -40,7 +40,7 @@ class Value:
     """
 
     # a node is five slots and a tuple; ``label`` is stored only when one is given
-    __slots__ = ("data", "grad", "_parents", "_op", "_label")
+    __slots__ = ("data", "grad", "_parents", "_op", "_pending", "_label")
     requires_grad = True
 
     def __init__(self, data: Any, label: str = ""):
@@ -50,6 +50,7 @@ class Value:
         self.grad: Any = 0
         self._parents: tuple[Value, ...] = ()
         self._op: P.Primitive | None = None
+        self._pending = 0  # consumers still to run, during backward (autograd's counter)
         if label:
             self._label = label
 
@@ -72,6 +73,7 @@ class Value:
         out.grad = 0
         out._parents = parents
         out._op = op
+        out._pending = 0
         return out
 
     # hooks used by autograd.backward
@@ -106,6 +108,7 @@ class Value:
         out.grad = 0
         out._parents = (self, other)
         out._op = _ADD
+        out._pending = 0
         return out
 
     def __radd__(self, other: Any) -> Value:
@@ -119,6 +122,7 @@ class Value:
         out.grad = 0
         out._parents = (self, other)
         out._op = _MUL
+        out._pending = 0
         return out
 
     def __rmul__(self, other: Any) -> Value:
