@@ -65,6 +65,27 @@ def _to_array(data: Any) -> np.ndarray:
                     f"got {type(data).__name__}")
 
 
+def _resolve_shape(old: tuple[int, ...], size: int, shape: tuple[Any, ...]
+                   ) -> tuple[int, ...] | None:
+    """NumPy's reshape rule (one -1 is inferred); None if ``size`` elements cannot fit."""
+    if all(type(n) is int for n in shape):
+        if shape.count(-1) > 1 or any(n < -1 for n in shape):
+            return None
+        known = 1
+        for n in shape:
+            if n != -1:
+                known *= n
+        if -1 in shape:
+            if known == 0 or size % known:
+                return None
+            return tuple(size // known if n == -1 else n for n in shape)
+        return shape if known == size else None
+    try:  # NumPy integers and the like: let NumPy decide
+        return np.broadcast_to(0, old).reshape(shape).shape
+    except (ValueError, TypeError):
+        return None
+
+
 class _Freed(P.Primitive):
     """Stands in for the op of a node whose graph a previous backward released."""
 
@@ -263,12 +284,22 @@ class Tensor:
     def _binary(self, op: P.Primitive, other: Any, reverse: bool = False) -> Tensor:
         other = self._const(other)
         a, b = (other, self) if reverse else (self, other)
+        if a.shape == b.shape:
+            return Tensor._apply(op, a, b)
         try:
             shape = np.broadcast_shapes(a.shape, b.shape)
         except ValueError:
             raise ValueError(f"{op.name}: shapes {a.shape} and {b.shape} do not broadcast") \
                 from None
-        return Tensor._apply(op, a._broadcast_to(shape), b._broadcast_to(shape))
+        # An operand that records no gradient (a constant, or anything under no_grad) is
+        # left to NumPy's broadcasting: no gradient will flow to it, so it needs no Expand
+        # node (and its graph-free reshape / expand would only cost time).
+        record = autograd._grad_enabled
+        if record and a.requires_grad:
+            a = a._broadcast_to(shape)
+        if record and b.requires_grad:
+            b = b._broadcast_to(shape)
+        return Tensor._apply(op, a, b)
 
     # --------------------------------------------------------------------- arithmetic
     def __add__(self, other: Any) -> Tensor:
@@ -397,11 +428,10 @@ class Tensor:
         """View with a new shape (one entry may be -1)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        try:
-            new_shape = np.broadcast_to(0, self.shape).reshape(shape).shape
-        except ValueError:
+        new_shape = _resolve_shape(self.shape, self.data.size, shape)
+        if new_shape is None:
             raise ValueError(f"reshape: cannot view a tensor of shape {self.shape} "
-                             f"({self.size} elements) as {tuple(shape)}") from None
+                             f"({self.size} elements) as {tuple(shape)}")
         if new_shape == self.shape:
             return self
         return Tensor._apply(P.Reshape(new_shape), self)

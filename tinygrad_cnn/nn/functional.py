@@ -331,7 +331,7 @@ def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
         raise ValueError(f"{fn}: axis must be an int in [{-x.ndim}, {x.ndim}) for an input "
                          f"of shape {x.shape}, got {axis!r}")
     with_max = x.data.max(axis=axis, keepdims=True)
-    if x.dtype != object:
+    if x.dtype != object and not np.isfinite(with_max).all():
         with_max = np.where(np.isfinite(with_max), with_max, 0).astype(x.dtype)
     return x - Tensor(with_max)
 
