@@ -183,6 +183,20 @@ class Maximum(Primitive):
 # ---------------------------------------------------------------------------- reductions
 
 
+def _sum(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """``np.sum``; a float sum over a short last axis is a product with ones instead.
+
+    NumPy reduces a short trailing axis row by row (~12 µs for 512x10); a matrix-vector
+    product on BLAS does it in ~2 µs. Same sum, another summation order.
+    """
+    if (len(axis) == 1 and a.ndim >= 2 and axis[0] == a.ndim - 1 and a.shape[-1] <= 64
+            and a.dtype in (np.float32, np.float64)):
+        out = np.matmul(a, np.ones(a.shape[-1], dtype=a.dtype))
+        return out[..., None] if keepdims else out
+    return np.sum(a, axis=axis, keepdims=keepdims)
+
+
+
 class Sum(Primitive):
     name, kind, linear = "sum", "reduction", True
     formula = "z = Σ_axis x"
@@ -196,7 +210,7 @@ class Sum(Primitive):
         self.keepdims = keepdims
 
     def forward(self, a):
-        out = np.sum(a, axis=self.axis, keepdims=self.keepdims)
+        out = _sum(a, self.axis, self.keepdims)
         return np.asarray(out, dtype=a.dtype)
 
     def vjp(self, g, out, a):
@@ -247,7 +261,7 @@ class Max(Primitive):
         return out if self.keepdims else np.squeeze(out, axis=self.axis)
 
     def vjp(self, g, out, a):
-        grad = np.zeros(a.shape, dtype=g.dtype)
+        grad = np.zeros_like(a, dtype=g.dtype)  # laid out like a: the passes run in step
         index = self._index
         if index.dtype == np.uint8:  # the scan's index: one pass per position
             g = np.squeeze(g, axis=self.axis) if self.keepdims else g
@@ -314,7 +328,7 @@ class Expand(Primitive):
 
     def vjp(self, g, out, a):
         axes = tuple(i for i, (n, m) in enumerate(zip(a.shape, g.shape, strict=True)) if n != m)
-        return (np.sum(g, axis=axes, keepdims=True) if axes else g,)
+        return (_sum(g, axes, True) if axes else g,)
 
 
 class Pad(Primitive):
@@ -332,7 +346,7 @@ class Pad(Primitive):
     def forward(self, a):
         # one fill and one copy into the interior (np.pad does the same with more overhead)
         shape = tuple(n + lo + hi for n, (lo, hi) in zip(a.shape, self.pad_width, strict=True))
-        out = np.full(shape, self.value, dtype=a.dtype)
+        out = np.full_like(a, self.value, shape=shape)  # a's memory order
         out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(a.shape, self.pad_width,
                                                           strict=True))] = a
         return out

@@ -330,10 +330,17 @@ def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
             not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{fn}: axis must be an int in [{-x.ndim}, {x.ndim}) for an input "
                          f"of shape {x.shape}, got {axis!r}")
-    with_max = x.data.max(axis=axis, keepdims=True)
+    data = x.data
+    if data.dtype != object and data.shape[axis] <= 64:
+        # NumPy's max over a short contiguous axis runs row by row; with that axis first
+        # (one small copy) it runs across whole rows
+        with_max = np.expand_dims(np.ascontiguousarray(np.moveaxis(data, axis, 0)).max(axis=0),
+                                  axis)
+    else:
+        with_max = data.max(axis=axis, keepdims=True)
     if x.dtype != object and not np.isfinite(with_max).all():
         with_max = np.where(np.isfinite(with_max), with_max, 0).astype(x.dtype)
-    return x - Tensor(with_max)
+    return x + Tensor(-with_max)  # negated in NumPy: a constant needs no graph node
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
@@ -401,7 +408,8 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
         # raise the entries whose target weight is 0 to 0 first (0 · log 0 = 0)
         floor = np.where(y.numpy() > 0, -np.inf, 0).astype(logits.dtype)
         log_p = log_p.maximum(Tensor(floor))
-    losses = -(log_p * y).sum(axis=1)
+    # the sign is folded into a constant target (one graph node fewer)
+    losses = (log_p * (-y if y.requires_grad else Tensor(-y.numpy()))).sum(axis=1)
     if reduction == "none":
         return losses
     if reduction == "sum":
