@@ -269,7 +269,20 @@ class Tensor:
                 x = Fraction(x)
             return Tensor(np.asarray(x, dtype=object))
         dtype = self.dtype if self.dtype.kind in _FLOAT_KINDS else np.float32
-        return Tensor(np.asarray(x, dtype=dtype))
+        return Tensor._constant(np.asarray(x, dtype=dtype))
+
+    @staticmethod
+    def _constant(array: np.ndarray) -> Tensor:
+        """A leaf that requires no grad around an ndarray (Tensor(array) without checks)."""
+        out = Tensor.__new__(Tensor)
+        out.data = array
+        out.grad = None
+        out.requires_grad = False
+        out._op = None
+        out._parents = ()
+        out._g = None
+        out._pending = 0
+        return out
 
     def _broadcast_to(self, shape: tuple[int, ...]) -> Tensor:
         if self.shape == shape:
@@ -285,6 +298,10 @@ class Tensor:
         other = self._const(other)
         a, b = (other, self) if reverse else (self, other)
         if a.shape == b.shape:
+            return Tensor._apply(op, a, b)
+        if not b.shape and not b.requires_grad:  # x op scalar constant: nothing to expand
+            return Tensor._apply(op, a, b)
+        if not a.shape and not a.requires_grad:
             return Tensor._apply(op, a, b)
         try:
             shape = np.broadcast_shapes(a.shape, b.shape)

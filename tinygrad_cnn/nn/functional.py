@@ -141,7 +141,10 @@ def _conv(fn: str, x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, in
     win = xp.windows((kh, kw), stride, dilation)  # (N, C, OH, OW, KH, KW), a view
     # im2col, the one copy of the forward pass: rows (c, p, q), columns (n, i, j), so the
     # copy moves runs along OW and the weight (O, C·KH·KW) needs no transpose
-    cols = win.reshape(n, g, cg, oh, ow, kh, kw).permute(1, 2, 5, 6, 0, 3, 4)
+    if g == 1:  # (C, KH, KW, N, OH, OW)
+        cols = win.permute(1, 4, 5, 0, 2, 3)
+    else:  # (G, C/G, KH, KW, N, OH, OW)
+        cols = win.reshape(n, g, cg, oh, ow, kh, kw).permute(1, 2, 5, 6, 0, 3, 4)
     k = cg * kh * kw
     if g == 1:  # one plain GEMM: (O, C·KH·KW) @ (C·KH·KW, N·OH·OW)
         out = w.reshape(o, k) @ cols.reshape(k, n * oh * ow)
