@@ -148,6 +148,17 @@ def png(fig: Any, alt: str, width: int | None = None) -> str:
             f'src="data:image/png;base64,{data}"/></figure>\n')
 
 
+def png_file(path: Any, alt: str) -> str:
+    """A PNG file written by the project (e.g. ``tinygrad-cnn train --plots``), inline."""
+    from pathlib import Path
+
+    data = Path(path).read_bytes()
+    check(data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG file")
+    encoded = base64.b64encode(data).decode("ascii")
+    return (f'\n<figure><img alt="{html.escape(alt)}" '
+            f'src="data:image/png;base64,{encoded}"/></figure>\n')
+
+
 def source_of(obj: Any) -> str:
     """The source code of a function, as a fenced Python block."""
     return "\n```python\n" + inspect.getsource(obj).rstrip() + "\n```\n"
