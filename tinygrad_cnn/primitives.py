@@ -419,12 +419,14 @@ class Window(Primitive):
         *lead, h, w = a.shape
         oh, ow = g.shape[-4], g.shape[-3]
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
-        # allocate the gradient with its leading axes in g's memory order, so that every
-        # strided add below walks both operands in the same order (a transposed view)
-        order = sorted(range(len(lead)), key=lambda i: -abs(g.strides[i]))
-        base = np.zeros((*(lead[i] for i in order), h, w), dtype=g.dtype)
-        inverse = [order.index(i) for i in range(len(lead))]
-        grad = base.transpose(*inverse, len(lead), len(lead) + 1)
+        # allocate the gradient with its axes in g's memory order (g's (..., OH, OW) axes
+        # stand for (..., H, W)), so that every strided add below walks both operands in
+        # the same order: a transposed view of a contiguous buffer
+        nd = len(lead) + 2
+        order = sorted(range(nd), key=lambda i: -abs(g.strides[i]))
+        shape = (*lead, h, w)
+        base = np.zeros(tuple(shape[i] for i in order), dtype=g.dtype)
+        grad = base.transpose([order.index(i) for i in range(nd)])
         for p in range(kh):
             rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
             for q in range(kw):

@@ -139,12 +139,19 @@ def _conv(fn: str, x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, in
 
     xp = x.pad(((0, 0), (0, 0), *pads))
     win = xp.windows((kh, kw), stride, dilation)  # (N, C, OH, OW, KH, KW), a view
-    # im2col, the one copy of the forward pass: rows (c, p, q), columns (n, i, j), so the
-    # copy moves runs along OW and the weight (O, C·KH·KW) needs no transpose
-    if g == 1:  # (C, KH, KW, N, OH, OW)
-        cols = win.permute(1, 4, 5, 0, 2, 3)
-    else:  # (G, C/G, KH, KW, N, OH, OW)
-        cols = win.reshape(n, g, cg, oh, ow, kh, kw).permute(1, 2, 5, 6, 0, 3, 4)
+    # im2col, the one copy of the forward pass: rows (c, p, q) so that the weight
+    # (O, C·KH·KW) needs no transpose; columns (n, i, j), so that the copy moves runs
+    # along OW. For small outputs (OW runs of a few elements, where NumPy's per-run cost
+    # dominates) the columns are (i, j, n) instead: the batch is innermost, and this
+    # layer's output and everything computed from it move runs of OW·N elements.
+    batch_inner = oh * ow <= 64
+    # window axes (N, C, OH, OW, KH, KW) -> (C, KH, KW, N, OH, OW) or (C, KH, KW, OH, OW, N)
+    order = (1, 4, 5, 2, 3, 0) if batch_inner else (1, 4, 5, 0, 2, 3)
+    if g == 1:
+        cols = win.permute(order)
+    else:  # the same with a leading group axis
+        grouped = win.reshape(n, g, cg, oh, ow, kh, kw)
+        cols = grouped.permute((1,) + tuple(a + 1 if a else 0 for a in order))
     k = cg * kh * kw
     if g == 1:  # one plain GEMM: (O, C·KH·KW) @ (C·KH·KW, N·OH·OW)
         out = w.reshape(o, k) @ cols.reshape(k, n * oh * ow)
@@ -152,7 +159,9 @@ def _conv(fn: str, x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, in
         out = (w.reshape(g, og, k) @ cols.reshape(g, k, n * oh * ow)).reshape(o, -1)
     if b is not None:  # added while the result is (O, N·OH·OW): contiguous rows
         out = out + b.reshape(o, 1)
-    # (O, N, OH, OW) -> NCHW, a view (no copy)
+    # (O, N, OH, OW) or (O, OH, OW, N) -> NCHW, a view (no copy)
+    if batch_inner:
+        return out.reshape(o, oh, ow, n).permute(3, 0, 1, 2)
     return out.reshape(o, n, oh, ow).permute(1, 0, 2, 3)
 
 
