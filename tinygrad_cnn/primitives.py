@@ -450,8 +450,20 @@ class MatMul(Primitive):
         return np.matmul(a, b)
 
     def vjp(self, g, out, a, b, needs=(True, True)):
-        return (np.matmul(g, np.swapaxes(b, -1, -2)) if needs[0] else None,
-                np.matmul(np.swapaxes(a, -1, -2), g) if needs[1] else None)
+        return (_product(g, np.swapaxes(b, -1, -2)) if needs[0] else None,
+                _product(np.swapaxes(a, -1, -2), g) if needs[1] else None)
+
+
+def _product(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x @ y``; a wide 2-D float result is computed as ``(yᵀ @ xᵀ)ᵀ`` (same numbers).
+
+    OpenBLAS is faster with the longer side of the result first (conv weight gradients
+    (O, C·KH·KW): 1.1 -> 0.7 ms for 16x72, 5.1 -> 4.0 ms for 64x576); the result is
+    then a transposed view.
+    """
+    if x.ndim == 2 and y.ndim == 2 and x.shape[0] < y.shape[1] and x.dtype.kind == "f":
+        return np.matmul(y.T, x.T).T
+    return np.matmul(x, y)
 
 
 #: The derivative table: every primitive of the engine, by name.
