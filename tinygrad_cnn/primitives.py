@@ -30,6 +30,7 @@ its kind, and a few example input shapes with parameters (``examples``). The spe
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 import numpy as np
@@ -38,6 +39,57 @@ from numpy.lib.stride_tricks import as_strided
 from . import numeric
 
 Shape = tuple[int, ...]
+
+# ------------------------------------------------------------------------ scratch pool
+# Large intermediate arrays (im2col columns, their gradient, the col2im buffer, GEMM
+# results) are taken from a small pool and reused once nothing but the pool refers to
+# them (no Tensor, view or user variable: the reference count says so). A fresh array
+# of that size costs a page fault per 4 KiB on every step, because the C allocator
+# hands large freed blocks back to the kernel.
+
+_POOL: dict[tuple[Shape, np.dtype], list[np.ndarray]] = {}
+_POOL_MIN_BYTES = 1 << 20  # smaller arrays are cheap to allocate
+_POOL_MAX_BYTES = 256 << 20  # at most this much is ever held
+_pool_bytes = 0
+
+
+def _scratch(shape: Shape, dtype: Any) -> np.ndarray:
+    """An uninitialised C-contiguous array, reused from the pool when one is free."""
+    global _pool_bytes
+    dtype = np.dtype(dtype)
+    nbytes = dtype.itemsize * int(np.prod(shape))
+    if nbytes < _POOL_MIN_BYTES or dtype.kind not in "fc":
+        return np.empty(shape, dtype)
+    buffers = _POOL.setdefault((shape, dtype), [])
+    for buf in buffers:
+        if sys.getrefcount(buf) == 3:  # the list, this loop and the argument: free
+            return buf
+    buf = np.empty(shape, dtype)
+    if _pool_bytes + nbytes <= _POOL_MAX_BYTES:
+        buffers.append(buf)
+        _pool_bytes += nbytes
+    return buf
+
+
+def _reshape(a: np.ndarray, shape: Shape) -> np.ndarray:
+    """``np.reshape``: a view when possible, else a copy into a scratch array."""
+    try:
+        return np.reshape(a, shape, copy=False)
+    except TypeError:  # NumPy < 2.1 has no copy= here
+        return np.reshape(a, shape)
+    except ValueError:
+        out = _scratch(tuple(shape), a.dtype) if a.dtype.kind in "fc" else None
+        if out is None:
+            return np.reshape(a, shape)
+        np.copyto(out.reshape(a.shape), a)  # row-major order of both shapes
+        return out
+
+
+def _matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x @ y``, a 2-D float product written into a scratch array."""
+    if x.ndim == 2 and y.ndim == 2 and x.dtype == y.dtype and x.dtype.kind == "f":
+        return np.matmul(x, y, out=_scratch((x.shape[0], y.shape[1]), x.dtype))
+    return np.matmul(x, y)
 
 
 class Primitive:
@@ -290,10 +342,10 @@ class Reshape(Primitive):
         self.shape = tuple(shape)
 
     def forward(self, a):
-        return np.reshape(a, self.shape)
+        return _reshape(a, self.shape)
 
     def vjp(self, g, out, a):
-        return (np.reshape(g, a.shape),)
+        return (_reshape(g, a.shape),)
 
 
 class Permute(Primitive):
@@ -425,7 +477,8 @@ class Window(Primitive):
         nd = len(lead) + 2
         order = sorted(range(nd), key=lambda i: -abs(g.strides[i]))
         shape = (*lead, h, w)
-        base = np.zeros(tuple(shape[i] for i in order), dtype=g.dtype)
+        base = _scratch(tuple(shape[i] for i in order), g.dtype)
+        base.fill(0)
         grad = base.transpose([order.index(i) for i in range(nd)])
         for p in range(kh):
             rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
@@ -447,7 +500,7 @@ class MatMul(Primitive):
     examples = ((((2, 3), (3, 4)), {}), (((2, 2, 3), (2, 3, 1)), {}))
 
     def forward(self, a, b):
-        return np.matmul(a, b)
+        return _matmul(a, b)
 
     def vjp(self, g, out, a, b, needs=(True, True)):
         return (_product(g, np.swapaxes(b, -1, -2)) if needs[0] else None,
@@ -455,15 +508,17 @@ class MatMul(Primitive):
 
 
 def _product(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``x @ y``; a wide 2-D float result is computed as ``(yᵀ @ xᵀ)ᵀ`` (same numbers).
+    """``x @ y``; a wide 2-D float result of a long reduction is ``(yᵀ @ xᵀ)ᵀ``.
 
-    OpenBLAS is faster with the longer side of the result first (conv weight gradients
-    (O, C·KH·KW): 1.1 -> 0.7 ms for 16x72, 5.1 -> 4.0 ms for 64x576); the result is
-    then a transposed view.
+    For a weight gradient (O, C·KH·KW) summed over N·OH·OW, OpenBLAS is faster with the
+    longer side of the result first (1.1 -> 0.7 ms for 16x72, 5.1 -> 4.0 ms for 64x576);
+    the result is then a transposed view. Short reductions keep their layout (the input
+    gradient of a conv must stay (C·KH·KW, N·OH·OW) for the col2im that follows).
     """
-    if x.ndim == 2 and y.ndim == 2 and x.shape[0] < y.shape[1] and x.dtype.kind == "f":
-        return np.matmul(y.T, x.T).T
-    return np.matmul(x, y)
+    if (x.ndim == 2 and y.ndim == 2 and x.dtype.kind == "f"
+            and x.shape[0] < y.shape[1] < x.shape[1]):  # a long reduction, e.g. dW
+        return _matmul(y.T, x.T).T
+    return _matmul(x, y)
 
 
 #: The derivative table: every primitive of the engine, by name.
