@@ -2,12 +2,12 @@
 
 Usage::
 
-    python benchmarks/profile.py conv_fwdbwd_32_64 [calls] [--threads 1]
+    python benchmarks/profile_primitives.py conv_fwdbwd_32_64 [calls] [--threads 1]
 
 Wraps every ``forward`` / ``vjp`` of :data:`tinygrad_cnn.primitives.TABLE` with a timer,
 runs the engine side of the workload ``calls`` times (after one warm-up) and prints the
 total per call and the time of each primitive by input shape, largest first. For the
-Python-level view use ``python -m pyinstrument benchmarks/profile.py ...``.
+Python-level view use ``python -m pyinstrument benchmarks/profile_primitives.py ...``.
 """
 
 from __future__ import annotations
