@@ -53,6 +53,18 @@ _POOL_MAX_BYTES = 256 << 20  # at most this much is ever held
 _pool_bytes = 0
 
 
+def _free_refcount() -> int:
+    """What ``sys.getrefcount`` says, in `_scratch`'s loop, of a buffer only the pool holds
+    (3 on CPython 3.11: the list, the loop variable, the argument); measured, not assumed."""
+    buffers = [np.empty(0)]
+    for buf in buffers:
+        return sys.getrefcount(buf)
+    raise AssertionError  # pragma: no cover
+
+
+_FREE = _free_refcount()
+
+
 def _scratch(shape: Shape, dtype: Any) -> np.ndarray:
     """An uninitialised C-contiguous array, reused from the pool when one is free."""
     global _pool_bytes
@@ -62,7 +74,7 @@ def _scratch(shape: Shape, dtype: Any) -> np.ndarray:
         return np.empty(shape, dtype)
     buffers = _POOL.setdefault((shape, dtype), [])
     for buf in buffers:
-        if sys.getrefcount(buf) == 3:  # the list, this loop and the argument: free
+        if sys.getrefcount(buf) == _FREE:  # nothing else refers to it
             return buf
     buf = np.empty(shape, dtype)
     if _pool_bytes + nbytes <= _POOL_MAX_BYTES:
