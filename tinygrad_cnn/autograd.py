@@ -98,18 +98,16 @@ def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
         backward).
     """
     # pass 1: count consumers; a node seen for the first time (count 0) is reset and walked
-    visited = [root]
-    stack = [root]
-    pop, push, visit = stack.pop, stack.append, visited.append
+    visited = [root]  # grows while it is walked: every intermediate node, once
+    visit = visited.append
     try:
         root._reset_grad()
-        while stack:
-            for parent in pop()._parents:
+        for node in visited:
+            for parent in node._parents:
                 if parent._op is not None:
                     n = parent._pending
                     if not n:
                         parent._reset_grad()
-                        push(parent)
                         visit(parent)
                     parent._pending = n + 1
         # pass 2
