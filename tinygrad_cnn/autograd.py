@@ -110,21 +110,47 @@ def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
                         parent._reset_grad()
                         visit(parent)
                     parent._pending = n + 1
-        # pass 2
-        _walk(root, seed, free_graph)
     except BaseException:
         for node in visited:  # leave every counter at 0 for the next backward
             node._pending = 0
         raise
+    # pass 2 must hold no node of its own: a processed node that its consumers released
+    # is freed at once, with its buffers
+    del node, visited, visit
+    _walk(root, seed, free_graph)
 
 
 def _walk(root: Any, seed: Any, free_graph: bool) -> None:
     """Pass 2 of `backward`: run each node once its ``_pending`` consumers have run."""
-    root._accumulate(seed)
     ready = [root] if root._op is not None else []
+    try:
+        _drain(ready, root, seed, free_graph)
+    except BaseException:
+        # Every node whose counter is not back to 0 is below a node that has not run (a
+        # ready one; the one that raised is still on the stack), and those still hold
+        # their parents: walk them.
+        _clear_counters(ready)
+        raise
+
+
+def _clear_counters(starts: list[Any]) -> None:
+    """Set ``_pending`` back to 0 on every node reachable from ``starts``."""
+    seen: set[int] = set()
+    stack = list(starts)
+    while stack:
+        node = stack.pop()
+        if id(node) not in seen:
+            seen.add(id(node))
+            if node._op is not None:
+                node._pending = 0
+            stack.extend(node._parents)
+
+
+def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
+    root._accumulate(seed)
     pop, push = ready.pop, ready.append
     while ready:
-        node = pop()
+        node = ready[-1]  # popped once its VJP has run (see _walk)
         parents = node._parents
         g = node._take_grad()
         if len(parents) == 2:  # most nodes: written out, no list or zip
@@ -141,6 +167,7 @@ def _walk(root: Any, seed: Any, free_graph: bool) -> None:
                         a._accumulate(ga)
                     if gb is not None and b.requires_grad:
                         b._accumulate(gb)
+            pop()
             if free_graph:
                 node._release()
             if a._op is not None:
@@ -153,12 +180,15 @@ def _walk(root: Any, seed: Any, free_graph: bool) -> None:
                 b._pending = n
                 if not n:
                     push(b)
+            if free_graph:  # no stale local may keep a processed node's data alive
+                node = parents = a = b = g = ga = gb = None
             continue
         if g is not None:
             grads = node._op.vjp(g, node.data, *[p.data for p in parents])
             for parent, pg in zip(parents, grads, strict=True):
                 if pg is not None and parent.requires_grad:
                     parent._accumulate(pg)
+        pop()
         if free_graph:
             node._release()
         for parent in parents:
@@ -167,3 +197,5 @@ def _walk(root: Any, seed: Any, free_graph: bool) -> None:
                 parent._pending = n
                 if not n:
                     push(parent)
+        if free_graph:
+            node = parents = parent = g = grads = pg = None
