@@ -130,6 +130,16 @@ def test_bad_inputs_raise_type_errors():
         Value(-1.0).log()
 
 
+def test_float_exp_past_the_float_range_is_inf_as_in_numpy():
+    big = Value(1000.0)
+    y = big.exp()
+    with np.errstate(over="ignore"):
+        assert y.data == math.inf == float(np.exp(np.float64(1000.0)))
+    y.backward()
+    assert big.grad == math.inf
+    assert Value(-1000.0).exp().data == 0.0
+
+
 def _expression(x, y):
     """One expression written once for floats-as-Value and 0-d Tensors (minitorch's idea)."""
     return (x * y + x.exp() - (y * y + 1).log() / 2 + x.tanh() ** 2 + (-x).relu() / (y * y + 1)

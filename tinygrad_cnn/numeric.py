@@ -32,7 +32,10 @@ def _scalar_exp(x: Any) -> Any:
         return _sympy().exp(x)
     if isinstance(x, np.generic):
         return np.exp(x)
-    return math.exp(x)
+    try:
+        return math.exp(x)
+    except OverflowError:  # IEEE: e**x past the float range is inf, as in NumPy and PyTorch
+        return math.inf
 
 
 def _scalar_log(x: Any) -> Any:
