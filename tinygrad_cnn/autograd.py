@@ -32,6 +32,10 @@ def is_grad_enabled() -> bool:
 def no_grad() -> Iterator[None]:
     """Context manager that stops recording operations (like ``torch.no_grad``).
 
+    It applies to `Tensor` operations. The scalar `Value` always records its graph (its
+    purpose is to show and differentiate small expressions, and a check per scalar
+    operation would slow the 100k-node graphs it builds).
+
     Examples
     --------
     >>> from tinygrad_cnn import Tensor, no_grad
