@@ -392,25 +392,32 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
         target = np.asarray(target)
     target = _as_tensor(target, "target", fn)
     n, c = logits.shape
+    # The loss is Σ log_p · weights with constant weights -y (times 1/N for "mean"): the
+    # sign and the scale are folded into the target, and "sum" / "mean" sum over both
+    # axes at once, two or three graph nodes fewer than -mean(Σ_c y · log_p).
+    scale = 1 if reduction != "mean" else _reciprocal(n, logits)
     if target.dtype.kind in "iu":
         if target.shape != (n,):
             raise ValueError(f"{fn}: class-index target must have shape ({n},), got "
                              f"{target.shape}")
         labels = target.numpy()
-        bad = (labels < 0) | (labels >= c)
-        if bad.any():
+        if n and (labels.min() < 0 or labels.max() >= c):
+            bad = (labels < 0) | (labels >= c)
             raise ValueError(f"{fn}: target class indices must be in [0, {c}), got "
                              f"{labels[bad][:5].tolist()}")
-        y = np.zeros((n, c), dtype=logits.dtype if logits.dtype != object else np.int64)
-        y[np.arange(n), labels] = 1
-        y = Tensor(y.astype(object) if logits.dtype == object else y)
+        weights_array = np.zeros((n, c), dtype=logits.dtype)  # object zeros are int 0
+        weights_array[np.arange(n), labels] = -scale
+        weights = Tensor(weights_array)
     elif target.dtype.kind in "fc" or target.dtype == object:
         if target.shape != (n, c):
             kind = "probability" if target.ndim == 2 else "float"
             raise ValueError(f"{fn}: {kind} target must have shape ({n}, {c}) like the "
                              f"input, got {target.shape} (class indices must be integers)")
         _check_dtypes(fn, input=logits, target=target)
-        y = target
+        if target.requires_grad:
+            weights = -target * scale if reduction == "mean" else -target
+        else:
+            weights = Tensor(np.asarray(-target.numpy() * scale, dtype=target.dtype))
     else:
         raise TypeError(f"{fn}: target must hold int class indices or float probabilities, "
                         f"got dtype {target.dtype}")
@@ -418,17 +425,8 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     if logits.dtype != object and np.isneginf(logits.data).any():
         # a masked logit (-inf) has log p = -inf, and -inf · 0 would make the loss NaN:
         # raise the entries whose target weight is 0 to 0 first (0 · log 0 = 0)
-        floor = np.where(y.numpy() > 0, -np.inf, 0).astype(logits.dtype)
+        floor = np.where(weights.data < 0, -np.inf, 0).astype(logits.dtype)
         log_p = log_p.maximum(Tensor(floor))
-    # The sign (and for "mean" the 1/N) is folded into a constant target, and "sum" /
-    # "mean" sum over both axes at once: the same loss with two or three graph nodes fewer.
-    scale = 1 if reduction != "mean" else _reciprocal(n, logits)
-    if y.requires_grad:
-        weights = -y * scale if reduction == "mean" else -y
-    elif reduction == "mean":
-        weights = Tensor(np.asarray(-y.numpy() * scale, dtype=y.dtype))
-    else:
-        weights = Tensor(-y.numpy())
     if reduction == "none":
         return (log_p * weights).sum(axis=1)
     return (log_p * weights).sum()
