@@ -527,8 +527,10 @@ def library_info() -> dict[str, Any]:
     try:
         from threadpoolctl import threadpool_info
 
-        info["threadpools"] = [f"{p['internal_api']} {p.get('version')}: "
-                               f"{p['num_threads']} threads" for p in threadpool_info()]
+        info["threadpools"] = [
+            f"{p['internal_api']} {p.get('version')}"
+            + (f" ({p['architecture']} kernels)" if p.get("architecture") else "")
+            + f": {p['num_threads']} threads" for p in threadpool_info()]
     except ImportError:
         info["threadpools"] = []
     try:
@@ -559,7 +561,8 @@ def markdown_report(data: dict[str, Any]) -> str:
         t = run["threads"]
         env = ", ".join(f"`{k}={v}`" for k, v in run["env"].items())
         out += [f"## {t} thread{'s' if t > 1 else ''}", "",
-                f"{env}, `torch.set_num_threads({t})` "
+                f"{env}, `OPENBLAS_CORETYPE={run.get('blas_coretype') or '(unset: detected)'}`, "
+                f"`torch.set_num_threads({t})` "
                 f"(torch reports {run['libraries'].get('torch_threads')}); thread pools: "
                 f"{'; '.join(run['libraries']['threadpools']) or 'n/a'}.", "",
                 table(run["results"], t), ""]
@@ -575,10 +578,14 @@ def markdown_report(data: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- driver
 
 
-def _thread_env(threads: int) -> dict[str, str]:
+def _thread_env(threads: int, blas_coretype: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     for var in THREAD_VARS:
         env[var] = str(threads)
+    if blas_coretype == "auto":
+        env.pop("OPENBLAS_CORETYPE", None)
+    elif blas_coretype:
+        env["OPENBLAS_CORETYPE"] = blas_coretype
     root = str(ROOT)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
                                 else "")
@@ -593,6 +600,7 @@ def child(threads: int, names: list[str], rounds: int, warmup: int) -> dict[str,
     libs = library_info()
     print(f"[{threads} thread(s)] " + ", ".join(f"{v}={os.environ.get(v)}"
                                                 for v in THREAD_VARS)
+          + f", OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}"
           + f", torch.get_num_threads()={torch.get_num_threads()}; "
           + "; ".join(libs["threadpools"]), flush=True)
     results = []
@@ -606,6 +614,7 @@ def child(threads: int, names: list[str], rounds: int, warmup: int) -> dict[str,
               f"{'-' if ratio is None else f'{ratio:.2f}x'}", flush=True)
         results.append(vars(r) | {"ratio": ratio})
     return {"threads": threads, "env": {v: os.environ.get(v) for v in THREAD_VARS},
+            "blas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
             "libraries": libs, "results": results}
 
 
@@ -623,6 +632,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory table")
     parser.add_argument("--markdown", type=Path, help="write the report here (Markdown)")
     parser.add_argument("--json", type=Path, help="write the raw results here (JSON)")
+    parser.add_argument("--blas-coretype", metavar="NAME",
+                        help="OpenBLAS kernel set for the engine's GEMMs (OPENBLAS_CORETYPE, "
+                             "e.g. Haswell, SkylakeX), or 'auto' to unset it so that OpenBLAS "
+                             "detects the CPU; default: the environment's. PyTorch's oneDNN "
+                             "kernels ignore it")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument("--_child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_memory", nargs=4, help=argparse.SUPPRESS)
@@ -662,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, __file__, "--_child", str(out), "--threads", str(t),
                "--rounds", str(args.rounds), "--warmup", str(args.warmup),
                "--only", ",".join(names)]
-        proc = subprocess.run(cmd, env=_thread_env(t))
+        proc = subprocess.run(cmd, env=_thread_env(t, args.blas_coretype))
         if proc.returncode != 0:
             print(f"benchmark child for {t} thread(s) failed (exit {proc.returncode})",
                   file=sys.stderr)
