@@ -54,11 +54,13 @@ def no_grad() -> Iterator[None]:
         _grad_enabled = previous
 
 
-def topological_order(root: Any) -> list[Any]:
+def topological_order(root: Any, *, parents_in_order: bool = False) -> list[Any]:
     """Return the nodes reachable from ``root``, every node after all of its parents.
 
     Iterative depth-first search; the order is deterministic (it follows the order of
-    ``_parents``), so float accumulation happens in the same order on every run.
+    ``_parents``), so float accumulation happens in the same order on every run. With
+    ``parents_in_order`` the parents of a node are listed in their own order (``a * b``
+    lists ``a`` before ``b``), as a drawing of the graph wants.
     """
     order: list[Any] = []
     visited: set[int] = set()
@@ -72,9 +74,8 @@ def topological_order(root: Any) -> list[Any]:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        for parent in node._parents:
-            if id(parent) not in visited:
-                stack.append((parent, False))
+        parents = reversed(node._parents) if parents_in_order else node._parents
+        stack.extend((p, False) for p in parents if id(p) not in visited)
     return order
 
 

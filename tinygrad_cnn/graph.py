@@ -36,6 +36,7 @@ import sys
 from fractions import Fraction
 from typing import Any
 
+from . import autograd
 from .value import Value
 
 __all__ = ["to_dot", "to_mermaid", "graph_order", "parse_expression", "parse_var", "tiny_conv",
@@ -67,23 +68,10 @@ def _node_lines(node: Value) -> list[str]:
 def graph_order(root: Value) -> list[Value]:
     """Every node of the graph of ``root``, parents before children, inputs left to right.
 
-    Like :func:`tinygrad_cnn.autograd.topological_order` (iterative, deterministic), but
-    visiting the parents of a node in their own order, so ``a * b`` lists ``a`` first.
+    :func:`tinygrad_cnn.autograd.topological_order` with each node's parents visited in
+    their own order, so ``a * b`` lists ``a`` first.
     """
-    order: list[Value] = []
-    visited: set[int] = set()
-    stack: list[tuple[Value, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in visited:
-            continue
-        visited.add(id(node))
-        stack.append((node, True))
-        stack.extend((p, False) for p in reversed(node._parents) if id(p) not in visited)
-    return order
+    return autograd.topological_order(root, parents_in_order=True)
 
 
 def _numbered(root: Value) -> list[tuple[str, Value]]:
