@@ -495,17 +495,20 @@ def variants(op: str) -> list[Variant]:
     def add(key: str, stage: str, compute: Callable[[Case], Any], block: bool = False):
         v.append(Variant(key, stage, TEXT[key], compute, block))
 
-    if op in ("conv1d", "conv2d"):
-        add("flipped-kernel", "forward", _flipped_kernel)
-        add("bias-dropped", "forward", _no_bias)
-        add("dilation-ignored", "forward", _dilation_ignored)
-        add("channels-mixed-across-groups", "forward", _group_mixed)
+    def add_window_geometry():  # the sliding-window mistakes conv and pooling share
         add("padding-off-by-one", "forward", _padding_variants)
         add("stride-ignored", "forward", _stride_everywhere)
         add("stride-ignored-in-output-size", "forward",
             lambda c: _shape_only(c, _stride_ignored_size), block=True)
         add("ceil-instead-of-floor", "forward", lambda c: _shape_only(c, _ceil_size),
             block=True)
+
+    if op in ("conv1d", "conv2d"):
+        add("flipped-kernel", "forward", _flipped_kernel)
+        add("bias-dropped", "forward", _no_bias)
+        add("dilation-ignored", "forward", _dilation_ignored)
+        add("channels-mixed-across-groups", "forward", _group_mixed)
+        add_window_geometry()
         add("input-gradient-without-flip", "backward", _conv_input_grad_unflipped)
         add("weight-gradient-transposed", "backward", _conv_weight_transposed)
     if op in ("max_pool2d", "avg_pool2d"):
@@ -521,12 +524,7 @@ def variants(op: str) -> list[Variant]:
                 lambda c: _avg_count_valid(c, "forward"))
             add("avg-pool-wrong-count-at-border", "backward",
                 lambda c: _avg_count_valid(c, "backward"))
-        add("padding-off-by-one", "forward", _padding_variants)
-        add("stride-ignored", "forward", _stride_everywhere)
-        add("stride-ignored-in-output-size", "forward",
-            lambda c: _shape_only(c, _stride_ignored_size), block=True)
-        add("ceil-instead-of-floor", "forward", lambda c: _shape_only(c, _ceil_size),
-            block=True)
+        add_window_geometry()
     if op in ("softmax", "log_softmax", "cross_entropy"):
         add("softmax-without-max-shift", "forward",
             lambda c: _naive(c, "forward") if _has_large(c) else None)
