@@ -148,7 +148,12 @@ class Tensor:
         out.grad = None
         out._g = None
         out._pending = 0
-        if autograd._grad_enabled and any(p.requires_grad for p in parents):
+        for p in parents:  # (a loop: cheaper than any() over a generator)
+            if p.requires_grad:
+                break
+        else:
+            p = None
+        if p is not None and autograd._grad_enabled:
             out.requires_grad = True
             out._op = op
             out._parents = parents
@@ -163,12 +168,14 @@ class Tensor:
             self._g = None
 
     def _accumulate(self, g: Any) -> None:
-        g = np.asarray(g)
-        if g.dtype != self.data.dtype and self.data.dtype != object:
-            g = g.astype(self.data.dtype)
-        if g.shape != self.data.shape:  # an engine bug, never a user error
+        if type(g) is not np.ndarray:
+            g = np.asarray(g)
+        data = self.data
+        if g.dtype != data.dtype and data.dtype != object:
+            g = g.astype(data.dtype)
+        if g.shape != data.shape:  # an engine bug, never a user error
             raise AssertionError(f"gradient of shape {g.shape} for a tensor of shape "
-                                 f"{self.data.shape}")
+                                 f"{data.shape}")
         if self._op is None:  # a leaf: accumulate into .grad, as PyTorch does
             if self.grad is None:
                 self.grad = Tensor(np.array(g, copy=True))
@@ -292,7 +299,8 @@ class Tensor:
             t = t.reshape((1,) * (len(shape) - t.ndim) + t.shape)
         if t.ndim > len(shape):
             raise ValueError(f"cannot broadcast shape {self.shape} to {shape}")
-        return t.expand(shape)
+        # shape comes from np.broadcast_shapes: valid for expand, no need to check it again
+        return t if t.shape == shape else Tensor._apply(P.Expand(shape), t)
 
     def _binary(self, op: P.Primitive, other: Any, reverse: bool = False) -> Tensor:
         other = self._const(other)
