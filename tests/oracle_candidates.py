@@ -323,6 +323,22 @@ BROKEN: dict[str, tuple[str, Callable, Callable | None, str]] = {
 # ------------------------------------------------------------ candidates that misbehave
 
 
+def loops_forever(x, **params):
+    """A forward stuck in an endless loop that even swallows ordinary exceptions."""
+    while True:
+        try:
+            while True:
+                pass
+        except Exception:  # noqa: BLE001 - the point: the oracle's stop must get through
+            pass
+
+
+def slow_backward(*arrays, grad_out, **params):
+    """A backward that never returns (a forward may be right while its backward hangs)."""
+    while True:
+        pass
+
+
 def raises(*arrays, **params):
     raise RuntimeError("not implemented yet")
 

@@ -155,6 +155,44 @@ def test_misbehaving_backward_is_a_failure_not_a_crash():
     assert not report.passed and "raised RuntimeError" in str(report)
 
 
+def test_a_hanging_candidate_is_stopped_and_not_called_again():
+    import signal
+    import time
+
+    handler = signal.getsignal(signal.SIGALRM)
+    start = time.perf_counter()
+    report = oracle.check("relu", oc.loops_forever, timeout=0.2)
+    elapsed = time.perf_counter() - start
+    assert not report.passed
+    problems = [r.problems[0] for r in report.failed]
+    assert len(problems) == len(report.results)  # every case fails ...
+    assert problems[0].category == "timeout" and "did not return within 0.2 s" in \
+        problems[0].message
+    assert all(p.category == "timeout" and "not run" in p.message for p in problems[1:])
+    assert elapsed < 5, elapsed  # ... but only the first one waited for the limit
+    assert report.failure is not None and report.failure.steps == 0
+    assert "did not return within 0.2 s" in str(report)
+    assert f"FAILING CASE (case {report.results[0].case.name}, where the time limit stopped" \
+        in str(report)
+    assert "DIAGNOSIS: it did not return in time" in str(report)
+    assert signal.getsignal(signal.SIGALRM) is handler  # the handler is put back
+
+
+def test_a_hanging_backward_is_stopped_and_the_forward_still_checked():
+    forward, _ = oc.REFERENCE["relu"]
+    report = oracle.check("relu", forward, oc.slow_backward, timeout=0.2)
+    assert not report.passed
+    assert all(r.problems[0].stage == "backward" and r.problems[0].category == "timeout"
+               for r in report.failed)
+    assert all(r.output is not None for r in report.results)  # forwards ran and matched
+
+
+def test_no_time_limit_and_a_right_candidate_within_it():
+    forward, backward = oc.REFERENCE["softmax"]
+    assert oracle.check("softmax", forward, backward, timeout=None).passed
+    assert oracle.check("softmax", forward, backward, timeout=30).passed
+
+
 @pytest.mark.parametrize("op", ["conv2d", "softmax", "cross_entropy"])
 def test_float32_candidate_is_accepted(op):
     forward, backward = oc.REFERENCE[op]
@@ -269,6 +307,12 @@ def test_cli_exit_codes(capsys):
     assert "cannot import module 'no_such_module_xyz'" in capsys.readouterr().err
     assert cli_main(["oracle", "relu", "not-a-target"]) == 2
     assert cli_main(["oracle", "conv3d", "oracle_candidates:relu", "--path", TESTS]) == 2
+    assert cli_main(["oracle", "relu", "oracle_candidates:loops_forever", "--path", TESTS,
+                     "--timeout", "0.2"]) == 1
+    assert "did not return within 0.2 s" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["oracle", "relu", "oracle_candidates:relu", "--timeout", "-1"])
+    assert exc.value.code == 2 and "expected a finite number >= 0" in capsys.readouterr().err
 
 
 def test_main_accepts_an_argument_list(capsys):

@@ -32,6 +32,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {value}")
+    return value
+
+
 def _add_verify(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "verify", help="derive the course formulas with SymPy and check them against the engine",
@@ -91,6 +101,9 @@ def _add_oracle(sub: argparse._SubParsersAction) -> None:
                    help="seed of the random cases (checking and export)")
     p.add_argument("--path", action="append", default=[], metavar="DIR",
                    help="add DIR to sys.path before importing the target (default: cwd)")
+    p.add_argument("--timeout", type=_non_negative_float, default=10.0, metavar="SECONDS",
+                   help="time limit of one call of the target (default 10; 0: none); a "
+                        "target that hits it fails and is not called again")
     p.set_defaults(_run="spec.oracle:main")
 
 

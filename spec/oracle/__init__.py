@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .cases import OPS, Case, all_cases
-from .checker import CaseResult, diagnose, run_case, shrink
+from .checker import CaseResult, diagnose, run_case, shrink, time_limit
 from .golden import export
 from .reference import TEXT
 from .report import Failure, Report, fd_note
@@ -57,7 +57,7 @@ def _name(fn: Callable[..., Any] | None) -> str | None:
 
 
 def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | None = None,
-          *, seed: int = 0, shrink_budget: int = 40) -> Report:
+          *, seed: int = 0, shrink_budget: int = 40, timeout: float | None = 10.0) -> Report:
     """Check an implementation of ``op`` on every case and explain the first failure.
 
     Parameters
@@ -73,6 +73,10 @@ def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
         Seed of the random cases (the document, edge and tie cases are fixed).
     shrink_budget : int
         At most this many smaller cases are tried when shrinking a failure.
+    timeout : float or None
+        Seconds one call of ``forward`` or ``backward`` may take (None or 0: no limit). A
+        candidate that hits it fails that case and is not called again; the limit works
+        in the main thread on POSIX systems (a ``SIGALRM`` timer).
 
     Returns
     -------
@@ -84,10 +88,20 @@ def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
         raise ValueError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
     if not callable(forward) or (backward is not None and not callable(backward)):
         raise TypeError("forward (and backward, if given) must be callable")
+    with time_limit(timeout):
+        return _check(op, forward, backward, seed, shrink_budget)
+
+
+def _check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | None,
+           seed: int, shrink_budget: int) -> Report:
     results = [run_case(forward, backward, case) for case in all_cases(op, seed)]
     report = Report(op, _name(forward) or "?", _name(backward), seed, results)
     failed = report.failed
     if not failed:
+        return report
+    hung = [r for r in failed if r.problems[0].category == "timeout"]
+    if hung:  # nothing to shrink or diagnose: show the case where it stopped
+        report.failure = Failure(hung[0].case.name, 0, hung[0])
         return report
     for r in failed:
         r.diagnoses = diagnose(r)
@@ -179,7 +193,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     except _LoadError as exc:
         print(f"tinygrad-cnn oracle: {exc}", file=sys.stderr)
         return 2
-    report = check(args.op, forward, backward, seed=args.seed)
+    report = check(args.op, forward, backward, seed=args.seed, timeout=args.timeout)
     print(report)
     return 0 if report.passed else 1
 

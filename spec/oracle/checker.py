@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import signal
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -23,7 +26,7 @@ class Problem:
     """One thing wrong with a candidate on a case."""
 
     stage: str  # "forward" | "backward" | "finite differences"
-    category: str  # raised | type | dtype | shape | count | nonfinite | values
+    category: str  # raised | timeout | type | dtype | shape | count | nonfinite | values
     message: str
     where: str = "output"  # "output" or the gradient's name, e.g. "dL/dw"
     index: tuple[int, ...] | None = None
@@ -89,16 +92,79 @@ def _fmt_number(v: Any) -> str:
     return str(int(v)) if v == int(v) and abs(v) < 1e15 else f"{v:.10g}"
 
 
+# ------------------------------------------------------------------- calling a candidate
+
+#: how an error message of `_call` starts when the candidate hit the time limit
+TIMED_OUT = "did not return within"
+NOT_RUN = "not run:"
+
+
+class _TimeLimit(BaseException):
+    """Raised inside a candidate that runs past the time limit (a BaseException, so that
+    the candidate's own ``except Exception`` cannot swallow it)."""
+
+
+# the time limit of the running `check` and the candidates that hit it (by id)
+_limit: float | None = None
+_hung: set[int] = set()
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Within this block each call of a candidate may take at most ``seconds`` (None or 0:
+    no limit); a candidate that hits the limit is not called again.
+
+    The limit is a ``SIGALRM`` timer, so it applies on POSIX systems in the main thread
+    (elsewhere there is none). Python code is stopped between two bytecodes; a long call
+    into compiled code is stopped when it returns.
+    """
+    global _limit, _hung
+    previous = _limit, _hung
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    _limit, _hung = (seconds if seconds and usable else None), set()
+    try:
+        yield
+    finally:
+        _limit, _hung = previous
+
+
 def _call(fn: Callable[..., Any], args: list[np.ndarray], kwargs: dict[str, Any]
           ) -> tuple[Any, str | None]:
     """Call a candidate on copies of the arrays; an exception becomes a message."""
+    if id(fn) in _hung:
+        return None, f"{NOT_RUN} it did not return within {_limit:g} s on an earlier case"
+    limit, running = _limit, [True]
+
+    def stop(signum: int, frame: Any) -> None:
+        if running[0]:
+            raise _TimeLimit
+
+    previous = signal.signal(signal.SIGALRM, stop) if limit else None
     try:
+        if limit:
+            signal.setitimer(signal.ITIMER_REAL, limit)
         with np.errstate(all="ignore"):
-            return fn(*[a.copy() for a in args], **kwargs), None
+            out = fn(*[a.copy() for a in args], **kwargs)
+        running[0] = False
+        return out, None
+    except _TimeLimit:
+        running[0] = False
+        _hung.add(id(fn))
+        return None, (f"{TIMED_OUT} {limit:g} s: stopped (an endless loop? the limit is "
+                      "check(..., timeout=...), --timeout on the command line)")
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any candidate error is reported
+        running[0] = False
         frames = traceback.extract_tb(exc.__traceback__)
         where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
         return None, f"raised {type(exc).__name__}: {exc}{where}"
+    finally:
+        if limit:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
+
+
+def _category(err: str) -> str:
+    return "timeout" if err.startswith((TIMED_OUT, NOT_RUN)) else "raised"
 
 
 def _validate(result: Any, shape: tuple[int, ...], stage: str, where: str,
@@ -200,7 +266,7 @@ def run_case(forward: Forward, backward: Backward | None, case: Case,
     args = list(case.arrays.values())
     raw, err = _call(forward, args, case.params)
     if err is not None:
-        result.problems.append(Problem("forward", "raised", f"output: {err}"))
+        result.problems.append(Problem("forward", _category(err), f"output: {err}"))
     else:
         out, problem = _validate(raw, shape, "forward", "output", expected_out)
         result.output = out
@@ -211,7 +277,7 @@ def run_case(forward: Forward, backward: Backward | None, case: Case,
     raw, err = _call(backward, args, dict(case.params, grad_out=case.grad_out.copy()))
     names = case.differentiable
     if err is not None:
-        result.problems.append(Problem("backward", "raised", f"gradients: {err}"))
+        result.problems.append(Problem("backward", _category(err), f"gradients: {err}"))
         return result
     if isinstance(raw, np.ndarray) and len(names) == 1:
         raw = (raw,)

@@ -111,9 +111,15 @@ class Report:
         f = self.failure
         assert f is not None
         r, case = f.result, f.case
-        shrunk = (f"shrunk from {f.original} in {f.steps} step{'s' * (f.steps != 1)}"
-                  if f.steps else f"case {f.original}; no smaller failing case found")
-        lines = [f"SMALLEST FAILING CASE ({shrunk})",
+        timed_out = r.problems[0].category == "timeout"
+        if timed_out:
+            title = f"FAILING CASE (case {f.original}, where the time limit stopped it)"
+        elif f.steps:
+            title = (f"SMALLEST FAILING CASE (shrunk from {f.original} in {f.steps} "
+                     f"step{'s' * (f.steps != 1)})")
+        else:
+            title = f"SMALLEST FAILING CASE (case {f.original}; no smaller failing case found)"
+        lines = [title,
                  f"  call: {case.describe()}"]
         if case.note:
             lines.append(f"  about: {case.note}")
@@ -154,6 +160,10 @@ class Report:
             lines.append("DIAGNOSIS: " + diagnosis_text(self.diagnoses[0]))
             for key in self.diagnoses[1:]:
                 lines.append("  also consistent with: " + diagnosis_text(key))
+        elif timed_out:
+            lines += ["", "DIAGNOSIS: it did not return in time, so nothing could be compared; "
+                      "look for a loop that never ends (or raise the limit if it is only "
+                      "slow)."]
         else:
             lines += ["", "DIAGNOSIS: no classic mistake recognised; compare the expected "
                       "and actual values above."]
