@@ -210,6 +210,14 @@ def test_cross_entropy_with_masked_logits_uses_zero_log_zero():
     assert F.cross_entropy(z, np.array([1])).item() == np.inf  # the target itself is masked
 
 
+def test_cross_entropy_of_an_empty_batch_sums_to_zero():
+    z = Tensor(np.zeros((0, 3)), requires_grad=True)
+    loss = F.cross_entropy(z, np.zeros(0, np.int64), reduction="sum")
+    loss.backward()
+    assert loss.item() == 0.0 and z.grad.shape == (0, 3)
+    assert F.cross_entropy(z, np.zeros(0, np.int64), reduction="none").shape == (0,)
+
+
 @given(batch=st.lists(st.integers(1, 3), max_size=2), fan_in=st.integers(1, 4),
        fan_out=st.integers(1, 4), bias=st.booleans(), seed=st.integers(0, 2**16))
 def test_linear_gradients(batch, fan_in, fan_out, bias, seed):

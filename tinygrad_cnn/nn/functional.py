@@ -395,6 +395,9 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     # The loss is Σ log_p · weights with constant weights -y (times 1/N for "mean"): the
     # sign and the scale are folded into the target, and "sum" / "mean" sum over both
     # axes at once, two or three graph nodes fewer than -mean(Σ_c y · log_p).
+    if n == 0 and reduction == "mean":
+        raise ValueError(f"{fn}: reduction='mean' of an empty batch (input shape "
+                         f"{logits.shape}) has no value; use reduction='sum' or 'none'")
     scale = 1 if reduction != "mean" else _reciprocal(n, logits)
     if target.dtype.kind in "iu":
         if target.shape != (n,):
