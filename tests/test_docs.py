@@ -307,7 +307,15 @@ class Browser:
         """Evaluate ``expression`` until it is truthy; return its value."""
         deadline = time.monotonic() + timeout
         while True:
-            value = self.evaluate(session, expression)
+            try:
+                value = self.evaluate(session, expression)
+            except RuntimeError as error:
+                # a navigation in flight: the old document's context is gone and the new
+                # one may not exist yet ("Execution context was destroyed", "Cannot find
+                # context"); try again
+                if "context" not in str(error).lower() or time.monotonic() > deadline:
+                    raise
+                value = None
             if value:
                 return value
             if time.monotonic() > deadline:

@@ -128,6 +128,8 @@ CASES = [
      r"cross_entropy: input must have 2 dims \(N, C\), got shape \(3,\)"),
     ("reduction", lambda: F.cross_entropy(a(2, 3), np.array([0, 1]), reduction="avg"),
      ValueError, r"reduction must be 'mean', 'sum' or 'none', got 'avg'"),
+    ("integer logits", lambda: F.cross_entropy(np.array([[1, 2], [2, 1]]), np.array([0, 1])),
+     TypeError, r"cross_entropy: input \(logits\) must be floating point .*got dtype int64"),
     ("mean of an empty batch", lambda: F.cross_entropy(a(0, 3), np.zeros(0, np.int64)),
      ValueError, r"reduction='mean' of an empty batch \(input shape \(0, 3\)\) has no value"),
     ("linear in_features", lambda: F.linear(a(2, 3), a(4, 5)), ValueError,

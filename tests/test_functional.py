@@ -210,6 +210,16 @@ def test_cross_entropy_with_masked_logits_uses_zero_log_zero():
     assert F.cross_entropy(z, np.array([1])).item() == np.inf  # the target itself is masked
 
 
+@pytest.mark.parametrize("count_include_pad", [True, False])
+def test_avg_pool_of_an_integer_image_equals_its_float64_average(count_include_pad):
+    x = np.arange(25).reshape(1, 1, 5, 5)
+    got = F.avg_pool2d(x, 3, stride=2, padding=1, count_include_pad=count_include_pad)
+    expected = F.avg_pool2d(x.astype(np.float64), 3, stride=2, padding=1,
+                            count_include_pad=count_include_pad)
+    assert got.dtype == np.float64
+    assert got.numpy().tolist() == expected.numpy().tolist()
+
+
 def test_cross_entropy_of_an_empty_batch_sums_to_zero():
     z = Tensor(np.zeros((0, 3)), requires_grad=True)
     loss = F.cross_entropy(z, np.zeros(0, np.int64), reduction="sum")

@@ -209,6 +209,22 @@ def test_lists_and_numbers_become_float32_ndarrays_keep_their_dtype():
     assert fr.dtype == object
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])
+def test_integer_tensor_arithmetic_follows_numpy(dtype):
+    """An integer tensor (labels, counts) with an int stays integer; with a float, or
+    divided, it becomes float64 with NumPy's values (no float32 rounding of 1/3)."""
+    data = np.array([1, 2, 3], dtype=dtype)
+    t = Tensor(data)
+    cases = [(t + 1, data + 1), (t * 2, data * 2), (t / 3, data / 3), (2 / t, 2 / data),
+             (t * 0.1, data * 0.1), (t ** -1, 1 / data.astype(np.float64)),
+             (t ** 0.5, np.sqrt(data.astype(np.float64))), (t.mean(), np.mean(data))]
+    for got, expected in cases:
+        assert got.dtype == np.asarray(expected).dtype or (
+            got.dtype == np.float64 and np.asarray(expected).dtype.kind == "f"), (got, expected)
+        assert got.numpy().tolist() == np.asarray(expected).tolist()
+    assert (t + 1).dtype == dtype
+
+
 def test_tensor_max_tie_goes_to_the_first_element():
     x = Tensor(np.array([1.0, 5.0, 5.0, 5.0]), requires_grad=True)
     x.max().backward()

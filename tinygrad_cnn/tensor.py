@@ -275,8 +275,13 @@ class Tensor:
             if isinstance(x, int) and not isinstance(x, bool):
                 x = Fraction(x)
             return Tensor(np.asarray(x, dtype=object))
-        dtype = self.dtype if self.dtype.kind in _FLOAT_KINDS else np.float32
-        return Tensor._constant(np.asarray(x, dtype=dtype))
+        if self.dtype.kind in _FLOAT_KINDS:
+            return Tensor._constant(np.asarray(x, dtype=self.dtype))
+        # an integer / bool tensor follows NumPy: with an int it stays integer, with a
+        # float it becomes float64 (a float32 constant would round 1/3 before the product)
+        exact_int = isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+        return Tensor._constant(np.asarray(x, dtype=self.dtype if exact_int and
+                                           self.dtype.kind in "iu" else np.float64))
 
     @staticmethod
     def _constant(array: np.ndarray) -> Tensor:
@@ -353,6 +358,11 @@ class Tensor:
             raise TypeError("Tensor ** Tensor is not supported; use exp(y * log(x))")
         if isinstance(exponent, int) and self.dtype == object:
             exponent = Fraction(exponent) if exponent < 0 else exponent
+        if self.dtype.kind in "iub" and not (isinstance(exponent, (int, np.integer))
+                                            and exponent >= 0):
+            # NumPy refuses negative integer powers of integers; an integer tensor never
+            # requires grad, so its values can be taken to float64 first
+            return Tensor._constant(self.data.astype(np.float64)) ** exponent
         return Tensor._apply(P.Pow(exponent), self)
 
     def __rpow__(self, base: Any) -> Tensor:

@@ -325,7 +325,7 @@ def _reciprocal_array(counts: np.ndarray, like: Tensor) -> np.ndarray:
         from fractions import Fraction
 
         return np.vectorize(lambda c: Fraction(1, int(c)), otypes=[object])(counts)
-    return (1.0 / counts).astype(like.dtype)
+    return (1.0 / counts).astype(like.dtype if like.dtype.kind == "f" else np.float64)
 
 
 # ----------------------------------------------------------- activations and the loss
@@ -386,6 +386,9 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
     fn = "cross_entropy"
     logits = _as_tensor(logits, "input", fn)
     _check_ndim(logits, 2, "input", fn, "(N, C)")
+    if logits.dtype.kind not in "fcO":
+        raise TypeError(f"{fn}: input (logits) must be floating point (or exact object), "
+                        f"got dtype {logits.dtype}; convert it, e.g. x.astype(np.float64)")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if isinstance(target, (list, tuple)):
