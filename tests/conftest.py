@@ -27,6 +27,21 @@ settings.register_profile("thorough", deadline=None, max_examples=500,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+#: what is missing and how to get it, for the optional packages some tests need
+_MISSING = {
+    "torch": "PyTorch is not installed (pip install torch==2.13.0, the CPU build)",
+    "sklearn": "scikit-learn is not installed (pip install -e '.[train]')",
+    "matplotlib": "matplotlib is not installed (pip install -e '.[train]')",
+    "tqdm": "tqdm is not installed (pip install -e '.[train]')",
+}
+
+
+def optional(module: str, purpose: str):
+    """``pytest.importorskip(module)`` whose skip reason says what is missing, how to
+    install it, and what is skipped without it."""
+    return pytest.importorskip(module, reason=f"{_MISSING[module]}: {purpose} skipped")
+
+
 EPS = 1e-6  # central-difference step (float64): truncation ~EPS², round-off ~1e-16/EPS
 RTOL = 1e-6
 ATOL = 1e-8

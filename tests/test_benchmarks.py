@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import optional
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "run.py"
@@ -23,7 +24,7 @@ def _load_run():
 
 
 def test_quick_run_prints_a_table_with_a_ratio():
-    pytest.importorskip("torch", reason="the benchmark compares against PyTorch")
+    optional("torch", "the benchmark smoke run (it compares against PyTorch)")
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--quick", "--only", "softmax_ce_fwdbwd", "--rounds", "1",
          "--threads", "1"], capture_output=True, text=True, timeout=120, cwd=ROOT)

@@ -7,6 +7,7 @@ import struct
 
 import numpy as np
 import pytest
+from conftest import optional
 
 from tinygrad_cnn.data import load_digits, load_mnist, read_idx, stratified_split
 
@@ -23,7 +24,7 @@ def idx_bytes(array: np.ndarray, type_code: int) -> bytes:
 
 
 def test_digits_split_shapes_range_and_stratification():
-    pytest.importorskip("sklearn", reason="the 8x8 digits ship with scikit-learn")
+    optional("sklearn", "the digits loader (the 8x8 digits ship with scikit-learn)")
     from sklearn.datasets import load_digits as sk_load_digits
 
     data = load_digits()

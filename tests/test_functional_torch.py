@@ -11,12 +11,12 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import distinct
+from conftest import distinct, optional
 
 import tinygrad_cnn.nn.functional as F
 from tinygrad_cnn import Tensor
 
-torch = pytest.importorskip("torch", reason="PyTorch not installed: pip install torch==2.13.0")
+torch = optional("torch", "every cross-check against torch.nn.functional")
 TF = torch.nn.functional
 
 pytestmark = pytest.mark.torch

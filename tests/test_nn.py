@@ -8,6 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from conftest import optional
 
 import tinygrad_cnn.nn.functional as F
 from spec.parameters import convolutional_shapes, count_from_shapes, fully_connected_shapes
@@ -119,7 +120,7 @@ def test_init_is_uniform_within_pytorch_bounds(make, fan_in):
 
 
 def test_init_bounds_agree_with_torch():
-    torch = pytest.importorskip("torch", reason="PyTorch cross-check of the default init")
+    torch = optional("torch", "the cross-check of the default init")
     torch.manual_seed(0)
     for ours, theirs, fan_in in ((nn.Conv2d(6, 10, 5, rng=0), torch.nn.Conv2d(6, 10, 5), 150),
                                  (nn.Linear(50, 40, rng=0), torch.nn.Linear(50, 40), 50)):
@@ -204,7 +205,7 @@ def test_layers_compute_the_functional_ops():
 
 
 def test_layers_agree_with_torch():
-    torch = pytest.importorskip("torch", reason="PyTorch cross-check of the layers")
+    torch = optional("torch", "the cross-check of the layers")
     rng = np.random.default_rng(1)
     x = rng.normal(size=(2, 1, 8, 8)).astype(np.float32)
     ours = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),

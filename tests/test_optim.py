@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import optional
 
 from tinygrad_cnn import Tensor, nn, optim
 
@@ -184,7 +185,7 @@ def _run_both(torch, ours_cls, theirs_cls, kwargs, dtype, steps=5):
     {"lr": 0.05, "momentum": 0.9, "nesterov": True},
 ])
 def test_sgd_matches_torch(kwargs, dtype):
-    torch = pytest.importorskip("torch", reason="PyTorch cross-check of SGD")
+    torch = optional("torch", "the cross-check of SGD")
     ours, theirs = _run_both(torch, optim.SGD, torch.optim.SGD, kwargs, dtype)
     tol = 1e-12 if dtype == np.float64 else 1e-6
     for p, q in zip(ours, theirs, strict=True):
@@ -199,7 +200,7 @@ def test_sgd_matches_torch(kwargs, dtype):
     {"lr": 0.003, "eps": 1e-6, "weight_decay": 0.05},
 ])
 def test_adam_matches_torch(kwargs, dtype):
-    torch = pytest.importorskip("torch", reason="PyTorch cross-check of Adam")
+    torch = optional("torch", "the cross-check of Adam")
     ours, theirs = _run_both(torch, optim.Adam, torch.optim.Adam, kwargs, dtype, steps=8)
     tol = 1e-12 if dtype == np.float64 else 2e-6
     for p, q in zip(ours, theirs, strict=True):

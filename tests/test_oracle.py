@@ -20,6 +20,7 @@ from tinygrad_cnn.cli import main as cli_main
 
 sys.path.insert(0, str(Path(__file__).parent))
 import oracle_candidates as oc  # noqa: E402
+from conftest import optional
 
 TESTS = str(Path(__file__).parent)
 
@@ -238,7 +239,7 @@ def test_no_ties_outside_the_tie_cases():
 
 @pytest.mark.torch
 def test_max_tie_convention_is_pytorchs():
-    torch = pytest.importorskip("torch", reason="cross-check of the tie convention")
+    torch = optional("torch", "the cross-check of the tie convention")
     for case in all_cases("max_pool2d"):
         if case.kind not in ("tie", "document"):
             continue

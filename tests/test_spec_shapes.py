@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+from conftest import optional
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -87,7 +88,7 @@ def test_same_padding_item() -> None:
 @pytest.mark.torch
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 def test_same_padding_split_matches_torch() -> None:
-    torch = pytest.importorskip("torch", reason="cross-check of PyTorch's 'same' split")
+    torch = optional("torch", "the cross-check of PyTorch's 'same' split")
     import tinygrad_cnn.nn.functional as F
     from tinygrad_cnn import Tensor
 

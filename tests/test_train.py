@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import optional
 
 from tinygrad_cnn import cli, nn
 from tinygrad_cnn.data import Dataset, load_digits
@@ -21,7 +22,7 @@ from tinygrad_cnn.train import (
     write_plots,
 )
 
-pytest.importorskip("sklearn", reason="training uses scikit-learn's bundled digits")
+optional("sklearn", "the training tests (scikit-learn's bundled digits)")
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,7 @@ def test_weights_reload_to_the_same_accuracy(small, tmp_path):
 
 
 def test_plots_are_pngs(small, tmp_path):
-    pytest.importorskip("matplotlib", reason="--plots needs matplotlib")
+    optional("matplotlib", "the --plots test")
     for kind, expected in (("cnn", {"filters.png", "feature_maps.png", "curves.png"}),
                            ("mlp", {"filters.png", "curves.png"})):
         model = build_model(kind)
@@ -185,7 +186,7 @@ def test_default_training_reaches_98_percent_and_reloads(tmp_path, capsys):
 
 
 def test_progress_bar_and_plain_fallback(small, capsys, monkeypatch):
-    pytest.importorskip("tqdm", reason="the progress bar is tqdm's")
+    optional("tqdm", "the progress-bar test")
     tiny = Dataset(small.x_train[:64], small.y_train[:64], small.x_test[:20],
                    small.y_test[:20], "tiny")
     train(build_model("mlp"), tiny, epochs=2, progress=True)
