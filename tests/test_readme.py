@@ -58,8 +58,14 @@ def test_the_two_main_commands_each_make_a_venv_and_install_what_they_use():
     assert "[test" in tests[0]
 
 
-@pytest.mark.parametrize("extras", sorted(set(re.findall(r'pip install -e "\.\[([^\]]+)\]"',
-                                                         README))))
+EXTRAS_SHOWN = sorted(set(re.findall(r'pip install -e "\.\[([^\]]+)\]"', README)))
+
+
+def test_the_readme_installs_extras():
+    assert {"train", "test"} <= {e for group in EXTRAS_SHOWN for e in group.split(",")}
+
+
+@pytest.mark.parametrize("extras", EXTRAS_SHOWN)
 def test_every_extra_the_readme_installs_is_defined(extras):
     missing = set(extras.split(",")) - _extras()
     assert not missing, f"README installs extras {missing} that pyproject.toml does not define"
