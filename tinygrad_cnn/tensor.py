@@ -148,12 +148,13 @@ class Tensor:
         out.grad = None
         out._g = None
         out._pending = 0
-        for p in parents:  # (a loop: cheaper than any() over a generator)
-            if p.requires_grad:
-                break
-        else:
-            p = None
-        if p is not None and autograd._grad_enabled:
+        record = False
+        if autograd._grad_enabled:
+            for p in parents:  # (a loop: cheaper than any() over a generator)
+                if p.requires_grad:
+                    record = True
+                    break
+        if record:
             out.requires_grad = True
             out._op = op
             out._parents = parents

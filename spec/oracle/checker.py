@@ -94,11 +94,6 @@ def _fmt_number(v: Any) -> str:
 
 # ------------------------------------------------------------------- calling a candidate
 
-#: how an error message of `_call` starts when the candidate hit the time limit
-TIMED_OUT = "did not return within"
-NOT_RUN = "not run:"
-
-
 class _TimeLimit(BaseException):
     """Raised inside a candidate that runs past the time limit (a BaseException, so that
     the candidate's own ``except Exception`` cannot swallow it)."""
@@ -129,10 +124,12 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def _call(fn: Callable[..., Any], args: list[np.ndarray], kwargs: dict[str, Any]
-          ) -> tuple[Any, str | None]:
-    """Call a candidate on copies of the arrays; an exception becomes a message."""
+          ) -> tuple[Any, str | None, str | None]:
+    """Call a candidate on copies of the arrays: ``(output, None, None)``, or
+    ``(None, message, category)`` with category "raised" or "timeout"."""
     if id(fn) in _hung:
-        return None, f"{NOT_RUN} it did not return within {_limit:g} s on an earlier case"
+        return None, f"not run: it did not return within {_limit:g} s on an earlier case", \
+            "timeout"
     limit, running = _limit, [True]
 
     def stop(signum: int, frame: Any) -> None:
@@ -146,25 +143,22 @@ def _call(fn: Callable[..., Any], args: list[np.ndarray], kwargs: dict[str, Any]
         with np.errstate(all="ignore"):
             out = fn(*[a.copy() for a in args], **kwargs)
         running[0] = False
-        return out, None
+        return out, None, None
     except _TimeLimit:
         running[0] = False
         _hung.add(id(fn))
-        return None, (f"{TIMED_OUT} {limit:g} s: stopped (an endless loop? the limit is "
-                      "check(..., timeout=...), --timeout on the command line)")
+        return None, (f"did not return within {limit:g} s: stopped (an endless loop? the "
+                      "limit is check(..., timeout=...), --timeout on the command line)"), \
+            "timeout"
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any candidate error is reported
         running[0] = False
         frames = traceback.extract_tb(exc.__traceback__)
         where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-        return None, f"raised {type(exc).__name__}: {exc}{where}"
+        return None, f"raised {type(exc).__name__}: {exc}{where}", "raised"
     finally:
         if limit:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
-
-
-def _category(err: str) -> str:
-    return "timeout" if err.startswith((TIMED_OUT, NOT_RUN)) else "raised"
 
 
 def _validate(result: Any, shape: tuple[int, ...], stage: str, where: str,
@@ -202,7 +196,7 @@ def _validate(result: Any, shape: tuple[int, ...], stage: str, where: str,
 
 def _objective(forward: Forward, case: Case, name: str, value: np.ndarray) -> float | None:
     arrays = dict(case.arrays, **{name: value})
-    out, err = _call(forward, list(arrays.values()), case.params)
+    out, err, _ = _call(forward, list(arrays.values()), case.params)
     if err is not None or not isinstance(out, (np.ndarray, np.generic, float)):
         return None
     out = np.asarray(out, dtype=np.float64)
@@ -264,9 +258,9 @@ def run_case(forward: Forward, backward: Backward | None, case: Case,
     shape = expected_shape(case.op, case.config)
     result = CaseResult(case, [], expected_output=expected_out, expected_grads=expected_grads)
     args = list(case.arrays.values())
-    raw, err = _call(forward, args, case.params)
+    raw, err, category = _call(forward, args, case.params)
     if err is not None:
-        result.problems.append(Problem("forward", _category(err), f"output: {err}"))
+        result.problems.append(Problem("forward", category, f"output: {err}"))
     else:
         out, problem = _validate(raw, shape, "forward", "output", expected_out)
         result.output = out
@@ -274,10 +268,10 @@ def run_case(forward: Forward, backward: Backward | None, case: Case,
             result.problems.append(problem)
     if backward is None:
         return result
-    raw, err = _call(backward, args, dict(case.params, grad_out=case.grad_out.copy()))
+    raw, err, category = _call(backward, args, dict(case.params, grad_out=case.grad_out.copy()))
     names = case.differentiable
     if err is not None:
-        result.problems.append(Problem("backward", _category(err), f"gradients: {err}"))
+        result.problems.append(Problem("backward", category, f"gradients: {err}"))
         return result
     if isinstance(raw, np.ndarray) and len(names) == 1:
         raw = (raw,)
