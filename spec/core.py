@@ -4,6 +4,15 @@ Every item of the specification is a small function decorated with :func:`item`.
 derives something with SymPy, computes the same thing with the engine, and returns an
 :class:`Item` saying both and whether they agree. The same objects feed
 ``tinygrad-cnn verify`` (text and ``--json``), the test suite and the documentation site.
+
+Registering a new item is one line: decorate a zero-argument function returning an
+:class:`Item` with ``@item("topic")`` in any module ``spec/<name>.py``; ``verify`` imports
+every such module (see :data:`spec.report.TOPICS` for the reading order).
+
+A value a course document prints is declared with :func:`printed`, which keeps the exact
+text it was transcribed from (a test finds that text in the seed file). A disagreement
+between a printed value and the derivation is an :class:`Erratum`; it fails the item
+unless it is listed in :data:`spec.errata.KNOWN_ERRATA`.
 """
 
 from __future__ import annotations
@@ -12,19 +21,80 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+#: the course documents, by the number the seeds' file names start with
+SEED_FILES = {
+    "seed 000": "000_58e598154648abc9.txt",
+    "seed 001": "001_06b86d562051d431.txt",
+    "seed 002": "002_25110319180dd405.txt",
+    "seed 003": "003_085cf78955960e8e.txt",
+    "seed 004": "004_b5b720a3f3439901.txt",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Printed:
+    """A value a document prints, with the exact text it was transcribed from.
+
+    ``document`` is ``"seed 000"`` … ``"seed 004"`` (the quote must occur in that seed file,
+    after whitespace normalisation) or a paper's citation (``quote`` is then the paper's
+    words, which the seeds do not contain).
+    """
+
+    value: Any
+    document: str
+    quote: str
+    where: str = ""
+
+    @property
+    def is_seed(self) -> bool:
+        return self.document in SEED_FILES
+
+    def label(self) -> str:
+        where = f", {self.where}" if self.where else ""
+        return f"printed in {self.document}{where}: “{' '.join(self.quote.split())}”"
+
+
+#: every :class:`Printed` declared by the spec modules (filled at import time)
+PRINTED: list[Printed] = []
+
+
+def printed(value: Any, document: str, quote: str, where: str = "") -> Printed:
+    """Declare a printed value (see :class:`Printed`) and record it for the provenance test."""
+    p = Printed(value, document, quote, where)
+    PRINTED.append(p)
+    return p
+
 
 @dataclasses.dataclass
 class Erratum:
-    """A place where a course document disagrees with the math (the engine agrees with it)."""
+    """A place where a printed value disagrees with the derivation.
+
+    ``known`` and ``reason`` are filled in by :func:`spec.errata.reconcile` when the
+    disagreement is on the list of known errata; any other disagreement fails its item.
+    """
 
     document: str  # e.g. "seed 004 (SuperDataScience slides)"
     location: str  # e.g. "feature map, row 3, column 3 (1-based)"
     printed: Any  # what the document prints, transcribed literally
     correct: Any  # what the math (and the engine) gives
+    known: bool = False
+    reason: str = ""
 
     def __str__(self) -> str:
         return (f"erratum in {self.document}, {self.location}: printed {self.printed}, "
                 f"correct {self.correct}")
+
+
+def compare_printed(errata: list[Erratum], value: Printed, derived: Any,
+                    location: str) -> bool:
+    """Append an :class:`Erratum` to ``errata`` when ``value`` differs from ``derived``.
+
+    Returns whether they agree. The comparison is exact (``==``).
+    """
+    if value.value == derived:
+        return True
+    errata.append(Erratum(value.document, location, value.value, derived))
+    return False
 
 
 @dataclasses.dataclass
@@ -48,9 +118,12 @@ class Item:
     source : str
         Which course document (seed) or paper the statement comes from, if any.
     errata : list of Erratum
-        Disagreements between a document and the math; they do not fail the item.
+        Disagreements between a printed value and the derivation; only the known ones
+        (:data:`spec.errata.KNOWN_ERRATA`) leave the item passed.
     details : dict
         Anything else worth showing (tables, sub-checks), JSON-friendly where possible.
+    quotes : list of Printed
+        The printed values the item compares, each with the text it was transcribed from.
     """
 
     topic: str
@@ -63,6 +136,7 @@ class Item:
     source: str = ""
     errata: list[Erratum] = dataclasses.field(default_factory=list)
     details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    quotes: list[Printed] = dataclasses.field(default_factory=list)
 
 
 #: topic -> list of item functions, in registration (reading) order
@@ -74,6 +148,7 @@ def item(topic: str) -> Callable[[Callable[[], Item]], Callable[[], Item]]:
 
     def register(fn: Callable[[], Item]) -> Callable[[], Item]:
         REGISTRY.setdefault(topic, []).append(fn)
+        fn.topic = topic  # type: ignore[attr-defined]
         return fn
 
     return register

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Erratum, Item, item
+from .core import Erratum, Item, compare_printed, item, printed
 from .shapes import output_size
 
 # ----------------------------------------------------------------------- from shapes
@@ -229,9 +229,24 @@ def layer_types() -> Item:
     )
 
 
-# seed 000, as printed: 10^12, 10^8, 10^2, 10,000
-_SEED000_PRINTED = {"fully connected": 10**12, "locally connected": 10**8,
-                    "convolutional, 1 filter": 10**2, "convolutional, 100 filters": 10_000}
+#: seed 000's example, as printed: the inputs of the counts ...
+SEED000_IMAGE = printed(1000, "seed 000", "1000x1000 image", "every slide of the example")
+SEED000_HIDDEN = printed(10**6, "seed 000", "1M hidden units", "fully / locally connected")
+SEED000_FILTER_SIZE = printed(10, "seed 000", "Filter size: 10x10", "locally connected, CNN")
+SEED000_FILTERS = printed(100, "seed 000", "100 Filters", "'Learn multiple filters'")
+#: ... and the counts it prints
+_SEED000_PRINTED = {
+    "fully connected": printed(10**12, "seed 000",
+                               r"$$\rightarrow 10^{12} (= 10^6 \times 10^6)$$ parameters!",
+                               "'Fully connected neural network'"),
+    "locally connected": printed(10**8, "seed 000",
+                                 r"$$\rightarrow 10^8 (= 10^6 \times 10 \times 10)$$ "
+                                 "parameters!", "'Locally connected neural net'"),
+    "convolutional, 1 filter": printed(10**2, "seed 000", r"$\rightarrow 10^2$ parameters",
+                                       "'Convolution neural networks'"),
+    "convolutional, 100 filters": printed(10_000, "seed 000", "10,000 parameters",
+                                          "'Learn multiple filters'"),
+}
 
 
 @item("parameters")
@@ -249,12 +264,15 @@ def seed000_progression() -> Item:
         "convolutional, 100 filters": count_from_shapes(convolutional_shapes(K, f,
                                                                              bias=False)),
     }
-    at_docs = {name: int(expr.subs({N: 1000, f: 10, K: 100})) for name, expr in formulas.items()}
+    at = {N: SEED000_IMAGE.value, f: SEED000_FILTER_SIZE.value, K: SEED000_FILTERS.value}
+    hidden_ok = int(M.subs(at)) == SEED000_HIDDEN.value  # 1M hidden units = one per pixel
+    at_docs = {name: int(expr.subs(at)) for name, expr in formulas.items()}
+    n0, f0, k0 = (int(at[s]) for s in (N, f, K))
     with_bias = {
-        "fully connected": int(count_from_shapes(fully_connected_shapes(10**6, 10**6))),
-        "locally connected": int(count_from_shapes(locally_connected_shapes(10**6, 10))),
-        "convolutional, 1 filter": int(count_from_shapes(convolutional_shapes(1, 10))),
-        "convolutional, 100 filters": int(count_from_shapes(convolutional_shapes(100, 10))),
+        "fully connected": int(count_from_shapes(fully_connected_shapes(n0**2, n0**2))),
+        "locally connected": int(count_from_shapes(locally_connected_shapes(n0**2, f0))),
+        "convolutional, 1 filter": int(count_from_shapes(convolutional_shapes(1, f0))),
+        "convolutional, 100 filters": int(count_from_shapes(convolutional_shapes(k0, f0))),
     }
 
     # small instance with real modules: 8x8 image, 64 hidden units, 3x3 patches, 4 filters
@@ -271,10 +289,10 @@ def seed000_progression() -> Item:
         "convolutional, 100 filters": _module_count(Conv2d(1, k, ff, bias=False)),
     }
     derived_small = {name: int(expr.subs(small)) for name, expr in formulas.items()}
-    errata = [Erratum("seed 000 (CNN motivation slides)", name, _SEED000_PRINTED[name],
-                      at_docs[name])
-              for name in formulas if at_docs[name] != _SEED000_PRINTED[name]]
-    ok = derived_small == engine_small
+    errata: list[Erratum] = []
+    for name in formulas:
+        compare_printed(errata, _SEED000_PRINTED[name], at_docs[name], name)
+    ok = derived_small == engine_small and hidden_ok
     return Item(
         topic="parameters", name="seed000_progression",
         statement="A 1000x1000 image with 1M hidden units needs 10^12 weights fully "
@@ -283,7 +301,9 @@ def seed000_progression() -> Item:
         derivation=("From the weight shapes (N×N image, M = N² hidden units, f×f patches, K "
                     "filters): " + "; ".join(f"{name}: ${sp.latex(expr)}$"
                                             for name, expr in formulas.items())
-                    + f". At N = 1000, f = 10, K = 100: {at_docs}. With biases: {with_bias}. "
+                    + f". At the printed N = {n0}, f = {f0}, K = {k0}: {at_docs}, each "
+                    "compared with the printed count (a difference fails the item unless it "
+                    f"is a known erratum). With biases: {with_bias}. "
                     f"Small instance (N = {n}, f = {ff}, K = {k}) against Linear / Conv2d "
                     f"modules and a locally connected weight tensor: {engine_small}."),
         result=at_docs,
@@ -291,8 +311,10 @@ def seed000_progression() -> Item:
         passed=bool(ok),
         source="seed 000",
         errata=errata,
-        details={"printed": _SEED000_PRINTED, "small_instance_derived": derived_small,
-                 "with_biases": with_bias},
+        quotes=[SEED000_IMAGE, SEED000_HIDDEN, SEED000_FILTER_SIZE, SEED000_FILTERS,
+                *_SEED000_PRINTED.values()],
+        details={"printed": {k: v.value for k, v in _SEED000_PRINTED.items()},
+                 "small_instance_derived": derived_small, "with_biases": with_bias},
     )
 
 

@@ -1,11 +1,17 @@
 """``tinygrad-cnn verify`` / ``python -m spec``: run every item of the specification.
 
-:func:`run_all` imports the topic modules in reading order (convolution, shapes,
-parameters, gradients, documents), runs every registered item and returns the
-:class:`~spec.core.Item` results; an item that raises becomes a failed item carrying the
-traceback summary, so one broken check never hides the others. :func:`main` prints them as
-text (statement, derivation, result, engine result, verdict, errata) or as JSON, and returns
-the exit code: 0 if every item passed, 1 otherwise.
+:func:`load_topics` imports the topic modules (those of :data:`TOPICS` in reading order,
+then any other ``spec/<name>.py`` that registers items); :func:`iter_run` runs the selected
+items one at a time, holds each to the list of known errata (:func:`spec.errata.reconcile`)
+and yields it as soon as it is done, so the command prints progress item by item. An item
+that raises becomes a failed item carrying the traceback summary, so one broken check never
+hides the others. :func:`main` prints the items as text (statement, derivation, result,
+engine result, verdict, errata) or as JSON, and returns the exit code: 0 if every item
+passed, 1 otherwise, 2 for an unknown ``--only`` name.
+
+To add an item to the report, decorate its function with ``@item("topic")`` (from
+:mod:`spec.core`) in a module ``spec/<name>.py``: nothing else to edit. List the module in
+:data:`TOPICS` only to give it a place in the reading order (unlisted ones come last).
 """
 
 from __future__ import annotations
@@ -15,18 +21,23 @@ import importlib
 import importlib.util
 import json
 import math
+import pkgutil
 import sys
 import textwrap
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from typing import Any, TextIO
 
 from .core import REGISTRY, Item
+from .errata import listed_for, reconcile
 
-#: the topics in reading order; each is the module ``spec.<topic>``
-TOPICS = ("convolution", "shapes", "parameters", "gradients", "documents")
+#: the topic modules in reading order; each is the module ``spec.<topic>``
+TOPICS = ("convolution", "shapes", "parameters", "networks", "rules", "gradients",
+          "documents", "claims")
+#: modules of the package that hold no items
+NOT_TOPICS = frozenset({"core", "report", "errata", "command", "__main__", "oracle"})
 WIDTH = 100
 
 
@@ -45,10 +56,20 @@ def _error_summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" + (f" [at {where}]" if where else "")
 
 
+def _topic_modules() -> list[str]:
+    """TOPICS in order, then every other module of the package, alphabetically."""
+    found = []
+    here = sys.modules[__package__].__path__
+    for info in pkgutil.iter_modules(here):
+        if not info.ispkg and info.name not in NOT_TOPICS and info.name not in TOPICS:
+            found.append(info.name)
+    return list(TOPICS) + sorted(found)
+
+
 def load_topics() -> list[Item]:
-    """Import every topic module that exists; a module that fails to import is a failed item."""
+    """Import every topic module; a module that fails to import is a failed item."""
     failures = []
-    for topic in TOPICS:
+    for topic in _topic_modules():
         name = f"{__package__}.{topic}"
         if name in sys.modules:
             continue
@@ -61,38 +82,78 @@ def load_topics() -> list[Item]:
     return failures
 
 
-def known_topics() -> list[str]:
+def known_topics(failures: list[Item] | None = None) -> list[str]:
     """Topics with registered items or a failed import, in reading order (extra topics last)."""
-    failed = {f.topic for f in load_topics()}
+    failed = {f.topic for f in (load_topics() if failures is None else failures)}
     return [t for t in TOPICS if t in REGISTRY or t in failed] + \
-        [t for t in REGISTRY if t not in TOPICS]
+        [t for t in REGISTRY if t not in TOPICS] + \
+        [t for t in failed if t not in TOPICS and t not in REGISTRY]
+
+
+def item_functions() -> list[tuple[str, Callable[[], Item]]]:
+    """Every registered item as (topic, function), in reading order."""
+    load_topics()
+    return [(topic, fn) for topic in known_topics() for fn in REGISTRY.get(topic, [])]
+
+
+def select(only: Iterable[str] | None) -> list[tuple[str, Any]]:
+    """The (topic, function) pairs named by ``only``: topics, item names or ``topic/name``.
+
+    A failed import appears as (topic, the failed Item). Raises ``ValueError`` naming the
+    unknown names.
+    """
+    failures = {f.topic: f for f in load_topics()}
+    entries: list[tuple[str, Any]] = []
+    for topic in known_topics(list(failures.values())):
+        if topic in failures:
+            entries.append((topic, failures[topic]))
+        entries += [(topic, fn) for fn in REGISTRY.get(topic, [])]
+    if only is None:
+        return entries
+    wanted = list(only)
+    unknown = [w for w in wanted if not any(_matches(w, topic, entry)
+                                            for topic, entry in entries)]
+    if unknown:
+        raise ValueError(f"unknown topic or item {', '.join(map(repr, unknown))}; see --list")
+    return [(topic, entry) for topic, entry in entries
+            if any(_matches(w, topic, entry) for w in wanted)]
+
+
+def _name(entry: Any) -> str:
+    return entry.name if isinstance(entry, Item) else getattr(entry, "__name__", repr(entry))
+
+
+def _matches(wanted: str, topic: str, entry: Any) -> bool:
+    name = _name(entry)
+    return wanted in (topic, name, f"{topic}/{name}")
 
 
 def run_item(topic: str, fn: Callable[[], Item]) -> Item:
-    """Run one item function; an exception or a wrong return type gives a failed item."""
+    """Run one item function, then hold it to the known errata (:func:`reconcile`).
+
+    An exception or a wrong return type gives a failed item.
+    """
     try:
         result = fn()
         if not isinstance(result, Item):
             raise TypeError(f"item function returned {type(result).__name__}, not Item")
         result.passed = bool(result.passed)
-        return result
+        return reconcile(result)
     except Exception as exc:
         doc = (fn.__doc__ or "").strip().splitlines()
         return Item(topic, getattr(fn, "__name__", repr(fn)), doc[0] if doc else "",
                     "", None, None, False, details={"error": _error_summary(exc)})
 
 
-def _run(topics: Iterable[str] | None) -> list[tuple[Item, float]]:
-    failures = load_topics()
-    wanted = known_topics() if topics is None else list(topics)
-    wanted += [f.topic for f in failures if topics is None and f.topic not in wanted]
-    out = [(f, 0.0) for f in failures if f.topic in wanted]
-    for topic in wanted:
-        for fn in REGISTRY.get(topic, []):
-            start = time.perf_counter()
-            result = run_item(topic, fn)
-            out.append((result, time.perf_counter() - start))
-    return out
+def iter_run(only: Iterable[str] | None = None) -> Iterator[tuple[Item, float]]:
+    """Run the selected items (see :func:`select`) one by one, yielding (item, seconds)."""
+    for topic, entry in select(only):
+        if isinstance(entry, Item):  # a module that failed to import
+            yield entry, 0.0
+            continue
+        start = time.perf_counter()
+        result = run_item(topic, entry)
+        yield result, time.perf_counter() - start
 
 
 def run_all(topics: Iterable[str] | None = None) -> list[Item]:
@@ -101,14 +162,15 @@ def run_all(topics: Iterable[str] | None = None) -> list[Item]:
     Parameters
     ----------
     topics : iterable of str, optional
-        Topic names such as ``"convolution"`` or ``"documents"``.
+        Topic names such as ``"convolution"``, item names such as ``"same_padding"``, or
+        ``"topic/name"``.
 
     Returns
     -------
     list of Item
         One per item, in order; failed imports and raising items appear as failed items.
     """
-    return [result for result, _ in _run(topics)]
+    return [result for result, _ in iter_run(topics)]
 
 
 # ----------------------------------------------------------------------------- formatting
@@ -154,7 +216,10 @@ def item_to_json(it: Item, seconds: float | None = None) -> dict[str, Any]:
            "engine": to_json(it.engine), "passed": bool(it.passed), "source": it.source,
            "errata": [{"document": e.document, "location": e.location,
                        "printed": to_json(e.printed), "correct": to_json(e.correct),
-                       "text": str(e)} for e in it.errata],
+                       "known": e.known, "reason": e.reason, "text": str(e)}
+                      for e in it.errata],
+           "printed": [{"value": to_json(q.value), "document": q.document, "quote": q.quote,
+                        "where": q.where} for q in it.quotes],
            "details": to_json(it.details)}
     if seconds is not None:
         out["seconds"] = round(seconds, 4)
@@ -240,43 +305,99 @@ def _verdict(passed: bool, colour: bool) -> str:
     return f"\033[32m{word}\033[0m" if passed else f"\033[31m{word}\033[0m"
 
 
+def _erratum_text(e: Any) -> str:
+    if e.known:
+        return f"known erratum, confirmed: {e}; why: {e.reason}"
+    return f"NOT A KNOWN ERRATUM (fails the item): {e}"
+
+
+def _failures(it: Item) -> list[str]:
+    return [f"{key}: {_text(value)}" for key, value in it.details.items()
+            if key == "error" or str(key).startswith("FAILED")]
+
+
 def format_item(it: Item, seconds: float | None = None, quiet: bool = False,
                 colour: bool = False) -> str:
-    """The text block of one item (one line when ``quiet``)."""
+    """The text block of one item (one line, plus errata and failures, when ``quiet``)."""
     timing = f"  ({seconds:.2f} s)" if seconds is not None else ""
     head = f"[{_verdict(it.passed, colour)}] {it.topic}/{it.name}{timing}"
     if quiet:
-        lines = [head] + [_field("erratum:", str(e)) for e in it.errata]
-        if not it.passed and "error" in it.details:
-            lines.append(_field("error:", str(it.details["error"])))
+        lines = [head] + [_field("erratum:", _erratum_text(e)) for e in it.errata]
+        if not it.passed:
+            lines += [_field("FAILED:", f, limit=600) for f in _failures(it)]
         return "\n".join(lines)
     lines = [head, _field("statement:", it.statement), _field("derivation:", it.derivation),
              _field("result:", _text(it.result)), _field("engine:", _text(it.engine)),
              _field("verdict:", "PASS: the engine agrees with the derivation" if it.passed
-                    else "FAIL")]
+                    else "FAILED")]
     if it.source:
         lines.append(_field("source:", it.source))
+    for q in it.quotes:
+        lines.append(_field("printed:", f"{q.value} ({q.label()})", limit=300))
     for e in it.errata:
-        lines.append(_field("erratum:", str(e)))
+        lines.append(_field("erratum:", _erratum_text(e)))
     for key, value in it.details.items():
         lines.append(_field("·", f"{key}: {_text(value)}", limit=600))
     return "\n".join(lines)
 
 
 def summary_line(items: list[Item], seconds: float) -> str:
-    """``verify: N passed, M failed (K errata in the documents) in S s``."""
+    """``verify: N passed, M failed; known errata: K listed, K confirmed; in S s``."""
     passed = sum(it.passed for it in items)
     failed = len(items) - passed
-    errata = [(it.topic, e) for it in items for e in it.errata]
+    summary = errata_summary(items)
     note = ""
-    if errata:
-        where = sorted({topic for topic, _ in errata})
-        word = "erratum" if len(errata) == 1 else "errata"
-        note = f" ({len(errata)} {word} in the {', '.join(where)})"
-    return f"verify: {passed} passed, {failed} failed{note} in {seconds:.1f} s"
+    if summary["listed"] or summary["unlisted"]:
+        note = (f"; known errata: {len(summary['listed'])} listed, "
+                f"{len(summary['confirmed'])} confirmed")
+        if summary["unlisted"]:
+            note += f"; {len(summary['unlisted'])} printed values disagree, not listed"
+    return f"verify: {passed} passed, {failed} failed{note}; in {seconds:.1f} s"
 
 
 # ------------------------------------------------------------------------------ the command
+
+
+def errata_summary(items: list[Item]) -> dict[str, Any]:
+    """The known errata of the items run: listed, confirmed, and unlisted disagreements."""
+    listed = [k for it in items for k in listed_for(f"{it.topic}/{it.name}")]
+    confirmed = [(it, e) for it in items for e in it.errata if e.known]
+    unlisted = [(it, e) for it in items for e in it.errata if not e.known]
+    return {"listed": listed, "confirmed": confirmed, "unlisted": unlisted}
+
+
+def _errata_block(items: list[Item]) -> list[str]:
+    summary = errata_summary(items)
+    lines = []
+    if summary["listed"] or summary["unlisted"]:
+        lines.append(f"known errata: {len(summary['listed'])} listed, "
+                     f"{len(summary['confirmed'])} confirmed by this run")
+    for it, e in summary["confirmed"]:
+        lines.append(_field("confirmed:", f"{e} ({it.topic}/{it.name}); why: {e.reason}"))
+    for it, e in summary["unlisted"]:
+        lines.append(_field("NOT LISTED:", f"{e} ({it.topic}/{it.name}): a spec bug or a new "
+                                           "erratum; check it by hand"))
+    return lines
+
+
+def _list(out: TextIO, as_json: bool) -> int:
+    entries = select(None)
+    if as_json:
+        listing = [{"topic": topic, "name": _name(entry),
+                    "summary": ((getattr(entry, "__doc__", None) or "").strip().splitlines()
+                                or [""])[0] if not isinstance(entry, Item) else
+                    entry.statement} for topic, entry in entries]
+        json.dump(listing, out, indent=2, ensure_ascii=False)
+        print(file=out)
+        return 0
+    current = None
+    for topic, entry in entries:
+        if topic != current:
+            current = topic
+            count = sum(t == topic for t, _ in entries)
+            print(f"{topic} ({count} items)", file=out)
+        print(f"  {_name(entry)}", file=out)
+    return 0
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -285,53 +406,64 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``json``, ``only`` (list of topics or None), ``list`` and ``quiet``, as declared by
-        ``tinygrad-cnn verify`` (:func:`tinygrad_cnn.cli._add_verify`).
+        ``json``, ``only`` (list of topics / item names, or None), ``list`` and ``quiet``,
+        as declared by :func:`spec.command.add_arguments`.
     out : text stream, optional
         Where to print (default: standard output).
     """
     out = sys.stdout if out is None else out
     start = time.perf_counter()
-    topics = known_topics()
+    as_json = getattr(args, "json", False)
     if getattr(args, "list", False):
-        for topic in topics:
-            names = [fn.__name__ for fn in REGISTRY.get(topic, [])]
-            print(f"{topic} ({len(names)} items)", file=out)
-            for name in names:
-                print(f"  {name}", file=out)
-        return 0
-    only = getattr(args, "only", None)
-    if only:
-        unknown = [t for t in only if t not in topics]
-        if unknown:
-            print(f"verify: unknown topic(s) {', '.join(unknown)}; known: "
-                  f"{', '.join(topics)}", file=sys.stderr)
-            return 2
-        topics = [t for t in topics if t in only]
-    results = _run(topics)
+        return _list(out, as_json)
+    only = getattr(args, "only", None) or None
+    try:
+        selection = select(only)
+    except ValueError as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return 2
+    names = [f"{topic}/{_name(entry)}" for topic, entry in selection]
+    results: list[tuple[Item, float]] = []
+    progress = sys.stderr if as_json and sys.stderr.isatty() else None
+    colour = hasattr(out, "isatty") and out.isatty()
+    quiet = getattr(args, "quiet", False)
+    current = None
+    for it, seconds in iter_run(names):
+        results.append((it, seconds))
+        if progress is not None:
+            print(f"verify: [{len(results)}/{len(names)}] {it.topic}/{it.name} "
+                  f"{'PASS' if it.passed else 'FAIL'}", file=progress, flush=True)
+        if as_json:
+            continue
+        if it.topic != current:
+            current = it.topic
+            title = f"== {current} "
+            print(("" if quiet else "\n") + title + "=" * (WIDTH - len(title)), file=out)
+        print(format_item(it, seconds, quiet=quiet, colour=colour), file=out)
+        if not quiet:
+            print(file=out)
+        out.flush()
     items = [it for it, _ in results]
     elapsed = time.perf_counter() - start
-    if getattr(args, "json", False):
+    if as_json:
+        summary = errata_summary(items)
         report = {"items": [item_to_json(it, s) for it, s in results],
                   "passed": sum(it.passed for it in items),
                   "failed": sum(not it.passed for it in items),
                   "errata": [item_to_json(it)["errata"][k] | {"topic": it.topic,
                                                                "item": it.name}
                              for it in items for k in range(len(it.errata))],
+                  "known_errata": [{"item": k.item, "document": k.document,
+                                    "location": k.location, "printed": to_json(k.printed),
+                                    "correct": to_json(k.correct), "reason": k.reason,
+                                    "confirmed": any(e.known and k.matches(e)
+                                                     for _, e in summary["confirmed"])}
+                                   for k in summary["listed"]],
                   "seconds": round(elapsed, 3), "summary": summary_line(items, elapsed)}
         json.dump(report, out, indent=2, ensure_ascii=False)
         print(file=out)
     else:
-        colour = hasattr(out, "isatty") and out.isatty()
-        quiet = getattr(args, "quiet", False)
-        current = None
-        for it, seconds in results:
-            if it.topic != current:
-                current = it.topic
-                title = f"== {current} "
-                print(("" if quiet else "\n") + title + "=" * (WIDTH - len(title)), file=out)
-            print(format_item(it, seconds, quiet=quiet, colour=colour), file=out)
-            if not quiet:
-                print(file=out)
+        for line in _errata_block(items):
+            print(line, file=out)
         print(summary_line(items, elapsed), file=out)
-    return 0 if all(it.passed for it in items) else 1
+    return 0 if items and all(it.passed for it in items) else 1

@@ -63,13 +63,30 @@ def test_seed000_progression() -> None:
     assert it.details["small_instance_derived"] == it.engine
 
 
-def test_seed000_progression_reports_a_misprint(monkeypatch: pytest.MonkeyPatch) -> None:
-    printed = dict(params._SEED000_PRINTED, **{"locally connected": 10**7})
+def test_seed000_an_unlisted_misprint_fails_the_item(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spec.core import Printed
+    from spec.report import run_item
+
+    old = params._SEED000_PRINTED["locally connected"]
+    printed = dict(params._SEED000_PRINTED,
+                   **{"locally connected": Printed(10**7, old.document, old.quote)})
     monkeypatch.setattr(params, "_SEED000_PRINTED", printed)
     it = params.seed000_progression()
-    assert it.passed  # the engine agrees with the math: an erratum, not a failure
     assert [(e.location, e.printed, e.correct) for e in it.errata] == [
         ("locally connected", 10**7, 10**8)]
+    it = run_item("parameters", params.seed000_progression)
+    assert not it.passed  # not on the list of known errata: a failure, never an erratum
+    assert it.errata[0].known is False
+
+
+def test_seed000_wrong_number_of_filters_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spec.core import Printed
+    from spec.report import run_item
+
+    monkeypatch.setattr(params, "SEED000_FILTERS", Printed(10, "seed 000", "100 Filters"))
+    it = run_item("parameters", params.seed000_progression)
+    assert not it.passed
+    assert [(e.printed, e.correct) for e in it.errata] == [(10_000, 1_000)]
 
 
 def test_conv_layer_formula() -> None:
@@ -116,6 +133,8 @@ def test_lenet5_reports_a_misprint(monkeypatch: pytest.MonkeyPatch) -> None:
     printed = dict(params.LENET_PRINTED, C3=(1_516, 151_500))
     monkeypatch.setattr(params, "LENET_PRINTED", printed)
     it = params.lenet5()
-    assert it.passed
     assert [(e.location, e.printed, e.correct) for e in it.errata] == [
         ("C3 connections", 151_500, 151_600)]
+    from spec.report import run_item
+
+    assert not run_item("parameters", params.lenet5).passed

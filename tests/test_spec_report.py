@@ -57,7 +57,8 @@ def test_text_report_and_exit_code_zero():
         assert word in text
     assert "printed 1, correct 0" in text
     last = text.strip().splitlines()[-1]
-    assert last.startswith("verify: 3 passed, 0 failed (1 erratum in the documents) in ")
+    assert last.startswith("verify: 3 passed, 0 failed; known errata: 1 listed, 1 confirmed; in ")
+    assert "known erratum, confirmed" in text and "why: the window" in text
     assert all(len(line) <= 100 for line in text.splitlines() if not line.startswith("  ·"))
     assert "\033[" not in text  # no colour when the output is not a terminal
 
@@ -113,6 +114,8 @@ def test_json_report_parses():
     assert (report["passed"], report["failed"]) == (3, 0)
     assert [e["printed"] for e in report["errata"]] == [1]
     assert report["errata"][0]["correct"] == 0
+    assert report["errata"][0]["known"] is True and report["errata"][0]["reason"]
+    assert [k["confirmed"] for k in report["known_errata"]] == [True]
     assert report["errata"][0]["item"] == "seed004_7x7_image_feature_detector"
     seed004 = report["items"][2]
     assert seed004["passed"] is True
@@ -143,6 +146,59 @@ def test_list_and_only_unknown():
     assert code == 2 and text == ""
 
 
+def test_list_json_names_every_item():
+    code, text = run(list=True, json=True)
+    assert code == 0
+    listing = json.loads(text)
+    names = {(e["topic"], e["name"]) for e in listing}
+    registered = {(t, fn.__name__) for t, fns in REGISTRY.items() for fn in fns}
+    assert names == registered
+    assert all(e["summary"] for e in listing)
+
+
+def test_only_accepts_item_names_and_topics():
+    code, text = run(only=["same_padding", "documents/seed001_5x5_input_3x3_filter"],
+                     quiet=True)
+    assert code == 0
+    heads = [line for line in text.splitlines() if line.startswith("[")]
+    assert heads == [line for line in heads if "same_padding" in line or "seed001" in line]
+    assert len(heads) == 2
+    items = R.run_all(["rules"])
+    assert {it.topic for it in items} == {"rules"} and len(items) >= 6
+
+
+def test_progress_is_printed_item_by_item(monkeypatch):
+    out = io.StringIO()
+    seen = []
+
+    def first() -> Item:
+        return Item("documents", "first", "s", "d", 1, 1, True)
+
+    def second() -> Item:
+        seen.append(out.getvalue())  # what was printed before the second item ran
+        return Item("documents", "second", "s", "d", 1, 1, True)
+
+    monkeypatch.setitem(REGISTRY, "documents", [first, second])
+    assert R.main(args(only=["documents"], quiet=True), out=out) == 0
+    assert "[PASS] documents/first" in seen[0]
+
+
+def test_an_unlisted_disagreement_fails_and_a_missing_erratum_fails(monkeypatch):
+    from spec.core import Erratum
+    from spec.errata import reconcile
+
+    it = Item("documents", "seed004_7x7_image_feature_detector", "s", "d", 1, 1, True)
+    reconcile(it)  # the listed erratum of this item does not appear
+    assert not it.passed
+    assert "FAILED: a known erratum no longer appears" in it.details
+    it = Item("parameters", "x", "s", "d", 1, 1, True,
+              errata=[Erratum("seed 000", "somewhere", 10, 1)])
+    reconcile(it)
+    assert not it.passed and not it.errata[0].known
+    code, text = run(only=["documents"], quiet=True)
+    assert code == 0 and "known erratum, confirmed" in text
+
+
 def test_cli_verify_entry_point(capsys):
     assert cli.main(["verify", "--list"]) == 0
     assert "documents (3 items)" in capsys.readouterr().out
@@ -156,6 +212,20 @@ def test_python_dash_m_spec_parser():
     parsed = build_parser().parse_args(["--json", "--only", "shapes", "--only", "documents"])
     assert parsed.json and parsed.only == ["shapes", "documents"]
     assert build_parser().prog == "python -m spec"
+
+
+def test_one_definition_of_the_command():
+    """`python -m spec` and `tinygrad-cnn verify` share spec.command; spec never imports the
+    engine's CLI."""
+    import spec.__main__ as spec_main
+    from spec import command
+
+    verify = cli.build_parser()._subparsers._group_actions[0].choices["verify"]
+    ours = command.build_parser()
+    assert sorted(a.dest for a in verify._actions) == sorted(a.dest for a in ours._actions)
+    assert verify.description == ours.description == command.DESCRIPTION
+    source = Path(spec_main.__file__).read_text() + Path(command.__file__).read_text()
+    assert "tinygrad_cnn.cli" not in source
 
 
 @pytest.mark.slow

@@ -35,19 +35,11 @@ _non_negative_float = _number(float, "a finite number >= 0", lambda v: 0 <= v < 
 
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "verify", help="derive the course formulas with SymPy and check them against the engine",
-        description="Run the whole specification: for every item print the statement, the "
-                    "SymPy derivation, the result, the engine's result and the verdict. Exits "
-                    "1 if any check fails. Errata found in the course documents are listed "
-                    "but do not fail the run as long as the engine agrees with the math.")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--only", metavar="TOPIC", action="append",
-                   help="run only this topic (repeatable); see --list")
-    p.add_argument("--list", action="store_true", help="list the topics and exit")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="one line per item instead of the full derivation")
-    p.set_defaults(_run="spec.report:main")
+    # the command is defined once, in spec.command (python -m spec uses the same definition)
+    from spec.command import DESCRIPTION, HELP, add_arguments
+
+    add_arguments(sub.add_parser("verify", help=HELP, description=DESCRIPTION))
+    sub.choices["verify"].set_defaults(_run="spec.command:main")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
