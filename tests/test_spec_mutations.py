@@ -1,0 +1,171 @@
+"""Planted bugs: each one, alone, must make ``verify`` fail and name the right item.
+
+Each case plants one bug by monkeypatching (the engine or the spec), runs verify in-process
+on the few items it should break (plus, as a control, on them without the bug), and asserts
+the exit code is 1 and the report marks the expected item FAILED. A verify that passes with
+the bug planted is a verify that could not have caught it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+from collections.abc import Callable
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import sympy
+
+import spec.parameters as params
+import spec.report as R
+import spec.shapes as shapes
+import tinygrad_cnn.nn.functional as F
+from spec.core import Printed
+from tinygrad_cnn import Tensor
+from tinygrad_cnn import primitives as P
+
+
+def verify(only: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    code = R.main(argparse.Namespace(json=False, only=only, list=False, quiet=True), out=out)
+    return code, out.getvalue()
+
+
+# ---------------------------------------------------------------------------- the bugs
+
+
+def ceil_output_size(mp: pytest.MonkeyPatch) -> None:
+    """The spec's output size with ceil instead of floor."""
+    def output_size(n, kernel, stride=1, padding=0, dilation=1):
+        span = n + 2 * padding - dilation * (kernel - 1) - 1
+        if any(type(v).__module__.startswith("sympy")
+               for v in (n, kernel, stride, padding, dilation)):
+            return sympy.ceiling(span / stride) + 1
+        return -(-span // stride) + 1
+
+    mp.setattr(shapes, "output_size", output_size)
+
+
+def ceil_engine_output_size(mp: pytest.MonkeyPatch) -> None:
+    """The engine's output size (the one its shape checks use) with ceil instead of floor."""
+    mp.setattr(F, "output_size", lambda n, k, s=1, p=0, d=1: -(-(n + p - d * (k - 1) - 1) // s)
+               + 1)
+
+
+def same_padding_split_wrong(mp: pytest.MonkeyPatch) -> None:
+    """'same' padding with the odd extra zero before instead of after."""
+    real = F._padding
+
+    def padding(padding, kernel, stride, dilation, fn):
+        pads = real(padding, kernel, stride, dilation, fn)
+        return tuple((hi, lo) for lo, hi in pads) if padding == "same" else pads
+
+    mp.setattr(F, "_padding", padding)
+
+
+def tanh_prime_one_minus_tanh(mp: pytest.MonkeyPatch) -> None:
+    mp.setattr(P.Tanh, "vjp", lambda self, g, out, a: (g * (1 - out),))
+
+
+def conv_is_true_convolution(mp: pytest.MonkeyPatch) -> None:
+    """conv2d flips its kernel (a true convolution instead of a cross-correlation)."""
+    real = F.conv2d
+
+    def conv2d(x, w, *args, **kwargs):
+        w = w if isinstance(w, Tensor) else Tensor(np.asarray(w))
+        flipped = Tensor(np.ascontiguousarray(w.numpy()[:, :, ::-1, ::-1]))
+        return real(x, flipped, *args, **kwargs)
+
+    mp.setattr(F, "conv2d", conv2d)
+
+
+def parameters_without_bias(mp: pytest.MonkeyPatch) -> None:
+    real = params.convolutional_shapes
+    mp.setattr(params, "convolutional_shapes",
+               lambda filters, f, channels=1, bias=True: real(filters, f, channels, False))
+
+
+def max_pool_ties_to_last(mp: pytest.MonkeyPatch) -> None:
+    """Max over an axis remembers the last maximal element (the gradient follows it)."""
+    def forward(self, a):
+        idx = a.shape[self.axis] - 1 - np.argmax(np.flip(a, axis=self.axis), axis=self.axis,
+                                                 keepdims=True)
+        self._index = idx
+        out = np.take_along_axis(a, idx, axis=self.axis)
+        return out if self.keepdims else np.squeeze(out, axis=self.axis)
+
+    mp.setattr(P.Max, "forward", forward)
+
+
+def relu_prime_at_zero_is_one(mp: pytest.MonkeyPatch) -> None:
+    """relu as maximum(x, 0): the tie at 0 goes to x, so relu'(0) = 1."""
+    mp.setattr(Tensor, "relu", lambda self: self._binary(P.MAXIMUM, 0))
+
+
+def log_softmax_without_max_shift(mp: pytest.MonkeyPatch) -> None:
+    """No max shift in the value (the gradient would be the same: the shift is a constant)."""
+    mp.setattr(F, "_shifted", lambda x, axis, fn="softmax": x)
+
+
+def avg_pool_divides_by_k(mp: pytest.MonkeyPatch) -> None:
+    """Average pooling divides by k instead of k² (for square windows)."""
+    real = F._reciprocal
+    mp.setattr(F, "_reciprocal", lambda count, like: real(math.isqrt(count), like))
+
+
+def seed000_wrong_number_of_filters(mp: pytest.MonkeyPatch) -> None:
+    """Seed 000's fourth count evaluated with 10 filters instead of the printed 100."""
+    mp.setattr(params, "SEED000_FILTERS", Printed(10, "seed 000", "100 Filters"))
+
+
+#: (bug, the item that must fail, a few other items that the run includes)
+CASES: list[tuple[Callable[[pytest.MonkeyPatch], None], str, list[str]]] = [
+    (ceil_output_size, "shapes/output_size_by_counting", []),
+    (ceil_engine_output_size, "shapes/conv_output_size_engine", []),
+    (same_padding_split_wrong, "shapes/same_padding", []),
+    (tanh_prime_one_minus_tanh, "rules/tanh_derivative", []),
+    (conv_is_true_convolution, "convolution/cnn_layer_is_cross_correlation",
+     ["documents/seed003_asymmetric_cross_correlation"]),
+    (parameters_without_bias, "parameters/conv_layer_formula", []),
+    (max_pool_ties_to_last, "gradients/pooling_backward", []),
+    (relu_prime_at_zero_is_one, "rules/relu", []),
+    (log_softmax_without_max_shift, "rules/log_softmax_value", []),
+    (avg_pool_divides_by_k, "rules/pooling_forward", []),
+    (seed000_wrong_number_of_filters, "parameters/seed000_progression", []),
+]
+
+
+@pytest.mark.parametrize("bug, expected, others", CASES, ids=[c[0].__name__ for c in CASES])
+def test_verify_fails_on_the_planted_bug(bug, expected, others, monkeypatch):
+    registered = {f"{t}/{fn.__name__}" for t, fn in R.item_functions()}
+    only = [expected] + [o for o in others if o in registered]
+    code, text = verify(only)  # the control: without the bug these items pass
+    assert code == 0, text
+    bug(monkeypatch)
+    code, text = verify(only)
+    assert code == 1, text
+    assert f"[FAIL] {expected}" in text, text
+
+
+def test_wrong_filters_is_a_failure_not_an_erratum(monkeypatch):
+    seed000_wrong_number_of_filters(monkeypatch)
+    code, text = verify(["parameters/seed000_progression"])
+    assert code == 1
+    assert "NOT A KNOWN ERRATUM" in text and "printed 10000, correct 1000" in text
+    assert "1 printed values disagree, not listed" in text.splitlines()[-1]
+
+
+def test_tanh_bug_also_fails_the_derivative_table(monkeypatch):
+    tanh_prime_one_minus_tanh(monkeypatch)
+    code, text = verify(["gradients/derivative_table"])
+    assert code == 1 and "[FAIL] gradients/derivative_table" in text
+
+
+def test_the_planted_relu_bug_really_changes_relu_prime_at_zero(monkeypatch):
+    """The plant itself: with it, the gradient of relu at 0 is 1 (so the test means it)."""
+    relu_prime_at_zero_is_one(monkeypatch)
+    x = Tensor(np.array([Fraction(0)], dtype=object), requires_grad=True)
+    x.relu().backward(np.array([Fraction(1)], dtype=object))
+    assert x.grad.numpy().tolist() == [1]
