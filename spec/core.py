@@ -152,3 +152,66 @@ def item(topic: str) -> Callable[[Callable[[], Item]], Callable[[], Item]]:
         return fn
 
     return register
+
+
+# ------------------------------------------------------------------------- provenance
+
+
+def normalise(text: str) -> str:
+    """Collapse every run of whitespace to one space (the seeds use tabs and line breaks)."""
+    return " ".join(text.split())
+
+
+def seed_text(document: str) -> str:
+    """The text of a seed (``"seed 000"`` … ``"seed 004"``), from ``spec/seeds/``."""
+    from pathlib import Path
+
+    return (Path(__file__).resolve().parent / "seeds" / SEED_FILES[document]).read_text(
+        encoding="utf-8")
+
+
+def numbers_in(value: Any) -> list[int | float]:
+    """The numbers of a value or a text, in reading order.
+
+    In text: ``10^{12}`` / ``10^8`` is a power of ten, ``10,000`` one number, ``1M`` a
+    million, ``-1`` a negative one; strings inside values are read the same way; tuples and
+    lists are walked.
+    """
+    import re
+
+    if isinstance(value, str):
+        out: list[int | float] = []
+        pattern = (r"10\^\{(\d+)\}|10\^(\d+)|(\d+)M\b|-?\d{1,3}(?:,\d{3})+(?!\d)"
+                   r"|-?\d+(?:\.\d+)?")
+        for m in re.finditer(pattern, value):
+            power = m.group(1) or m.group(2)
+            if m.group(3) is not None:
+                out.append(int(m.group(3)) * 10**6)
+            elif power is not None:
+                out.append(10 ** int(power))
+            else:
+                token = m.group(0).replace(",", "")
+                out.append(float(token) if "." in token else int(token))
+        return out
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, (int, float)):
+        return [value]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in numbers_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in numbers_in(v)]
+    return numbers_in(str(value))
+
+
+def quote_problems(p: Printed) -> list[str]:
+    """Why ``p`` is not a faithful quote: its text is not in the seed, or its value's numbers
+    are not read, in order, in its text. Empty when it is (papers: only the second check)."""
+    problems = []
+    if p.is_seed and normalise(p.quote) not in normalise(seed_text(p.document)):
+        problems.append(f"the quote {normalise(p.quote)[:80]!r} is not in {p.document}")
+    wanted, found = numbers_in(p.value), iter(numbers_in(p.quote))
+    if not all(any(n == f for f in found) for n in wanted):  # an ordered sub-sequence
+        problems.append(f"the value {p.value!r} cannot be read in the quote "
+                        f"{normalise(p.quote)[:80]!r}")
+    return problems

@@ -21,7 +21,7 @@ import tinygrad_cnn.nn.functional as F
 from tinygrad_cnn import Tensor
 
 from .convolution import as_fractions, sympy_correlate2d
-from .core import Erratum, Item, item
+from .core import Erratum, Item, item, printed
 
 TOPIC = "documents"
 
@@ -103,9 +103,17 @@ def _strs(a: Any) -> list:
 SEED_001_INPUT = [[3, 5, 2, 8, 1], [9, 7, 5, 4, 3], [2, 0, 6, 1, 6], [6, 3, 7, 9, 2],
                   [1, 4, 9, 5, 1]]
 SEED_001_FILTER = [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
+SEED_001_QUOTES = [
+    printed(SEED_001_INPUT, "seed 001", "Input Feature Map 3 5 2 8 1 9 7 5 4 3 2 0 6 1 6 6 3 7 9 "
+            "2 1 4 9 5 1 Convolutional Filter", "'Convolutional filters'"),
+    printed(SEED_001_FILTER, "seed 001", "Convolutional Filter 1 0 0 1 1 0 0 0 1 Input Feature "
+            "Map", "'Convolutional filters'"),
+]
 #: the "Input Feature Map" with the first window's products, rows as the text prints them
 SEED_001_FIRST_WINDOW = ["3×1\t5×0\t2×0\t8\t1", "9×1\t7×1\t5×0\t4\t3", "2×0\t0×0\t6×1\t1\t6",
                          "6\t3\t7\t9\t2", "1\t4\t9\t5\t1"]
+SEED_001_QUOTES.append(printed(SEED_001_FIRST_WINDOW, "seed 001",
+                               "\n".join(SEED_001_FIRST_WINDOW), "the first window's products"))
 
 
 @item(TOPIC)
@@ -135,7 +143,7 @@ def seed001_5x5_input_3x3_filter() -> Item:
         f"the printed products are {products}, sum {sum(products)}. Engine: F.conv2d in "
         "float32, float64 and Fractions, compared cell by cell.",
         exact, _strs(out[0]), bool(ok and pairs_ok and window_ok),
-        source=SEED_001,
+        source=SEED_001, quotes=SEED_001_QUOTES,
         details={"first window products (printed)": products,
                  "printed pairs are (input, filter) at their positions": pairs_ok,
                  "engine mismatches per dtype": mismatches,
@@ -170,6 +178,36 @@ SEED_003_PRINTED_SHAPES = ["6 x 6 image", "Two 4 x 4 images", "Forming 2 x 4 x 4
 #: a printed fragment of a feature map ("Convolution / 3 -1 / ... / Max Pooling" on the 'CNN
 #: in Keras' slide); its position in the map is not legible
 SEED_003_FRAGMENT = [3, -1]
+#: the exact text of each copy of the image (whitespace normalised), by copy
+_COPY_QUOTES = {
+    "'A filter' slide": "1 0 0 0 0 1 0 ~ 0 0 ~ 0 0 0 1 1 0 0 1 0 0 0 1 0 0 1 0 0 1 0 0 0 1 0 1 0 "
+                        "Filter 1",
+    "'stride=1' slide, first window": "1 0 0 <sup>C</sup> 6 x 6 image 0 1 0 C",
+    "'stride=2' slide": "0 1 0 0 1 6 x 6 ima ige 0 0 1 1 0 1 0 0 0 1 0 1 0 0 1 0 0 1 0 1",
+    "'Convolution stride=1' slide": "1 0 0 0 0 1 0 ~ 0 0 1 0 0 0 1 1 0 0 1 0 0 0 1 0 0 1 0 0 1 "
+                                    "0 0 0 1 0 1 0",
+    "'Convolution v.s. Fully Connected' slide": "Convolution v.s. Fully Connected 1 0 0 0 0 1 0 "
+                                                "~ 0 0 ~ 0 0 0 1 1 0 0 1 0 0 0 ~ 0 0 1 0 0 1 "
+                                                "0 0 0 1 0 1 0",
+    "'Convolution v.s. Fully Connected' slide, inset": "1 0 0 0 0 1 0 0 0 0 1 1 1 0 0 0 fewer",
+}
+SEED_003_QUOTES = [printed(rows, "seed 003", _COPY_QUOTES[name], f"{name}, the 6x6 image")
+                   for name, (_, _, rows) in SEED_003_IMAGE_COPIES.items()] + [
+    printed(SEED_003_FILTER_1, "seed 003", "These are the network parameters to be learned. "
+            "1 -1 -1 -1 1 -1 -1 -1 1", "'A filter' slide, Filter 1"),
+    printed(SEED_003_FILTER_2, "seed 003", "-1 1 -1 -1 1 -1 -1 1 -1 Filter 2",
+            "'A filter' slide, Filter 2"),
+]
+SEED_003_SHAPES = {
+    "input": printed((6, 6), "seed 003", "6 x 6 image Each filter detects a small pattern "
+                     "(3 x 3).", "'A filter' slide"),
+    "one map per filter": printed((4, 4), "seed 003", "Two 4 x 4 images",
+                                  "'Repeat this for each filter'"),
+    "stacked maps": printed((2, 4, 4), "seed 003", "Forming 2 x 4 x 4 matrix",
+                            "'Repeat this for each filter'"),
+}
+SEED_003_FRAGMENT_QUOTE = printed(SEED_003_FRAGMENT, "seed 003", "Convolution 3 -1 3",
+                                  "'CNN in Keras' slide")
 
 
 def _reconstruct_image(copies: dict[str, tuple[int, int, list[str]]], size: int
@@ -225,10 +263,19 @@ def seed003_6x6_image_two_filters() -> Item:
         pooled_out = out if dtype == "exact" else pooled_out
         pool_bad[dtype] = [(o, *cell) for o, m in enumerate(pooled) for cell in _compare(out[o], m)]
         ok = ok and not pool_bad[dtype]
-    # the printed shapes: the input, and the two stride-1 maps stacked as 2 x 4 x 4
+    # the printed shapes against the derived ones (output_size), the derived against the engine
+    from .core import compare_printed
+    from .shapes import output_size
+
+    side = output_size(len(SEED_003_IMAGE), len(SEED_003_FILTER_1))
+    derived_shapes = {"input": (len(SEED_003_IMAGE), len(SEED_003_IMAGE[0])),
+                      "one map per filter": (side, side),
+                      "stacked maps": (len(filters), side, side)}
+    errata: list[Erratum] = []
+    for key, value in SEED_003_SHAPES.items():
+        compare_printed(errata, value, derived_shapes[key], f"shape: {key}")
     shape_out = _engine(x, w, "float32").shape
-    shapes_ok = (x.shape[2:] == (6, 6) and shape_out == (1, 2, 4, 4)
-                 and "Forming 2 x 4 x 4 matrix" in SEED_003_PRINTED_SHAPES)
+    shapes_ok = tuple(shape_out[1:]) == derived_shapes["stacked maps"]
     map1 = exact["stride 1"][0]
     fragment_found = any(list(map1[i, j:j + 2]) == SEED_003_FRAGMENT
                          for i in range(4) for j in range(3))
@@ -245,9 +292,11 @@ def seed003_6x6_image_two_filters() -> Item:
         {"conv shape": list(shape_out), "stride 1": outputs[1], "stride 2": outputs[2],
          "max pooled": pooled_out},
         bool(ok and image_ok and shapes_ok and fragment_found),
-        source=SEED_003,
+        source=SEED_003, errata=errata,
+        quotes=[*SEED_003_QUOTES, *SEED_003_SHAPES.values(), SEED_003_FRAGMENT_QUOTE],
         details={
             "printed shapes": SEED_003_PRINTED_SHAPES,
+            "derived shapes (output_size)": derived_shapes,
             "engine conv output shape (N, O, H, W)": list(shape_out),
             "image cells garbled as '~' in some copy (1-based)":
                 [(r + 1, c + 1) for r, c in garbled],
@@ -268,9 +317,19 @@ SEED_004_INPUT = [[0, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 
                   [0, 0, 0, 1, 0, 0, 0], [0, 1, 0, 0, 0, 1, 0], [0, 0, 1, 1, 1, 0, 0],
                   [0, 0, 0, 0, 0, 0, 0]]
 SEED_004_DETECTOR = [[0, 0, 1], [1, 0, 0], [0, 1, 1]]
+SEED_004_QUOTES = [
+    printed(SEED_004_INPUT, "seed 004", " ".join(str(v) for row in SEED_004_INPUT for v in row)
+            + " Input Image", "'Step 1 - Convolution', Input Image"),
+    printed(SEED_004_DETECTOR, "seed 004", "0 0 1 1 0 0 0 1 1 Feature Detector",
+            "'Step 1 - Convolution', Feature Detector"),
+]
 #: the last frame of the animation, as printed
 SEED_004_PRINTED_MAP = [[0, 1, 0, 0, 0], [0, 1, 1, 1, 0], [1, 0, 1, 2, 1], [1, 4, 2, 1, 0],
                         [0, 0, 1, 2, 1]]
+SEED_004_QUOTES.append(printed(
+    SEED_004_PRINTED_MAP, "seed 004",
+    " ".join(str(v) for row in SEED_004_PRINTED_MAP for v in row) + " Feature Map",
+    "'Step 1 - Convolution', the last frame's Feature Map"))
 
 
 @item(TOPIC)
@@ -292,7 +351,7 @@ def seed004_7x7_image_feature_detector() -> Item:
         "SymPy's exact sum Y[i, j] = Σ_{p,q} X[i + p, j + q]·K[p, q]; F.conv2d in float32, "
         f"float64 and Fractions; {compared} printed cells compared with the math.",
         exact, _strs(out[0]), bool(ok),
-        source=SEED_004, errata=errata,
+        source=SEED_004, errata=errata, quotes=SEED_004_QUOTES,
         details={"printed feature map": SEED_004_PRINTED_MAP,
                  "engine mismatches per dtype": mismatches,
                  "cells where the engine differs from the printed map (0-based), per dtype":
@@ -301,3 +360,34 @@ def seed004_7x7_image_feature_detector() -> Item:
                  "why": "that window holds a single 1 (its centre), and the detector's centre "
                         "weight is 0, so the sum is 0; every animation frame that shows the "
                         "cell prints 1"})
+
+
+@item(TOPIC)
+def printed_values_are_quotes() -> Item:
+    """Every value the spec calls printed is read, in order, in a text found in its seed."""
+    from .core import PRINTED, quote_problems
+    from .report import load_topics
+
+    load_topics()  # every module's printed values are declared at import time
+    rows = []
+    for p in PRINTED:
+        problems = quote_problems(p)
+        rows.append({"document": p.document, "where": p.where, "value": p.value,
+                     "quote": " ".join(p.quote.split()), "ok": not problems,
+                     "problems": problems})
+    seeds = sum(r["document"].startswith("seed ") for r in rows)
+    bad = [r for r in rows if not r["ok"]]
+    return Item(
+        TOPIC, "printed_values_are_quotes",
+        "Each value labelled 'printed' carries the exact text it was transcribed from; that "
+        "text occurs in the seed file (whitespace normalised) and the value's numbers are "
+        "read in it, in order. Values the spec derives are never labelled printed.",
+        f"For each of the {len(rows)} declared printed values ({seeds} from the seeds, the "
+        "rest quoted from papers, whose text is not in the seeds): normalise whitespace, "
+        "search the quote in spec/seeds/<seed>.txt, and read the numbers of the quote "
+        "(10^{12}, 10,000, 1M, -1, …) to find the value's numbers as an ordered sub-sequence.",
+        f"{len(rows)} quotes", f"{len(rows) - len(bad)} found and legible",
+        not bad,
+        source="seeds 000-004",
+        details={"quotes": [{k: r[k] for k in ("document", "where", "quote")} for r in rows],
+                 "FAILED quotes" if bad else "problems": [r["problems"] for r in bad]})

@@ -352,6 +352,10 @@ def conv_layer_formula() -> Item:
     )
 
 
+SEED002_STRETCH = printed((3072, 1), "seed 002", "32x32x3 image -> stretch to 3072 x 1",
+                          "'Fully Connected Layer'")
+
+
 @item("parameters")
 def fully_connected_neuron() -> Item:
     """Seed 002: a 32x32x3 image stretched to 3072 inputs: 3072 weights per neuron."""
@@ -368,7 +372,9 @@ def fully_connected_neuron() -> Item:
     neuron = Linear(stretched[1], 1)
     engine = int(neuron.weight.size)
     patch = 5 * 5 * 3  # a 5x5x3 filter: one 75-number dot product (+ bias) per position
-    ok = derived == 3072 == engine and stretched == (1, 3072)
+    errata: list[Erratum] = []
+    compare_printed(errata, SEED002_STRETCH, (derived, 1), "stretched vector")
+    ok = derived == engine and stretched == (1, derived)
     return Item(
         topic="parameters", name="fully_connected_neuron",
         statement="Stretching a 32x32x3 image to 3072 x 1, one fully connected neuron has 3072 "
@@ -378,50 +384,55 @@ def fully_connected_neuron() -> Item:
         result=derived,
         engine={"flatten": tuple(stretched), "Linear(3072, 1).weight.size": engine},
         passed=bool(ok),
-        source="seed 002",
-        details={"printed": 3072, "filter_5x5x3": patch},
+        source="seed 002", errata=errata, quotes=[SEED002_STRETCH],
+        details={"printed": SEED002_STRETCH.value[0], "filter_5x5x3 (derived)": patch},
     )
 
 
 @item("parameters")
 def keras_filters() -> Item:
-    """Seed 003: 25 filters of 3x3x1 (9 each) then 50 filters of 3x3x25 (225 each)."""
+    """Seed 003: 25 filters of 3x3x1 (9 weights each) then 50 of 3x3x25 (225 each), derived."""
     import sympy as sp
+
+    from .shapes import KERAS_FILTERS_1, keras_chain
 
     Conv2d, _ = _modules()
     f, nc, nf = sp.symbols("f n_c n_f", integer=True, positive=True)
     per_filter = count_from_shapes([(nc, f, f)])
-    layers = {"conv1": (1, 25), "conv2": (25, 50)}
-    printed_per_filter = {"conv1": 9, "conv2": 225}
+    filters2 = keras_chain().result["filters_2"]  # derived from the printed 1250
+    first, k = KERAS_FILTERS_1.value[0], KERAS_FILTERS_1.value[1]
+    layers = {"conv1": (1, first), "conv2": (first, filters2)}
     rows = {}
-    ok = True
-    errata = []
+    ok = filters2 is not None
     for name, (cc, kk) in layers.items():
-        each = int(per_filter.subs({f: 3, nc: cc}))
+        if kk is None:
+            continue
+        each = int(per_filter.subs({f: k, nc: cc}))
         weights = each * kk
-        module = Conv2d(cc, kk, 3)
+        module = Conv2d(cc, kk, k)
         engine = {"per_filter": int(module.weight[0].size), "weights": int(module.weight.size),
                   "total": _module_count(module)}
         derived = {"per_filter": each, "weights": weights, "total": weights + kk}
         rows[name] = {"derived": derived, "engine": engine}
         ok = ok and derived == engine
-        if each != printed_per_filter[name]:
-            errata.append(Erratum("seed 003 (CNN in Keras)", f"{name} parameters per filter",
-                                  printed_per_filter[name], each))
     return Item(
         topic="parameters", name="keras_filters",
         statement="Keras example: 25 filters of 3x3 on 1 channel have 9 weights each (225, "
-                  "250 with biases); 50 filters of 3x3 on 25 channels have 225 each (11,250, "
-                  "11,300 with biases).",
+                  "250 with biases); the 50 filters of 3x3 on 25 channels have 225 each "
+                  "(11,250, 11,300 with biases). Printed in seed 003: 25 filters of 3x3; "
+                  "derived: the 50 (from the printed 1250) and every count.",
         derivation=f"A filter spans every input channel: ${sp.latex(per_filter)}$ weights; at "
                    f"f = 3: n_c = 1 -> 9, n_c = 25 -> 225; times the number of filters, plus "
-                   "one bias each.",
+                   "one bias each. Engine: Conv2d(...).weight[0].size, .weight.size and "
+                   ".parameters().",
         result={name: r["derived"] for name, r in rows.items()},
         engine={name: r["engine"] for name, r in rows.items()},
         passed=bool(ok),
         source="seed 003 (CNN in Keras)",
-        errata=errata,
-        details={"printed_per_filter": printed_per_filter},
+        quotes=[KERAS_FILTERS_1],
+        details={"derived_per_filter": {name: r["derived"]["per_filter"]
+                                        for name, r in rows.items()},
+                 "second layer's filters": "derived: 1250 / (5·5) = 50 (shapes/keras_chain)"},
     )
 
 
@@ -447,6 +458,29 @@ LENET_PRINTED = {
     "C5": (48_120, 48_120),
     "F6": (10_164, 10_164),
 }
+
+
+LENET_PAPER = "LeCun et al. 1998, Gradient-Based Learning Applied to Document Recognition"
+#: the paper's own words for each layer's numbers (Section II-B) and for the totals
+#: (Section II-A); the seeds do not contain the paper, so these are checked for legibility
+#: (the numbers read in order), not found in a seed file
+LENET_QUOTES = {
+    "C1": printed(LENET_PRINTED["C1"], LENET_PAPER,
+                  "C1 has 156 trainable parameters and 122,304 connections.", "II-B"),
+    "S2": printed(LENET_PRINTED["S2"], LENET_PAPER,
+                  "Layer S2 has 12 trainable parameters and 5,880 connections.", "II-B"),
+    "C3": printed(LENET_PRINTED["C3"], LENET_PAPER,
+                  "Layer C3 has 1,516 trainable parameters and 151,600 connections.", "II-B"),
+    "S4": printed(LENET_PRINTED["S4"], LENET_PAPER,
+                  "Layer S4 has 32 trainable parameters and 2,000 connections.", "II-B"),
+    "C5": printed(LENET_PRINTED["C5"][:1], LENET_PAPER,
+                  "Layer C5 ... has 48,120 trainable connections.", "II-B"),
+    "F6": printed(LENET_PRINTED["F6"][:1], LENET_PAPER,
+                  "Layer F6 ... has 10,164 trainable parameters.", "II-B"),
+}
+LENET_TOTALS = printed((340_908, 60_000), LENET_PAPER,
+                       "contains 340,908 connections, but only 60,000 trainable free "
+                       "parameters because of the weight sharing", "II-A")
 
 
 def lenet_c3_mask() -> np.ndarray:
@@ -549,9 +583,17 @@ def lenet5() -> Item:
         if derived[name][1] != c:
             errata.append(Erratum("LeCun et al. 1998 (cited by seed 004)",
                                   f"{name} connections", c, derived[name][1]))
+    # the totals: C1..F6 hold every trainable parameter; the output layer's 10 Euclidean RBF
+    # units each compare the 84 F6 outputs with a fixed (not trained) code: 840 connections
+    total_params = sum(p for p, _ in derived.values())
+    total_conn = sum(c for _, c in derived.values()) + 10 * 84
+    engine_total = sum(p for p, _ in engine.values())
+    compare_printed(errata, LENET_TOTALS, (total_conn, total_params),
+                    "totals (connections, trainable parameters)")
     expected_shapes = {"C1": (1, 6, 28, 28), "S2": (1, 6, 14, 14), "C3": (1, 16, 10, 10),
                        "S4": (1, 16, 5, 5), "C5": (1, 120, 1, 1), "F6": (1, 84)}
-    ok = derived == engine and shapes == expected_shapes and sizes == [32, 28, 14, 10, 5, 1]
+    ok = derived == engine and shapes == expected_shapes and sizes == [32, 28, 14, 10, 5, 1] \
+        and engine_total == total_params
     table_counts = {int(s): int((inputs_per_c3 == s).sum()) for s in sorted(set(inputs_per_c3))}
     return Item(
         topic="parameters", name="lenet5",
@@ -564,7 +606,9 @@ def lenet5() -> Item:
             f"as a connection). Subsampling: ${sp.latex(sub_params)}$ parameters (one "
             f"coefficient, one bias per map), ${sp.latex(sub_conn)}$ connections. C3 follows "
             f"Table I: {table_counts} (number of S2 inputs: number of C3 maps), so its "
-            f"parameters are Σ_j (|S_j|·25 + 1) = {c3_params}. F6: 84·(120 + 1). Engine: "
+            f"parameters are Σ_j (|S_j|·25 + 1) = {c3_params}. F6: 84·(120 + 1). Totals: "
+            "the parameters of C1..F6 add up to the paper's 60,000; their connections plus the "
+            "output layer's 10·84 = 840 (fixed RBF codes, not trained) to its 340,908. Engine: "
             "Conv2d / Linear modules (C3 with its weights masked by the table; trainable = "
             "weights with a non-zero gradient), subsampling as 4·avg_pool2d·coefficient + "
             "bias, connections from a backward pass of ones."),
@@ -573,8 +617,12 @@ def lenet5() -> Item:
         passed=bool(ok),
         source="LeCun et al. 1998, Gradient-Based Learning Applied to Document Recognition "
                "(seed 004's additional reading)",
-        errata=errata,
-        details={"printed": LENET_PRINTED, "c3_inputs_per_map": inputs_per_c3.tolist(),
+        errata=errata, quotes=[*LENET_QUOTES.values(), LENET_TOTALS],
+        details={"printed": LENET_PRINTED,
+                 "totals": {"trainable parameters (C1..F6)": total_params,
+                            "engine parameters (C1..F6)": engine_total,
+                            "connections (C1..F6 + 840 of the output RBF layer)": total_conn},
+                 "c3_inputs_per_map": inputs_per_c3.tolist(),
                  "c3_table": list(LENET_C3_TABLE), "output_shapes": shapes,
                  "map_sizes": sizes},
     )

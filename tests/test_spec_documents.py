@@ -28,8 +28,8 @@ def correlate(x, k, stride=1):
 
 
 def test_all_pass(items):
-    assert sorted(items) == ["seed001_5x5_input_3x3_filter", "seed003_6x6_image_two_filters",
-                             "seed004_7x7_image_feature_detector"]
+    assert {"seed001_5x5_input_3x3_filter", "seed003_6x6_image_two_filters",
+            "seed004_7x7_image_feature_detector", "printed_values_are_quotes"} <= set(items)
     assert all(it.passed for it in items.values())
 
 

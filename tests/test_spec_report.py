@@ -21,6 +21,8 @@ from spec.core import REGISTRY, Item
 from tinygrad_cnn import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+R.load_topics()
+N_DOC = len(REGISTRY["documents"])  # the documents topic's items
 
 
 def args(**kw) -> argparse.Namespace:
@@ -37,9 +39,9 @@ def run(**kw) -> tuple[int, str]:
 
 def test_run_all_documents_in_order():
     items = R.run_all(["documents"])
-    assert [it.name for it in items] == ["seed001_5x5_input_3x3_filter",
-                                         "seed003_6x6_image_two_filters",
-                                         "seed004_7x7_image_feature_detector"]
+    assert [it.name for it in items][:3] == ["seed001_5x5_input_3x3_filter",
+                                             "seed003_6x6_image_two_filters",
+                                             "seed004_7x7_image_feature_detector"]
     assert all(isinstance(it, Item) and it.passed for it in items)
 
 
@@ -57,7 +59,8 @@ def test_text_report_and_exit_code_zero():
         assert word in text
     assert "printed 1, correct 0" in text
     last = text.strip().splitlines()[-1]
-    assert last.startswith("verify: 3 passed, 0 failed; known errata: 1 listed, 1 confirmed; in ")
+    assert last.startswith(f"verify: {N_DOC} passed, 0 failed; known errata: 1 listed, "
+                           "1 confirmed; in ")
     assert "known erratum, confirmed" in text and "why: the window" in text
     assert all(len(line) <= 100 for line in text.splitlines() if not line.startswith("  ·"))
     assert "\033[" not in text  # no colour when the output is not a terminal
@@ -66,7 +69,7 @@ def test_text_report_and_exit_code_zero():
 def test_quiet_is_one_line_per_item():
     code, text = run(only=["documents"], quiet=True)
     assert code == 0
-    assert sum(line.startswith("[PASS]") for line in text.splitlines()) == 3
+    assert sum(line.startswith("[PASS]") for line in text.splitlines()) == N_DOC
     assert "derivation:" not in text
 
 
@@ -83,7 +86,7 @@ def test_failing_and_raising_items_give_exit_code_one(monkeypatch):
     assert code == 1
     assert "[FAIL] documents/wrong" in text and "[FAIL] documents/broken" in text
     assert "ZeroDivisionError: boom" in text
-    assert "verify: 3 passed, 2 failed" in text.strip().splitlines()[-1]
+    assert f"verify: {N_DOC} passed, 2 failed" in text.strip().splitlines()[-1]
     items = R.run_all(["documents"])
     broken_item = items[-1]
     assert broken_item.passed is False and broken_item.name == "broken"
@@ -111,7 +114,7 @@ def test_json_report_parses():
     code, text = run(only=["documents"], json=True)
     assert code == 0
     report = json.loads(text)
-    assert (report["passed"], report["failed"]) == (3, 0)
+    assert (report["passed"], report["failed"]) == (N_DOC, 0)
     assert [e["printed"] for e in report["errata"]] == [1]
     assert report["errata"][0]["correct"] == 0
     assert report["errata"][0]["known"] is True and report["errata"][0]["reason"]
@@ -201,9 +204,9 @@ def test_an_unlisted_disagreement_fails_and_a_missing_erratum_fails(monkeypatch)
 
 def test_cli_verify_entry_point(capsys):
     assert cli.main(["verify", "--list"]) == 0
-    assert "documents (3 items)" in capsys.readouterr().out
+    assert f"documents ({N_DOC} items)" in capsys.readouterr().out
     assert cli.main(["verify", "--only", "documents", "-q"]) == 0
-    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("verify: 3 passed")
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith(f"verify: {N_DOC} passed")
 
 
 def test_python_dash_m_spec_parser():

@@ -65,7 +65,8 @@ def test_engine_shape_items_pass() -> None:
     assert conv.passed and conv.details["cases"] > 100
     pool = shapes.pool_output_size_engine()
     assert pool.passed and pool.details["cases"] > 50
-    assert pool.result == sp.Symbol("n", integer=True, positive=True)
+    assert pool.result == sp.Symbol("m", integer=True, positive=True)  # k·m cells: m windows
+    assert "simplifies it to $m$" in pool.derivation
 
 
 def test_engine_shape_item_catches_a_wrong_formula(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,9 +106,30 @@ def test_same_padding_split_matches_torch() -> None:
 def test_document_sizes() -> None:
     it = shapes.document_sizes()
     assert it.passed
-    assert it.result == [(3, 3, 1), (4, 4, 1), (2, 2, 1), (5, 5, 1), (28, 28, 1), (28, 28, 6),
-                         (4, 4, 2)]
-    assert it.engine == it.result
+    printed = {r["case"]: (r["printed"], r["quote"]) for r in it.details["rows"]}
+    assert printed["7x7 input, 3x3 filter, stride 2"][0] == (3, 3)  # seed 001's 'Strides'
+    assert printed["6x6 image, 3x3 filter, stride 1"][0] == (4, 4)
+    assert printed["7x7 image, 3x3 feature detector"][0] == (5, 5)  # rows of the printed map
+    assert printed["32x32x3 image, six 5x5x3 filters"][0] == (28, 28, 6)
+    assert printed["6x6x3 volume, one 3x3x3 filter"][0] == (4, 4, 1)
+    derived = {r["case"]: r["derived"] for r in it.details["derived rows"]}
+    assert derived == {"5x5 input, 3x3 filter": (3, 3, 1),
+                       "6x6 image, 3x3 filter, stride 2": (2, 2, 1),
+                       "32x32x3 image, one 5x5x3 filter": (28, 28, 1),
+                       "6x6x3 volume, two 3x3x3 filters": (4, 4, 2)}
+    assert it.engine == it.result and it.errata == []
+
+
+def test_document_sizes_a_misprint_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spec.core import Printed
+    from spec.report import run_item
+
+    cases = list(shapes._DOCUMENT_SIZES)
+    desc, seed, inp, filters, k, s, shown = cases[1]
+    cases[1] = (desc, seed, inp, filters, k, s, Printed((4, 4), shown.document, shown.quote))
+    monkeypatch.setattr(shapes, "_DOCUMENT_SIZES", tuple(cases))
+    it = run_item("shapes", shapes.document_sizes)
+    assert not it.passed and [(e.printed, e.correct) for e in it.errata] == [((4, 4), (3, 3))]
 
 
 def test_volume_formula() -> None:
@@ -120,7 +142,9 @@ def test_volume_formula() -> None:
 def test_keras_chain() -> None:
     it = shapes.keras_chain()
     assert it.passed
-    assert it.result == {"sizes": [28, 26, 13, 11, 5], "flatten": 1250}
+    assert it.result == {"sizes": [28, 26, 13, 11, 5], "flatten": 1250, "filters_2": 50}
+    assert it.details["printed"] == {"input": (28, 28, 1), "conv1 filters": (25, 3, 3),
+                                     "conv1 maps": (25, 26, 26), "flatten": 1250}
     assert it.engine["shapes"][-1] == (1, 50, 5, 5)
     assert it.engine["flatten"] == (1, 1250)
 
