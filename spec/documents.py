@@ -311,6 +311,45 @@ def seed003_6x6_image_two_filters() -> Item:
             "fragment occurs in a row of the Filter 1, stride-1 map": fragment_found})
 
 
+#: a kernel that a 180° turn changes (constructed, not in the documents): a corner detector
+CORNER_KERNEL = [[1, -1, -1], [1, -1, -1], [1, 1, 1]]
+
+
+@item(TOPIC)
+def seed003_asymmetric_cross_correlation() -> Item:
+    """Seed 003's image with a kernel a 180° turn changes: only cross-correlation matches."""
+    from .convolution import sympy_convolve2d
+
+    k = sp.Matrix(CORNER_KERNEL)
+    rot = k[::-1, ::-1]
+    printed_filters_symmetric = [sp.Matrix(f) == sp.Matrix(f)[::-1, ::-1]
+                                 for f in (SEED_003_FILTER_1, SEED_003_FILTER_2)]
+    xcorr = sympy_correlate2d(SEED_003_IMAGE, CORNER_KERNEL)
+    true_conv = sympy_convolve2d(SEED_003_IMAGE, CORNER_KERNEL)
+    differs = [(i, j) for i in range(xcorr.rows) for j in range(xcorr.cols)
+               if xcorr[i, j] != true_conv[i, j]]
+    x = np.array(SEED_003_IMAGE).reshape(1, 1, 6, 6)
+    w = np.array(CORNER_KERNEL).reshape(1, 1, 3, 3)
+    mismatches, ok, out = _all_dtypes(x, w, [xcorr])
+    return Item(
+        TOPIC, "seed003_asymmetric_cross_correlation",
+        "Seed 003's filters are unchanged by a 180° turn, so its example cannot tell a "
+        "convolution from a cross-correlation; with a corner-detector kernel that a turn "
+        "changes, the engine's conv2d matches the cross-correlation on every cell and the "
+        "true convolution differs.",
+        "SymPy: Matrix(F) == rot180(F) for both printed filters; the exact sums "
+        "Σ X[i + p, j + q]·K[p, q] (cross-correlation) and Σ X[i − p, j − q]·K[p, q] (true "
+        f"convolution, valid part) of the 6x6 image with K = {CORNER_KERNEL} (constructed; "
+        f"rot180(K) = {rot.tolist()}); F.conv2d in float32, float64 and Fractions.",
+        xcorr, _strs(out[0]),
+        bool(ok and differs and all(printed_filters_symmetric) and k != rot),
+        source=SEED_003 + "; the kernel is constructed",
+        details={"printed filters unchanged by a 180° turn": printed_filters_symmetric,
+                 "true convolution": true_conv.tolist(),
+                 "cells where the true convolution differs (0-based)": differs,
+                 "engine mismatches per dtype": mismatches})
+
+
 # ---------------------------------------------------------------------------- seed 004
 
 SEED_004_INPUT = [[0, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 1, 0], [0, 0, 0, 0, 0, 0, 0],

@@ -452,8 +452,9 @@ def keras_chain() -> Item:
     shapes.append(y.shape)
     flat_engine = F.flatten(y, 1).shape
     engine = [s[-1] for s in shapes]
-    ok = (derived == engine and filters2 == 50 and flat_engine == (1, KERAS_FLATTEN.value)
-          and [s[1] for s in shapes] == [1, 25, 25, filters2, filters2])
+    # the spatial sizes and the flatten length are the engine's; the channel counts are the
+    # weights' own shapes (set here), so they are not compared
+    ok = (derived == engine and filters2 == 50 and flat_engine == (1, KERAS_FLATTEN.value))
     return Item(
         topic="shapes", name="keras_chain",
         statement="1x28x28 -> conv 25 filters 3x3 -> 25x26x26 -> max-pool 2 -> 25x13x13 -> "
