@@ -400,7 +400,8 @@ def volume_formula() -> Item:
         passed=bool(ok),
         source="seed 001",
         quotes=[SEED001_VOLUME],
-        details={"checks": checks, "printed": SEED001_VOLUME.value},
+        details={"checks": checks, "printed": SEED001_VOLUME.value,
+                 "volume (latex)": f"{side_text} \\times {side_text} \\times n_{{f}}"},
     )
 
 

@@ -137,6 +137,9 @@ def test_volume_formula() -> None:
     assert it.passed
     n, f = sp.symbols("n f", integer=True, positive=True)
     assert sp.simplify(it.result[0] - (n - f + 1)) == 0
+    # rendered with parentheses: (n − f + 1) × (n − f + 1) × n_f, not −f+n+1 × −f+n+1 × n_f
+    assert it.details["volume (latex)"] == r"(- f + n + 1) \times (- f + n + 1) \times n_{f}"
+    assert r"$(- f + n + 1) \times (- f + n + 1) \times n_{f}$" in it.derivation
 
 
 def test_keras_chain() -> None:
