@@ -96,6 +96,22 @@ def engine_connections(layer: Callable[[Any], Any], input_shape: tuple[int, ...]
             "output_shape": tuple(y.shape)}
 
 
+def trainable_count(layer: Any, weights: Sequence[Any], input_shape: tuple[int, ...],
+                    seed: int = 0) -> int:
+    """Entries of ``weights`` whose gradient is non-zero after one backward pass of
+    ``layer`` on a random input with a random upstream gradient: the weights the layer
+    really uses, counted by the engine (not read off the tensors' shapes)."""
+    from tinygrad_cnn import Tensor
+
+    rng = np.random.default_rng(seed)
+    for w in weights:
+        w.grad = None
+        w.requires_grad = True
+    y = layer(Tensor(rng.standard_normal(input_shape)))
+    y.backward(rng.standard_normal(y.shape))
+    return sum(int(np.count_nonzero(w.grad.numpy())) for w in weights)
+
+
 def locally_connected(x: Any, weight: Any, bias: Any = None, padding: int = 0) -> Any:
     """A locally connected layer built from engine ops: a convolution without sharing.
 
@@ -171,7 +187,10 @@ def layer_types() -> Item:
     ones_w = Tensor(np.ones(lc_w.shape), requires_grad=True)
     conn = engine_connections(lambda t: locally_connected(t, ones_w), (1, c, h, w))
     uses_lc = ones_w.grad.numpy()  # how many connections each weight serves
-    checks["locally connected"] = {"params": lc_w.size + lc_b.size, "no_bias": lc_w.size,
+    used = trainable_count(lambda t: locally_connected(t, lc_w, lc_b), [lc_w, lc_b],
+                           (1, c, h, w))
+    used_nb = trainable_count(lambda t: locally_connected(t, lc_w), [lc_w], (1, c, h, w))
+    checks["locally connected"] = {"params": used, "no_bias": used_nb,
                                    "connections": conn["weighted"],
                                    "uses_per_weight": sorted(set(uses_lc.ravel().tolist()))}
 
@@ -280,11 +299,14 @@ def seed000_progression() -> Item:
     small = {N: n, f: ff, K: k}
     from tinygrad_cnn import Tensor
 
-    lc_weight = Tensor(np.zeros((n, n, 1, ff, ff)))  # one 3x3 patch per pixel ('same' size)
-    y = locally_connected(Tensor(np.zeros((1, 1, n, n))), lc_weight, padding=ff // 2)
+    # one 3x3 patch per pixel: the input comes already padded with real values, so every
+    # weight meets an input; the engine's backward says how many weights are used
+    lc_weight = Tensor(np.zeros((n, n, 1, ff, ff)))
+    used = trainable_count(lambda t: locally_connected(t, lc_weight), [lc_weight],
+                           (1, 1, n + ff - 1, n + ff - 1))
     engine_small = {
         "fully connected": _module_count(Linear(n * n, n * n, bias=False)),
-        "locally connected": int(lc_weight.size) if y.shape == (1, n, n) else -1,
+        "locally connected": used,
         "convolutional, 1 filter": _module_count(Conv2d(1, 1, ff, bias=False)),
         "convolutional, 100 filters": _module_count(Conv2d(1, k, ff, bias=False)),
     }
