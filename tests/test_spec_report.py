@@ -39,9 +39,9 @@ def run(**kw) -> tuple[int, str]:
 
 def test_run_all_documents_in_order():
     items = R.run_all(["documents"])
-    assert [it.name for it in items][:3] == ["seed001_5x5_input_3x3_filter",
-                                             "seed003_6x6_image_two_filters",
-                                             "seed004_7x7_image_feature_detector"]
+    names = [it.name for it in items]
+    assert names[:2] == ["seed001_5x5_input_3x3_filter", "seed003_6x6_image_two_filters"]
+    assert names.index("seed004_7x7_image_feature_detector") > 1
     assert all(isinstance(it, Item) and it.passed for it in items)
 
 
@@ -120,7 +120,7 @@ def test_json_report_parses():
     assert report["errata"][0]["known"] is True and report["errata"][0]["reason"]
     assert [k["confirmed"] for k in report["known_errata"]] == [True]
     assert report["errata"][0]["item"] == "seed004_7x7_image_feature_detector"
-    seed004 = report["items"][2]
+    seed004 = next(i for i in report["items"] if i["name"].startswith("seed004"))
     assert seed004["passed"] is True
     assert seed004["result"]["value"][2] == ["1", "0", "0", "2", "1"]
     assert seed004["result"]["latex"].startswith("\\left[\\begin{matrix}")
