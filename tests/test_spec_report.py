@@ -257,3 +257,25 @@ def test_colour_only_when_asked():
     bad = Item("t", "n", "s", "d", 1, 2, False)
     assert "\033[31mFAIL\033[0m" in R.format_item(bad, colour=True)
     assert R.format_item(bad, quiet=True) == "[FAIL] t/n"
+
+
+def test_item_names_are_unique_so_a_bare_name_is_enough():
+    names = [fn.__name__ for _, fn in R.item_functions()]
+    assert len(names) == len(set(names))
+
+
+def test_a_new_module_registers_its_items_with_one_decorator():
+    """A module spec/<name>.py with @item("topic") is found by verify with no other edit."""
+    import spec
+
+    module = Path(spec.__file__).parent / "zz_planted_topic.py"
+    module.write_text('from .core import Item, item\n\n\n@item("planted")\n'
+                      'def planted_item() -> Item:\n    """A planted item."""\n'
+                      '    return Item("planted", "planted_item", "s", "d", 1, 1, True)\n')
+    try:
+        code, text = run(only=["planted_item"], quiet=True)
+        assert code == 0 and "[PASS] planted/planted_item" in text
+    finally:
+        module.unlink()
+        REGISTRY.pop("planted", None)
+        sys.modules.pop("spec.zz_planted_topic", None)
