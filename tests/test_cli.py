@@ -14,8 +14,8 @@ from tinygrad_cnn import cli, nn
 
 @pytest.mark.parametrize("command, options", [
     ("verify", ["--json", "--only", "--list", "--quiet"]),
-    ("train", ["--model", "--epochs", "--batch-size", "--lr", "--seed", "--data-dir", "--out",
-               "--plots", "--no-progress"]),
+    ("train", ["--model", "--optimizer", "--epochs", "--batch-size", "--lr", "--seed",
+               "--subset", "--data-dir", "--out", "--plots", "--no-progress"]),
     ("evaluate", ["weights", "--data-dir"]),
     ("oracle", ["op", "target", "--backward", "--seed"]),
     ("graph", ["expression", "--var", "--conv", "--format", "--svg"]),

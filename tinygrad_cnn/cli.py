@@ -11,7 +11,7 @@ import importlib
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 
 def _number(convert: Callable[[str], float], expected: str,
@@ -176,13 +176,25 @@ def _add_graph(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                    help="a leaf value (Fraction syntax like 1/2 is exact)")
     p.add_argument("--conv", action="store_true", help="draw a tiny 3x3 input * 2x2 kernel conv")
-    p.add_argument("--format", choices=["dot", "mermaid"], default="mermaid")
+    p.add_argument("--format", choices=["dot", "mermaid"], default="mermaid",
+                   help="the text printed (default: mermaid)")
     p.add_argument("--svg", metavar="FILE", default=None, help="write an SVG (needs Graphviz)")
     p.set_defaults(_run="tinygrad_cnn.graph:main")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line refusal: ``PROG: error: MESSAGE (see PROG --help)``, exit 2.
+
+    (argparse's own prints the whole usage first; the subcommands' parsers are made from
+    this class too.)
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tinygrad-cnn",
         description="A verified teaching engine for CNNs: autograd on scalars and tensors, "
                     "a SymPy specification of the course formulas, and an oracle for your "

@@ -566,6 +566,7 @@ def _main_train(args: argparse.Namespace) -> int:
         _remove_if_empty(args.plots, plots_created)
         return _fail("train", f"{err}; stopped, no weights saved (try a smaller --lr)", 1)
     except KeyboardInterrupt:
+        _remove_if_empty(args.plots, plots_created)
         return _save_checkpoint(model, args.out, metadata, finished[0], epochs)
     bad = _non_finite(model)
     if bad:  # the loss was finite, so this should not happen; never save it if it does
@@ -588,6 +589,10 @@ def _main_train(args: argparse.Namespace) -> int:
         except OSError as err:
             return _fail("train", f"the weights are saved, but the plots could not be "
                                   f"written to {args.plots!r}: {err.strerror or err}", 1)
+        except KeyboardInterrupt:
+            print(f"\ntinygrad-cnn train: interrupted while writing the plots; the weights "
+                  f"are saved to {args.out}", file=sys.stderr)
+            return EXIT_INTERRUPTED
         for path in written:
             print(f"plot: {path}")
     return 0
@@ -596,7 +601,8 @@ def _main_train(args: argparse.Namespace) -> int:
 def _save_checkpoint(model: nn.Module, out: str, metadata: dict[str, Any], finished: int,
                      epochs: int) -> int:
     """Ctrl-C during training: save the weights so far beside ``out``; exit 130."""
-    print(file=sys.stderr)  # end the line a progress bar may have left open
+    if _is_terminal(sys.stderr):
+        print(file=sys.stderr)  # end the line the progress bar (or ^C) left open
     path = checkpoint_path(out)
     bad = _non_finite(model)
     if bad:

@@ -751,8 +751,11 @@ def load_npz(path: str | os.PathLike, max_bytes: int = MAX_LOAD_BYTES
         than ``max_bytes``, or an entry is truncated or corrupt.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f"weights file {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise ValueError(f"weights file {path!r} is "
+                         f"{'a directory' if os.path.isdir(path) else 'not a regular file'}")
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic.startswith(b"\x93NUMPY"):
