@@ -366,6 +366,39 @@ def test_no_progress_bar_in_a_log(tmp_path):
                             rf"\d\.\d{{4}}, test accuracy \d\.\d{{4}}", line), line
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses a Linux pseudo-terminal")
+def test_a_terminal_gets_the_progress_bar(tmp_path):
+    optional("tqdm", "the progress-bar test")
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    child = subprocess.Popen([sys.executable, "-m", "tinygrad_cnn.cli", "train", "--epochs",
+                              "2", "--subset", "64", "--out", str(tmp_path / "w.npz")],
+                             env=env, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    shown = b""
+    try:
+        while select.select([leader], [], [], 60)[0]:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+        child.wait(timeout=60)
+    assert child.returncode == 0
+    text = shown.decode()
+    assert "\repoch 1/2:" in text and "epoch 2/2: 100%" in text and "batch/s" in text
+
+
 def test_load_state_dict_not_strict_warns_with_the_keys():
     model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
     other = nn.Linear(4, 4)  # another architecture: no key in common
