@@ -689,6 +689,53 @@ def test_deflated_weights_and_a_custom_cap(tmp_path):
         load_npz(path, max_bytes=1000)
 
 
+# ------------------------------------------------------------- MNIST IDX files: bounded
+
+
+def idx_header(shape, type_code=0x08) -> bytes:
+    return bytes([0, 0, type_code, len(shape)]) + b"".join(n.to_bytes(4, "big") for n in shape)
+
+
+def test_an_idx_gzip_bomb_is_refused_before_decompressing(tmp_path, capsys):
+    import gzip
+
+    from tinygrad_cnn.data import read_idx
+
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    bomb.write_bytes(gzip.compress(idx_header((2**20, 64, 64)) + bytes(2**20)))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"header says shape \(1048576, 64, 64\) of uint8 "
+                                         r"\(4294967296 bytes of data\), more than the limit "
+                                         r"of 2147483648 bytes; refusing to read it"):
+        read_idx(bomb)
+    assert time.perf_counter() - start < 0.5
+    # a real one: 40 MB of zeros in 40 KB, over a small limit
+    real = tmp_path / "real.gz"
+    real.write_bytes(gzip.compress(idx_header((40 * 2**20,)) + bytes(40 * 2**20)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="more than the limit of 1000000 bytes"):
+            read_idx(real, max_bytes=10**6)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20
+    code, out, err = call(["train", *TINY, "--out", str(tmp_path / "w.npz"), "--data-dir",
+                           str(tmp_path)], capsys)
+    assert code == 2 and out == "" and "refusing to read it" in refusal(err)
+
+
+def test_an_idx_file_with_extra_data_is_refused(tmp_path):
+    from tinygrad_cnn.data import read_idx
+
+    path = tmp_path / "labels"
+    path.write_bytes(idx_header((3,)) + bytes(5))
+    with pytest.raises(ValueError, match=r"header says shape \(3,\) of uint8 \(3 bytes of "
+                                         r"data\), but the file has more than 3 bytes after "
+                                         r"the header"):
+        read_idx(path)
+
+
 # ----------------------------------------------------------------- evaluate: metadata
 
 
