@@ -155,16 +155,24 @@ def test_unwritable_plots_are_refused_before_training(tmp_path, capsys):
 # ------------------------------------------------------------------ train: guarantees
 
 
-def test_a_good_run_exits_0_and_leaves_no_temporary_file(tmp_path, capsys):
-    optional("matplotlib", "the --plots run")
+def test_a_good_run_exits_0_and_leaves_no_temporary_file(tmp_path, capsys, monkeypatch):
+    optional("matplotlib", "the --plots check")
+    import tinygrad_cnn.train as train_module
+
     out, plots = tmp_path / "w.npz", tmp_path / "figures"
+    seen = []
+
+    def write_plots(model, data, history, directory):  # the real one: test_train.py
+        seen.append(sorted(os.listdir(directory)))
+        return [os.path.join(directory, "curves.png")]
+
+    monkeypatch.setattr(train_module, "write_plots", write_plots)
     code, stdout, err = call(["train", *TINY, "--seed", str(2**63 - 1), "--out", str(out),
                               "--plots", str(plots)], capsys)
     assert code == 0, err
-    assert f"weights saved to {out}" in stdout
+    assert stdout.endswith(f"weights saved to {out}\nplot: {plots / 'curves.png'}\n")
+    assert seen == [[]]  # the directory was made before training; the probe was removed
     assert out.is_file() and leftovers(tmp_path) == []
-    assert sorted(p.name for p in plots.iterdir()) == ["curves.png", "feature_maps.png",
-                                                       "filters.png"]  # probe removed
     _, meta = load_npz(out)
     assert meta["seed"] == 2**63 - 1 and meta["optimizer"] == "adam"
     umask = os.umask(0)
@@ -259,7 +267,10 @@ def test_keyboard_interrupt_saves_a_checkpoint_in_process(tmp_path, capsys, monk
     assert meta["epochs"] == 5
 
 
-def test_ctrl_c_in_a_real_process_saves_a_checkpoint_and_exits_130(tmp_path):
+@pytest.mark.parametrize("signum, code, words", [
+    (signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated \\(SIGTERM\\)")])
+def test_ctrl_c_in_a_real_process_saves_a_checkpoint_and_exits_130(signum, code, words,
+                                                                   tmp_path, capsys):
     out = tmp_path / "w.npz"
     out.write_bytes(b"a finished run")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -271,23 +282,22 @@ def test_ctrl_c_in_a_real_process_saves_a_checkpoint_and_exits_130(tmp_path):
         header = child.stdout.readline()  # printed (and flushed) just before the first step
         assert header.startswith("cnn: 6090 parameters; digits: 32 training"), header
         time.sleep(1.0)
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signum)
         stdout, err = child.communicate(timeout=60)
     finally:
         if child.poll() is None:
             child.kill()
-    assert child.returncode == 130
+    assert child.returncode == code
     assert "Traceback" not in err
     checkpoint = tmp_path / "w.interrupted.npz"
     last = err.strip().splitlines()[-1]
-    assert re.fullmatch(rf"tinygrad-cnn train: interrupted after \d+ of 100000 epochs; "
+    assert re.fullmatch(rf"tinygrad-cnn train: {words} after \d+ of 100000 epochs; "
                         rf"checkpoint saved to {re.escape(str(checkpoint))} \(`tinygrad-cnn "
                         rf"evaluate {re.escape(str(checkpoint))}` reads it\)", last), last
     assert out.read_bytes() == b"a finished run"  # the finished run is not replaced
     assert leftovers(tmp_path) == []
-    result = run(["evaluate", str(checkpoint)])
-    assert result.returncode == 0, result.stderr
-    assert "a checkpoint of an interrupted run" in result.stdout
+    assert cli.main(["evaluate", str(checkpoint)]) == 0
+    assert "a checkpoint of an interrupted run" in capsys.readouterr().out
 
 
 def test_evaluate_refuses_a_directory_and_a_device(tmp_path, capsys):
@@ -324,7 +334,7 @@ def test_train_help_states_every_default(capsys):
     assert (args.model, args.optimizer, args.seed, args.out) == ("cnn", "adam", 0,
                                                                 "weights.npz")
     assert inspect.signature(train).parameters["optimizer"].default == "adam"
-    assert "exits 130" in text and "130 interrupted by Ctrl-C" in text
+    assert "exits 130" in text and "130 interrupted by Ctrl-C, 143 by SIGTERM" in text
 
 
 def _examples(command: str, capsys) -> list[list[str]]:

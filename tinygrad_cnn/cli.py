@@ -64,10 +64,11 @@ guarantees:
   saved, and the exit status is 1.
   Ctrl-C saves the weights so far to OUT with .interrupted before the extension
   (weights.interrupted.npz; a finished run saved at --out is not replaced), says
-  where, and exits 130.
+  where, and exits 130; SIGTERM (kill, timeout) does the same and exits 143.
 
 exit status: 0 trained and saved; 1 the run failed (NaN loss, weights not written);
-  2 bad argument or input file; 130 interrupted by Ctrl-C (checkpoint saved).
+  2 bad argument or input file; 130 interrupted by Ctrl-C, 143 by SIGTERM (checkpoint
+  saved).
 
 examples:
   tinygrad-cnn train

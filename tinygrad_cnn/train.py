@@ -20,8 +20,10 @@ import argparse
 import contextlib
 import math
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -410,6 +412,32 @@ class UsageError(Exception):
 #: Exit code of a run stopped by Ctrl-C (SIGINT), after its checkpoint is saved: 128 + 2,
 #: as a shell reports a process killed by SIGINT.
 EXIT_INTERRUPTED = 130
+#: Exit code of a run stopped by SIGTERM (``kill``, ``timeout``, a job scheduler), after its
+#: checkpoint is saved: 128 + 15.
+EXIT_TERMINATED = 143
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM during training, handled as Ctrl-C is (a checkpoint, then exit 143)."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While training, turn SIGTERM into `_Terminated` (main thread only; an ignored
+    SIGTERM stays ignored)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _fail(command: str, message: str, code: int = 2) -> int:
@@ -515,8 +543,8 @@ def main_train(args: argparse.Namespace) -> int:
 
     Exit status: 0 trained and saved; 1 the run failed (the loss became NaN / inf, or the
     weights could not be written), nothing saved; 2 a bad argument, found before training;
-    130 interrupted by Ctrl-C, the weights so far saved to `checkpoint_path` (``--out``
-    with ``.interrupted`` before the extension).
+    130 interrupted by Ctrl-C (143 by SIGTERM), the weights so far saved to
+    `checkpoint_path` (``--out`` with ``.interrupted`` before the extension).
     """
     try:
         return _main_train(args)
@@ -559,15 +587,17 @@ def _main_train(args: argparse.Namespace) -> int:
         "seed": np.int64(args.seed)}
     finished = [0]  # epochs completed, for the checkpoint
     try:
-        history = train(model, data, epochs, batch_size, lr, seed=args.seed,
-                        optimizer=optimizer, progress=not args.no_progress,
-                        callback=lambda epoch, _: finished.__setitem__(0, epoch))
+        with _sigterm_as_interrupt():
+            history = train(model, data, epochs, batch_size, lr, seed=args.seed,
+                            optimizer=optimizer, progress=not args.no_progress,
+                            callback=lambda epoch, _: finished.__setitem__(0, epoch))
     except TrainingDiverged as err:
         _remove_if_empty(args.plots, plots_created)
         return _fail("train", f"{err}; stopped, no weights saved (try a smaller --lr)", 1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         _remove_if_empty(args.plots, plots_created)
-        return _save_checkpoint(model, args.out, metadata, finished[0], epochs)
+        return _save_checkpoint(model, args.out, metadata, finished[0], epochs,
+                                terminated=isinstance(stop, _Terminated))
     bad = _non_finite(model)
     if bad:  # the loss was finite, so this should not happen; never save it if it does
         _remove_if_empty(args.plots, plots_created)
@@ -599,28 +629,29 @@ def _main_train(args: argparse.Namespace) -> int:
 
 
 def _save_checkpoint(model: nn.Module, out: str, metadata: dict[str, Any], finished: int,
-                     epochs: int) -> int:
-    """Ctrl-C during training: save the weights so far beside ``out``; exit 130."""
+                     epochs: int, terminated: bool = False) -> int:
+    """Ctrl-C (or SIGTERM) during training: save the weights so far beside ``out``."""
     if _is_terminal(sys.stderr):
         print(file=sys.stderr)  # end the line the progress bar (or ^C) left open
     path = checkpoint_path(out)
+    code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    stopped = (f"tinygrad-cnn train: {'terminated (SIGTERM)' if terminated else 'interrupted'} "
+               f"after {finished} of {epochs} epochs")
     bad = _non_finite(model)
     if bad:
-        print(f"tinygrad-cnn train: interrupted after {finished} of {epochs} epochs; "
-              f"{_describe(bad, count_parameters(model))}, so no checkpoint saved",
+        print(f"{stopped}; {_describe(bad, count_parameters(model))}, so no checkpoint saved",
               file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return code
     metadata = dict(metadata, interrupted=True, epochs_completed=finished)
     try:
         nn.save(model, path, metadata=metadata)
     except OSError as err:
-        print(f"tinygrad-cnn train: interrupted after {finished} of {epochs} epochs; the "
-              f"checkpoint could not be written to {path!r}: {err.strerror or err}",
-              file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print(f"tinygrad-cnn train: interrupted after {finished} of {epochs} epochs; checkpoint "
-          f"saved to {path} (`tinygrad-cnn evaluate {path}` reads it)", file=sys.stderr)
-    return EXIT_INTERRUPTED
+        print(f"{stopped}; the checkpoint could not be written to {path!r}: "
+              f"{err.strerror or err}", file=sys.stderr)
+        return code
+    print(f"{stopped}; checkpoint saved to {path} (`tinygrad-cnn evaluate {path}` reads it)",
+          file=sys.stderr)
+    return code
 
 
 def main_evaluate(args: argparse.Namespace) -> int:
