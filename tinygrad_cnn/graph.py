@@ -7,7 +7,10 @@ is the same on every run.
 
 ``tinygrad-cnn graph`` parses its expression with :mod:`ast` and accepts only names,
 numbers, ``+ - * / **``, unary minus and the methods ``.relu() .exp() .log() .tanh()``:
-nothing is evaluated as Python code.
+nothing is evaluated as Python code. The work is bounded: at most 5,000 characters and 500
+syntax nodes, exponents up to 64, and exact numbers (values and gradients) up to `MAX_BITS`
+bits, each size predicted from the operands before it is computed, so a hostile expression
+(``((a**64)**64)**64``, ``--var a=1e999999999``) is refused at once.
 
 Examples
 --------
