@@ -746,6 +746,21 @@ def test_an_idx_file_with_extra_data_is_refused(tmp_path):
         read_idx(path)
 
 
+@pytest.mark.parametrize("n_train, n_test, words", [
+    (0, 4, "the training set of mnist is empty: nothing to train on"),
+    (6, 0, "the test set of mnist is empty: nothing to measure accuracy on"),
+])
+def test_empty_idx_sets_are_refused(n_train, n_test, words, tmp_path, capsys):
+    from test_data import write_mnist
+
+    write_mnist(tmp_path, n_train=n_train, n_test=n_test)
+    out = tmp_path / "w.npz"
+    code, stdout, err = call(["train", *TINY, "--data-dir", str(tmp_path), "--out", str(out)],
+                             capsys)
+    assert code == 2 and stdout == "" and refusal(err).endswith(words)
+    assert not out.exists()
+
+
 # ----------------------------------------------------------------- evaluate: metadata
 
 

@@ -571,6 +571,11 @@ def _main_train(args: argparse.Namespace) -> int:
     except UsageError:
         _remove_if_empty(args.plots, plots_created)
         raise
+    for split, images in (("training", data.x_train), ("test", data.x_test)):
+        if len(images) == 0:
+            _remove_if_empty(args.plots, plots_created)
+            raise UsageError(f"the {split} set of {data.name} is empty: nothing to "
+                             f"{'train on' if split == 'training' else 'measure accuracy on'}")
     if subset is not None and subset < len(data.x_train):
         data = Dataset(data.x_train[:subset], data.y_train[:subset], data.x_test,
                        data.y_test, data.name)
@@ -708,6 +713,8 @@ def _main_evaluate(args: argparse.Namespace) -> int:
         if data_dir is None:
             raise UsageError("these weights were trained on MNIST: give --data-dir")
     data = _load_data(data_dir)
+    if len(data.x_test) == 0:
+        raise UsageError(f"the test set of {data.name} is empty: nothing to measure accuracy on")
     if shape != data.input_shape:
         raise UsageError(f"the weights expect images of shape {shape}, the data has "
                          f"{data.input_shape}")
