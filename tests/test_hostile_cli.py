@@ -112,11 +112,20 @@ def test_out_that_is_a_directory_is_refused_before_training(tmp_path, capsys):
 @pytest.mark.parametrize("where, words", [
     ("missing/w.npz", "does not exist"),
     ("a-file/w.npz", "is not a directory"),
+    ("new-dir/", "names no file; give a file name, e.g. "),
 ])
 def test_out_in_a_place_that_is_no_directory(where, words, tmp_path, capsys):
     (tmp_path / "a-file").write_text("x")
-    code, out, err = call(["train", *TINY, "--out", str(tmp_path / where)], capsys)
+    code, out, err = call(["train", *TINY, "--out", os.path.join(tmp_path, where)], capsys)
     assert code == 2 and words in refusal(err) and "--out" in err and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_empty_out_is_refused(capsys):
+    code, out, err = call(["train", *TINY, "--out", ""], capsys)
+    assert code == 2 and out == ""
+    assert refusal(err) == ("tinygrad-cnn train: error: --out: '' names no file; give a file "
+                            "name, e.g. 'weights.npz'")
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")

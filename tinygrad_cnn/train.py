@@ -485,6 +485,9 @@ def _check_out(out: str) -> None:
     if os.path.isdir(out):
         raise UsageError(f"--out: {out!r} is a directory; give a file name, e.g. "
                          f"{os.path.join(out, 'weights.npz')!r}")
+    if not os.path.basename(out):  # "" or "dir/": no file name
+        raise UsageError(f"--out: {out!r} names no file; give a file name, e.g. "
+                         f"{os.path.join(out, 'weights.npz')!r}")
     out_dir = os.path.dirname(os.path.abspath(out))
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UsageError(f"--out: {out_dir!r} is not a directory")
