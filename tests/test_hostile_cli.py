@@ -697,6 +697,25 @@ def test_foreign_entries_are_refused(entries, method, words, tmp_path):
     assert words in str(info.value)
 
 
+def test_encrypted_entries_and_too_many_entries_are_refused(tmp_path):
+    path = tmp_path / "locked.npz"
+    nn.save(nn.Linear(2, 2), path)
+    data = bytearray(path.read_bytes())
+    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # local, central
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            data[start + flag_at] |= 0x1
+            start += 4
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="entry 'weight' is encrypted; weights files are not"):
+        load_npz(path)
+    many = tmp_path / "many.npz"
+    write_entries(many, {f"{i}.npy": b"" for i in range(10_001)})
+    with pytest.raises(ValueError, match="has 10001 entries, more than the 10000 a weights "
+                                         "file may have"):
+        load_npz(many)
+
+
 def test_deflated_weights_and_a_custom_cap(tmp_path):
     model = build_model("mlp")
     path = tmp_path / "compressed.npz"

@@ -653,6 +653,8 @@ def _check_entries(path: str, archive: zipfile.ZipFile, file_size: int, max_byte
             raise ValueError(f"{path!r}: entry {info.filename!r} is not an .npy array, so "
                              f"this is not a weights file")
         key = info.filename[:-4]
+        if info.flag_bits & 0x1:
+            raise ValueError(f"{path!r}: entry {key!r} is encrypted; weights files are not")
         if info.header_offset + info.compress_size > file_size:
             raise ValueError(f"{path!r}: entry {key!r} is truncated: it needs "
                              f"{info.header_offset + info.compress_size} bytes of the file, "
