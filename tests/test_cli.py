@@ -14,8 +14,8 @@ from tinygrad_cnn import cli, nn
 
 @pytest.mark.parametrize("command, options", [
     ("verify", ["--json", "--only", "--list", "--quiet"]),
-    ("train", ["--model", "--epochs", "--batch-size", "--lr", "--seed", "--data-dir", "--out",
-               "--plots", "--no-progress"]),
+    ("train", ["--model", "--optimizer", "--epochs", "--batch-size", "--lr", "--seed",
+               "--subset", "--data-dir", "--out", "--plots", "--no-progress"]),
     ("evaluate", ["weights", "--data-dir"]),
     ("oracle", ["op", "target", "--backward", "--seed"]),
     ("graph", ["expression", "--var", "--conv", "--format", "--svg"]),
@@ -48,7 +48,7 @@ def test_installed_entry_point_runs_help():
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--epochs", "0"], "expected a positive integer, got 0"),
-    (["train", "--lr", "-1"], "expected a positive number"),
+    (["train", "--lr", "-1"], "expected a finite positive number"),
     (["train", "--batch-size", "many"], "expected a positive integer, got 'many'"),
     (["train", "--model", "resnet"], "invalid choice: 'resnet'"),
     (["evaluate"], "the following arguments are required: weights"),

@@ -303,7 +303,8 @@ def test_load_state_dict_errors_name_the_key():
     extra = dict(state, **{"4.weight": np.zeros(1, np.float32)})
     with pytest.raises(KeyError, match=r"unexpected key\(s\) \['4.weight'\]"):
         model.load_state_dict(extra)
-    model.load_state_dict(extra, strict=False)  # allowed when not strict
+    with pytest.warns(UserWarning, match=r"skipped, no such parameter: \['4.weight'\]"):
+        model.load_state_dict(extra, strict=False)  # allowed when not strict, with a warning
 
     wrong_shape = dict(state, **{"0.weight": np.zeros((2, 1, 2, 2), np.float32)})
     with pytest.raises(ValueError, match=r"'0.weight'.*\(2, 1, 2, 2\).*\(2, 1, 3, 3\)"):

@@ -189,6 +189,9 @@ def test_progress_bar_and_plain_fallback(small, capsys, monkeypatch):
     optional("tqdm", "the progress-bar test")
     tiny = Dataset(small.x_train[:64], small.y_train[:64], small.x_test[:20],
                    small.y_test[:20], "tiny")
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # the bar is for terminals
     train(build_model("mlp"), tiny, epochs=2, progress=True)
     err = capsys.readouterr().err
     assert "epoch 1/2" in err and "epoch 2/2" in err and "loss=" in err and "acc=" in err

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 
 def _number(convert: Callable[[str], float], expected: str,
@@ -31,6 +32,9 @@ def _number(convert: Callable[[str], float], expected: str,
 
 _positive_int = _number(int, "a positive integer", lambda v: v >= 1)
 _positive_float = _number(float, "a positive number", lambda v: v > 0)
+_learning_rate = _number(float, "a finite positive number", lambda v: 0 < v < float("inf"))
+_SEED_LIMIT = 2**63  # stored with the weights as an int64
+_seed = _number(int, f"an integer from 0 to {_SEED_LIMIT - 1}", lambda v: 0 <= v < _SEED_LIMIT)
 _non_negative_float = _number(float, "a finite number >= 0", lambda v: 0 <= v < float("inf"))
 
 
@@ -42,30 +46,80 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
     sub.choices["verify"].set_defaults(_run="spec.command:main")
 
 
+_TRAIN_EPILOG = """\
+guarantees:
+  Every output (--out, and --plots when given) is checked by creating a file there
+  before the first step, so a bad path fails at once (exit 2), not after training.
+  The weights are written to a temporary file beside --out and renamed over it, so
+  --out holds either its old content or the complete new file.
+  If the loss becomes NaN or infinite, training stops with a message, nothing is
+  saved, and the exit status is 1.
+  Ctrl-C saves the weights so far to OUT with .interrupted before the extension
+  (weights.interrupted.npz; a finished run saved at --out is not replaced), says
+  where, and exits 130; SIGTERM (kill, timeout) does the same and exits 143.
+
+exit status: 0 trained and saved; 1 the run failed (NaN loss, weights not written);
+  2 bad argument or input file; 130 interrupted by Ctrl-C, 143 by SIGTERM (checkpoint
+  saved).
+
+examples:
+  tinygrad-cnn train
+  tinygrad-cnn train --model mlp --epochs 5 --out mlp.npz
+  tinygrad-cnn train --epochs 2 --subset 200 --out quick.npz --plots figures
+  tinygrad-cnn evaluate weights.npz
+"""
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a CNN (or an MLP) on handwritten digits",
-        description="Train on scikit-learn's bundled 8x8 digits (no network), or on MNIST "
-                    "IDX files given with --data-dir; print test accuracy and the parameter "
-                    "count, and save the weights as .npz.")
-    p.add_argument("--model", choices=["cnn", "mlp"], default="cnn", help="architecture")
+        description=textwrap.fill(
+            "Train on scikit-learn's bundled 8x8 digits (no network), or on MNIST IDX files "
+            "given with --data-dir; print test accuracy and the parameter count, and save the "
+            "weights as .npz. The learning rate follows a cosine schedule from --lr down to "
+            "0.", 79),
+        epilog=_TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # the defaults stated here are train.DEFAULTS (a test holds them equal); train.py is
+    # not imported, so that --help stays instant
+    p.add_argument("--model", choices=["cnn", "mlp"], default="cnn",
+                   help="architecture (default: cnn, conv-pool-conv-pool-linear)")
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
+                   help="Adam, or SGD with momentum 0.9 (default: adam)")
     p.add_argument("--epochs", type=_positive_int, default=None,
-                   help="passes over the training set (default: the model's own)")
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="mini-batch size")
-    p.add_argument("--lr", type=_positive_float, default=None, help="learning rate")
-    p.add_argument("--seed", type=int, default=0, help="random seed (split is fixed)")
+                   help="passes over the training set (default: 20)")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="mini-batch size (default: 32)")
+    p.add_argument("--lr", type=_learning_rate, default=None,
+                   help="learning rate at the start of the schedule (default: 0.01)")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="seed of the initial weights and the shuffling; the train/test "
+                        "split is fixed (default: 0)")
+    p.add_argument("--subset", metavar="N", type=_positive_int, default=None,
+                   help="train on the first N training images only, for a quick run "
+                        "(default: all; the test set is always whole)")
     p.add_argument("--data-dir", default=None,
-                   help="directory with MNIST IDX files (train-images-idx3-ubyte[.gz], ...)")
-    p.add_argument("--out", default="weights.npz", help="where to save the weights")
+                   help="directory with MNIST IDX files (train-images-idx3-ubyte[.gz], ...) "
+                        "(default: none, the bundled 8x8 digits)")
+    p.add_argument("--out", default="weights.npz",
+                   help="where to save the weights (default: weights.npz)")
     p.add_argument("--plots", metavar="DIR", default=None,
-                   help="write PNG figures (filters, feature maps, curves) to DIR")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+                   help="write PNG figures (filters, feature maps, curves) to DIR "
+                        "(default: none)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress report (default: a bar per epoch on a terminal, one "
+                        "line per epoch when stderr is a file or a pipe)")
     p.set_defaults(_run="tinygrad_cnn.train:main_train")
 
-    e = sub.add_parser("evaluate", help="reload saved weights and report test accuracy",
-                       description="Reload weights saved by `train` and print test accuracy.")
+    e = sub.add_parser(
+        "evaluate", help="reload saved weights and report test accuracy",
+        description="Reload weights saved by `train` and print test accuracy. The file is "
+                    "checked before anything is decompressed (sizes, no pickles). Exit "
+                    "status: 0 evaluated; 1 the model's outputs are NaN or infinite (a "
+                    "warning names any non-finite weights); 2 a bad or foreign weights file.")
     e.add_argument("weights", help="a .npz file written by `tinygrad-cnn train`")
-    e.add_argument("--data-dir", default=None, help="MNIST IDX directory, as for train")
+    e.add_argument("--data-dir", default=None,
+                   help="MNIST IDX directory, as for train (default: the one stored with the "
+                        "weights, or the bundled digits)")
     e.set_defaults(_run="tinygrad_cnn.train:main_evaluate")
 
 
@@ -91,24 +145,49 @@ def _add_oracle(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(_run="spec.oracle:main")
 
 
+_GRAPH_EPILOG = """\
+examples:
+  tinygrad-cnn graph
+  tinygrad-cnn graph '(a*b + c).relu()' --var a=2 --var b=-3 --var c=10
+  tinygrad-cnn graph 'a/b - a**-1' --var a=1/2 --var b=3 --format dot
+  tinygrad-cnn graph --conv
+"""
+
+
 def _add_graph(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "graph", help="draw the computation graph of a small expression",
-        description="Build a small expression (or a tiny conv) from Values, run backward and "
-                    "print its graph as DOT or Mermaid; write an SVG when Graphviz's dot is "
-                    "installed.")
+        description=textwrap.fill(
+            "Build a small expression (or a tiny conv) from Values, run backward and print its "
+            "graph as DOT or Mermaid; write an SVG when Graphviz's dot is installed. Exact "
+            "numbers are bounded (exponents, sizes of numbers and results), so a hostile "
+            "expression is refused at once.", 79),
+        epilog=_GRAPH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("expression", nargs="?", default=None,
-                   help="e.g. '(a*b + c).relu()' with a=2, b=-3, c=10 (see --var)")
+                   help="names, numbers, + - * / **, unary -, .relu() .exp() .log() .tanh() "
+                        "(default: '(a*b + c).relu()' with a=2, b=-3, c=10)")
     p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                    help="a leaf value (Fraction syntax like 1/2 is exact)")
     p.add_argument("--conv", action="store_true", help="draw a tiny 3x3 input * 2x2 kernel conv")
-    p.add_argument("--format", choices=["dot", "mermaid"], default="mermaid")
+    p.add_argument("--format", choices=["dot", "mermaid"], default="mermaid",
+                   help="the text printed (default: mermaid)")
     p.add_argument("--svg", metavar="FILE", default=None, help="write an SVG (needs Graphviz)")
     p.set_defaults(_run="tinygrad_cnn.graph:main")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line refusal: ``PROG: error: MESSAGE (see PROG --help)``, exit 2.
+
+    (argparse's own prints the whole usage first; the subcommands' parsers are made from
+    this class too.)
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tinygrad-cnn",
         description="A verified teaching engine for CNNs: autograd on scalars and tensors, "
                     "a SymPy specification of the course formulas, and an oracle for your "

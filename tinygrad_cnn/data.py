@@ -10,7 +10,9 @@ Images come out as float32 in [0, 1], shape (N, 1, H, W); labels as int64, shape
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,49 +108,65 @@ def _open(path: str):
     return gzip.open(path, "rb") if gz else open(path, "rb")
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
+#: Largest data size one IDX file may declare (MNIST's training images are 47 MB): checked
+#: against the header before the data is read or decompressed.
+MAX_IDX_BYTES = 2**31
+
+
+def read_idx(path: str | os.PathLike, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """Read one IDX file (MNIST's format), plain or gzipped (detected from its content).
 
     The header is the magic number ``0x00 0x00 <type> <ndim>`` then ``ndim`` big-endian
-    uint32 sizes; the data follows, big-endian, row-major.
+    uint32 sizes; the data follows, big-endian, row-major. The size the header declares
+    is checked against ``max_bytes`` before the data is read, so a gzip bomb is refused
+    without being decompressed, and no more than the declared size is ever read.
 
     Raises
     ------
     FileNotFoundError
         No such file.
     ValueError
-        Bad magic number, unknown type code, truncated header, or a data length that does
-        not match the sizes in the header (the message says what was expected).
+        Bad magic number, unknown type code, truncated header, a declared size over
+        ``max_bytes``, or a data length that does not match the sizes in the header (the
+        message says what was expected).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"IDX file {path!r} does not exist")
     try:
         with _open(path) as f:
-            raw = f.read()
-    except (OSError, EOFError) as err:
+            raw = f.read(4)
+            if len(raw) < 4:
+                raise ValueError(f"{path!r}: {len(raw)} bytes, too short for an IDX header "
+                                 f"(4-byte magic number)")
+            magic = int.from_bytes(raw[:4], "big")
+            if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or raw[3] == 0:
+                raise ValueError(
+                    f"{path!r}: bad IDX magic number 0x{magic:08X}; expected 0x0000TTDD with "
+                    f"type TT in {{08,09,0B,0C,0D,0E}} and DD >= 1 dims (MNIST images: "
+                    f"0x00000803 = 2051, labels: 0x00000801 = 2049)")
+            dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
+            header = 4 + 4 * ndim
+            raw += f.read(4 * ndim)
+            if len(raw) < header:
+                raise ValueError(f"{path!r}: truncated header: {ndim} dims need {header} "
+                                 f"bytes, the file has {len(raw)}")
+            shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big")
+                          for i in range(ndim))
+            expected = math.prod(shape) * dtype.itemsize
+            what = f"shape {shape} of {dtype.name} ({expected} bytes of data)"
+            if expected > max_bytes:
+                raise ValueError(f"{path!r}: header says {what}, more than the limit of "
+                                 f"{max_bytes} bytes; refusing to read it")
+            body = f.read(expected + 1)  # one more: is there anything after the data?
+    except (OSError, EOFError, zlib.error) as err:
         raise ValueError(f"{path!r}: cannot read it as an IDX file (plain or gzip): {err}") \
             from None
-    if len(raw) < 4:
-        raise ValueError(f"{path!r}: {len(raw)} bytes, too short for an IDX header (4-byte "
-                         f"magic number)")
-    magic = int.from_bytes(raw[:4], "big")
-    if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES or raw[3] == 0:
-        raise ValueError(f"{path!r}: bad IDX magic number 0x{magic:08X}; expected "
-                         f"0x0000TTDD with type TT in {{08,09,0B,0C,0D,0E}} and DD >= 1 dims "
-                         f"(MNIST images: 0x00000803 = 2051, labels: 0x00000801 = 2049)")
-    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path!r}: truncated header: {ndim} dims need {header} bytes, the "
-                         f"file has {len(raw)}")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise ValueError(f"{path!r}: header says shape {shape} of {dtype.name} "
-                         f"({expected} bytes of data), but the file has "
-                         f"{len(raw) - header} bytes after the header")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    if len(body) != expected:
+        has = f"{len(body)} bytes" if len(body) < expected else f"more than {expected} bytes"
+        raise ValueError(f"{path!r}: header says {what}, but the file has {has} after the "
+                         f"header")
+    data = np.frombuffer(body, dtype=dtype).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
 
 

@@ -20,7 +20,10 @@ import argparse
 import contextlib
 import math
 import os
+import signal
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +39,7 @@ from .optim import SGD, Adam
 from .tensor import Tensor
 
 __all__ = ["DEFAULTS", "build_model", "count_parameters", "train", "evaluate", "History",
-           "main_train", "main_evaluate", "predict"]
+           "TrainingDiverged", "main_train", "main_evaluate", "predict"]
 
 #: Default hyper-parameters per model kind (what ``tinygrad-cnn train`` uses).
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -112,6 +115,15 @@ class History:
     seconds: float = 0.0
 
 
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite; ``epoch``, ``step`` and ``loss`` say when."""
+
+    def __init__(self, epoch: int, step: int, loss: float, lr: float):
+        self.epoch, self.step, self.loss = epoch, step, loss
+        super().__init__(f"the training loss became {loss} at epoch {epoch}, step {step} (the "
+                         f"learning rate {lr:g} is probably too high)")
+
+
 def _batches(n: int, batch_size: int, rng: np.random.Generator):
     order = rng.permutation(n)
     for i in range(0, n, batch_size):
@@ -138,7 +150,8 @@ def train(model: nn.Module, data: Dataset, epochs: int, batch_size: int = 32,
     callback : callable(epoch, history), optional
         Called after every epoch (epoch counts from 1).
     progress : bool
-        Show a tqdm progress bar per epoch (plain lines if tqdm is missing).
+        Report progress on stderr: a tqdm bar per epoch when stderr is a terminal, else
+        (a log file, a pipe, or tqdm missing) one plain line per epoch.
     schedule : "cosine" | "constant"
         Learning rate per step: ``lr · (1 + cos(π · step / total_steps)) / 2`` (decays to 0
         at the end, which steadies the final accuracy), or ``lr`` throughout.
@@ -150,6 +163,12 @@ def train(model: nn.Module, data: Dataset, epochs: int, batch_size: int = 32,
     Returns
     -------
     History
+
+    Raises
+    ------
+    TrainingDiverged
+        The loss of a mini-batch is NaN or infinite (the step is not taken); the model then
+        holds the weights that produced it, which should not be saved.
     """
     with _blas_limit(blas_threads):
         return _train(model, data, epochs, batch_size, lr, seed, optimizer, callback,
@@ -188,38 +207,48 @@ def _train(model, data, epochs, batch_size, lr, seed, optimizer, callback, progr
     start = time.perf_counter()
     n = len(data.x_train)
     steps = math.ceil(n / batch_size)
-    tqdm = _tqdm() if progress else None
+    tqdm = _tqdm() if progress and _is_terminal(sys.stderr) else None
     total_steps, step = epochs * steps, 0
     model.train()
     for epoch in range(1, epochs + 1):
         total_loss, correct, seen = 0.0, 0, 0
         bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=True, unit="batch",
                    file=sys.stderr) if tqdm else None
-        for idx in _batches(n, batch_size, rng):
-            x, y = data.x_train[idx], data.y_train[idx]
-            if schedule == "cosine":
-                opt.lr = lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
-            step += 1
-            logits = model(Tensor(x))
-            loss = F.cross_entropy(logits, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total_loss += float(loss.item()) * len(idx)
-            correct += int((logits.numpy().argmax(axis=1) == y).sum())
-            seen += len(idx)
+        try:
+            for idx in _batches(n, batch_size, rng):
+                x, y = data.x_train[idx], data.y_train[idx]
+                if schedule == "cosine":
+                    opt.lr = lr * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+                step += 1
+                # a diverging run overflows on its way to NaN: it is reported below, once
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    logits = model(Tensor(x))
+                    loss = F.cross_entropy(logits, y)
+                    value = float(loss.item())
+                    if not math.isfinite(value):
+                        raise TrainingDiverged(epoch, step, value, lr)
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                total_loss += value * len(idx)
+                correct += int((logits.numpy().argmax(axis=1) == y).sum())
+                seen += len(idx)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{total_loss / seen:.4f}",
+                                    acc=f"{correct / seen:.3f}")
+            history.loss.append(total_loss / seen)
+            history.train_accuracy.append(correct / seen)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                history.test_accuracy.append(evaluate(model, data.x_test, data.y_test))
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
-        history.loss.append(total_loss / seen)
-        history.train_accuracy.append(correct / seen)
-        history.test_accuracy.append(evaluate(model, data.x_test, data.y_test))
-        if bar is not None:
-            bar.set_postfix(loss=f"{history.loss[-1]:.4f}",
-                            acc=f"{history.train_accuracy[-1]:.3f}",
-                            test=f"{history.test_accuracy[-1]:.3f}")
-            bar.close()
-        elif progress:
+                bar.set_postfix(loss=f"{history.loss[-1]:.4f}",
+                                acc=f"{history.train_accuracy[-1]:.3f}",
+                                test=f"{history.test_accuracy[-1]:.3f}")
+        finally:
+            if bar is not None:
+                bar.close()
+        if progress and bar is None:
             print(f"epoch {epoch}/{epochs}: loss {history.loss[-1]:.4f}, train accuracy "
                   f"{history.train_accuracy[-1]:.4f}, test accuracy "
                   f"{history.test_accuracy[-1]:.4f}", file=sys.stderr)
@@ -227,6 +256,13 @@ def _train(model, data, epochs, batch_size, lr, seed, optimizer, callback, progr
             callback(epoch, history)
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
 
 def _tqdm():
@@ -373,9 +409,44 @@ class UsageError(Exception):
     """A bad argument or input file: reported as one line, exit code 2."""
 
 
-def _fail(command: str, message: str) -> int:
+#: Exit code of a run stopped by Ctrl-C (SIGINT), after its checkpoint is saved: 128 + 2,
+#: as a shell reports a process killed by SIGINT.
+EXIT_INTERRUPTED = 130
+#: Exit code of a run stopped by SIGTERM (``kill``, ``timeout``, a job scheduler), after its
+#: checkpoint is saved: 128 + 15.
+EXIT_TERMINATED = 143
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM during training, handled as Ctrl-C is (a checkpoint, then exit 143)."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While training, turn SIGTERM into `_Terminated` (main thread only; an ignored
+    SIGTERM stays ignored)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(command: str, message: str, code: int = 2) -> int:
     print(f"tinygrad-cnn {command}: error: {message}", file=sys.stderr)
-    return 2
+    return code
+
+
+def _warn(command: str, message: str) -> None:
+    print(f"tinygrad-cnn {command}: warning: {message}", file=sys.stderr)
 
 
 def _load_data(data_dir: str | None) -> Dataset:
@@ -385,12 +456,106 @@ def _load_data(data_dir: str | None) -> Dataset:
         raise UsageError(str(err)) from None
 
 
+def _probe_directory(directory: str, option: str) -> None:
+    """Create and remove a file in ``directory``: the only test that does not mislead.
+
+    (``os.access`` says yes to root on a read-only file system or in /proc.)
+    """
+    try:
+        fd, probe = tempfile.mkstemp(dir=directory, prefix=".tinygrad-cnn-probe.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise UsageError(f"{option}: cannot create a file in {directory!r}: "
+                         f"{err.strerror or err}") from None
+
+
+def checkpoint_path(out: str) -> str:
+    """Where an interrupted run saves its weights: ``weights.npz`` -> ``weights.interrupted.npz``.
+
+    A separate file, so that a finished run saved earlier at ``out`` is never replaced by
+    a half-finished one.
+    """
+    stem, ext = os.path.splitext(out)
+    return f"{stem}.interrupted{ext or '.npz'}"
+
+
+def _check_out(out: str) -> None:
+    """``--out``: refuse a directory, a missing directory, a special file, an unwritable place."""
+    if os.path.isdir(out):
+        raise UsageError(f"--out: {out!r} is a directory; give a file name, e.g. "
+                         f"{os.path.join(out, 'weights.npz')!r}")
+    if not os.path.basename(out):  # "" or "dir/": no file name
+        raise UsageError(f"--out: {out!r} names no file; give a file name, e.g. "
+                         f"{os.path.join(out, 'weights.npz')!r}")
+    out_dir = os.path.dirname(os.path.abspath(out))
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise UsageError(f"--out: {out_dir!r} is not a directory")
+    if not os.path.isdir(out_dir):
+        raise UsageError(f"--out: directory {out_dir!r} does not exist")
+    if os.path.lexists(out) and not os.path.isfile(out):
+        raise UsageError(f"--out: {out!r} exists and is not a regular file")
+    _probe_directory(out_dir, "--out")
+
+
+def _check_plots(directory: str) -> bool:
+    """``--plots``: matplotlib present, the directory made and writable; True if made here."""
+    try:
+        require_matplotlib()
+    except ImportError as err:
+        raise UsageError(str(err)) from None
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise UsageError(f"--plots: {directory!r} exists and is not a directory")
+    created = not os.path.exists(directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--plots: cannot create the directory {directory!r}: "
+                         f"{err.strerror or err}") from None
+    try:
+        _probe_directory(directory, "--plots")
+    except UsageError:
+        _remove_if_empty(directory, created)
+        raise
+    return created
+
+
+def _remove_if_empty(directory: str, created: bool) -> None:
+    if created:
+        with contextlib.suppress(OSError):
+            os.rmdir(directory)
+
+
+def _non_finite(model: nn.Module) -> dict[str, int]:
+    """Parameter name -> number of NaN / inf entries, for the parameters that have any."""
+    counts = {}
+    for name, p in model.named_parameters():
+        bad = int(np.size(p.data) - np.count_nonzero(np.isfinite(p.data)))
+        if bad:
+            counts[name] = bad
+    return counts
+
+
+def _describe(counts: dict[str, int], total: int) -> str:
+    where = ", ".join(f"{name} ({n})" for name, n in counts.items())
+    return f"{sum(counts.values())} of {total} weights are NaN or infinite, in {where}"
+
+
 def main_train(args: argparse.Namespace) -> int:
-    """``tinygrad-cnn train``: train, print accuracy and parameter count, save weights."""
+    """``tinygrad-cnn train``: train, print accuracy and parameter count, save weights.
+
+    Exit status: 0 trained and saved; 1 the run failed (the loss became NaN / inf, or the
+    weights could not be written), nothing saved; 2 a bad argument, found before training;
+    130 interrupted by Ctrl-C (143 by SIGTERM), the weights so far saved to
+    `checkpoint_path` (``--out`` with ``.interrupted`` before the extension).
+    """
     try:
         return _main_train(args)
     except UsageError as err:
         return _fail("train", str(err))
+    except KeyboardInterrupt:
+        print("\ntinygrad-cnn train: interrupted; nothing saved", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _main_train(args: argparse.Namespace) -> int:
@@ -399,74 +564,188 @@ def _main_train(args: argparse.Namespace) -> int:
     epochs = args.epochs or defaults["epochs"]
     batch_size = args.batch_size or defaults["batch_size"]
     lr = args.lr or defaults["lr"]
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise UsageError(f"--out: directory {out_dir!r} does not exist")
-    if args.plots is not None:
-        try:  # fail before training, not after
-            require_matplotlib()
-        except ImportError as err:
-            raise UsageError(str(err)) from None
-        if os.path.exists(args.plots) and not os.path.isdir(args.plots):
-            raise UsageError(f"--plots: {args.plots!r} exists and is not a directory")
-    data = _load_data(args.data_dir)
+    optimizer = getattr(args, "optimizer", None) or "adam"
+    subset = getattr(args, "subset", None)
+    # every output is checked (by creating a file) before the first step, not after the last
+    _check_out(args.out)
+    plots_created = _check_plots(args.plots) if args.plots is not None else False
+    try:
+        data = _load_data(args.data_dir)
+    except UsageError:
+        _remove_if_empty(args.plots, plots_created)
+        raise
+    for split, images in (("training", data.x_train), ("test", data.x_test)):
+        if len(images) == 0:
+            _remove_if_empty(args.plots, plots_created)
+            raise UsageError(f"the {split} set of {data.name} is empty: nothing to "
+                             f"{'train on' if split == 'training' else 'measure accuracy on'}")
+    if subset is not None and subset < len(data.x_train):
+        data = Dataset(data.x_train[:subset], data.y_train[:subset], data.x_test,
+                       data.y_test, data.name)
     model = build_model(kind, data.input_shape, 10, seed=args.seed)
     n_params = count_parameters(model)
     print(f"{kind}: {n_params} parameters; {data.name}: {len(data.x_train)} training and "
-          f"{len(data.x_test)} test images; {epochs} epochs, batch size {batch_size}, "
-          f"Adam lr {lr}")
-    history = train(model, data, epochs, batch_size, lr, seed=args.seed,
-                    progress=not args.no_progress)
-    accuracy = history.test_accuracy[-1]
-    nn.save(model, args.out, metadata={
+          f"{len(data.x_test)} test images; {epochs} epoch{'s' * (epochs != 1)}, batch size "
+          f"{batch_size}, "
+          f"{'Adam' if optimizer == 'adam' else 'SGD (momentum 0.9)'} lr {lr}", flush=True)
+    metadata = {
         "kind": kind, "input_shape": np.asarray(data.input_shape, dtype=np.int64),
         "num_classes": 10, "dataset": data.name, "data_dir": args.data_dir or "",
-        "test_accuracy": accuracy, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-        "seed": args.seed})
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
+        "seed": np.int64(args.seed)}
+    finished = [0]  # epochs completed, for the checkpoint
+    try:
+        with _sigterm_as_interrupt():
+            history = train(model, data, epochs, batch_size, lr, seed=args.seed,
+                            optimizer=optimizer, progress=not args.no_progress,
+                            callback=lambda epoch, _: finished.__setitem__(0, epoch))
+    except TrainingDiverged as err:
+        _remove_if_empty(args.plots, plots_created)
+        return _fail("train", f"{err}; stopped, no weights saved (try a smaller --lr)", 1)
+    except KeyboardInterrupt as stop:
+        _remove_if_empty(args.plots, plots_created)
+        return _save_checkpoint(model, args.out, metadata, finished[0], epochs,
+                                terminated=isinstance(stop, _Terminated))
+    bad = _non_finite(model)
+    if bad:  # the loss was finite, so this should not happen; never save it if it does
+        _remove_if_empty(args.plots, plots_created)
+        return _fail("train", f"{_describe(bad, n_params)}; no weights saved", 1)
+    accuracy = history.test_accuracy[-1]
+    metadata["test_accuracy"] = accuracy
+    try:
+        nn.save(model, args.out, metadata=metadata)
+    except OSError as err:
+        return _fail("train", f"could not save the weights to {args.out!r}: "
+                              f"{err.strerror or err}", 1)
     print(f"test accuracy: {accuracy:.4f} ({round(accuracy * len(data.y_test))}/"
           f"{len(data.y_test)}) after {history.seconds:.1f} s")
     print(f"parameters: {n_params}")
     print(f"weights saved to {args.out}")
     if args.plots is not None:
-        written = write_plots(model, data, history, args.plots)
+        try:
+            written = write_plots(model, data, history, args.plots)
+        except OSError as err:
+            return _fail("train", f"the weights are saved, but the plots could not be "
+                                  f"written to {args.plots!r}: {err.strerror or err}", 1)
+        except KeyboardInterrupt:
+            print(f"\ntinygrad-cnn train: interrupted while writing the plots; the weights "
+                  f"are saved to {args.out}", file=sys.stderr)
+            return EXIT_INTERRUPTED
         for path in written:
             print(f"plot: {path}")
     return 0
 
 
+def _save_checkpoint(model: nn.Module, out: str, metadata: dict[str, Any], finished: int,
+                     epochs: int, terminated: bool = False) -> int:
+    """Ctrl-C (or SIGTERM) during training: save the weights so far beside ``out``."""
+    if _is_terminal(sys.stderr):
+        print(file=sys.stderr)  # end the line the progress bar (or ^C) left open
+    path = checkpoint_path(out)
+    code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    stopped = (f"tinygrad-cnn train: {'terminated (SIGTERM)' if terminated else 'interrupted'} "
+               f"after {finished} of {epochs} epochs")
+    bad = _non_finite(model)
+    if bad:
+        print(f"{stopped}; {_describe(bad, count_parameters(model))}, so no checkpoint saved",
+              file=sys.stderr)
+        return code
+    metadata = dict(metadata, interrupted=True, epochs_completed=finished)
+    try:
+        nn.save(model, path, metadata=metadata)
+    except OSError as err:
+        print(f"{stopped}; the checkpoint could not be written to {path!r}: "
+              f"{err.strerror or err}", file=sys.stderr)
+        return code
+    print(f"{stopped}; checkpoint saved to {path} (`tinygrad-cnn evaluate {path}` reads it)",
+          file=sys.stderr)
+    return code
+
+
 def main_evaluate(args: argparse.Namespace) -> int:
-    """``tinygrad-cnn evaluate WEIGHTS``: rebuild the model, load weights, print accuracy."""
+    """``tinygrad-cnn evaluate WEIGHTS``: rebuild the model, load weights, print accuracy.
+
+    Exit status: 0 evaluated; 1 the model's outputs are NaN or infinite (a diverged model:
+    no accuracy is reported); 2 a bad or foreign weights file, or bad metadata.
+    """
     try:
         return _main_evaluate(args)
     except UsageError as err:
         return _fail("evaluate", str(err))
 
 
+#: Bounds on what a weights file may declare, checked before a model is built from it.
+MAX_CLASSES = 10_000
+
+
+def _meta_int(meta: dict[str, Any], key: str, default: int, low: int, high: int,
+              path: str) -> int:
+    value = meta.get(key, default)
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value):
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or not low <= value <= high:
+        raise UsageError(f"{path!r}: metadata {key} must be an integer from {low} to {high}, "
+                         f"got {value!r}")
+    return int(value)
+
+
+def _meta_shape(meta: dict[str, Any], path: str) -> tuple[int, int, int]:
+    value = np.asarray(meta.get("input_shape", (1, 8, 8)))
+    if value.shape != (3,) or value.dtype.kind not in "iu" or (value < 1).any():
+        raise UsageError(f"{path!r}: metadata input_shape must be 3 positive integers "
+                         f"(channels, height, width), got {value.tolist()!r}")
+    return tuple(int(v) for v in value)  # type: ignore[return-value]
+
+
 def _main_evaluate(args: argparse.Namespace) -> int:
+    path = args.weights
     try:
-        state, meta = nn.modules.load_npz(args.weights)
+        state, meta = nn.modules.load_npz(path)
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from None
     if "kind" not in meta or str(meta["kind"]) not in ("cnn", "mlp"):
-        raise UsageError(f"{args.weights!r} was not written by `tinygrad-cnn train` (no model "
+        raise UsageError(f"{path!r} was not written by `tinygrad-cnn train` (no model "
                          f"kind stored in it)")
     kind = str(meta["kind"])
+    shape = _meta_shape(meta, path)
+    num_classes = _meta_int(meta, "num_classes", 10, 2, MAX_CLASSES, path)
     data_dir = args.data_dir
     if data_dir is None and str(meta.get("dataset", "digits")) == "mnist":
         data_dir = str(meta.get("data_dir", "")) or None
         if data_dir is None:
             raise UsageError("these weights were trained on MNIST: give --data-dir")
     data = _load_data(data_dir)
-    shape = tuple(int(v) for v in np.asarray(meta.get("input_shape", (1, 8, 8))))
+    if len(data.x_test) == 0:
+        raise UsageError(f"the test set of {data.name} is empty: nothing to measure accuracy on")
     if shape != data.input_shape:
         raise UsageError(f"the weights expect images of shape {shape}, the data has "
                          f"{data.input_shape}")
-    model = build_model(kind, shape, int(meta.get("num_classes", 10)), seed=None)
+    if data.num_classes > num_classes:
+        raise UsageError(f"{path!r}: the weights have {num_classes} classes, the data has "
+                         f"labels up to {data.num_classes - 1}")
+    model = build_model(kind, shape, num_classes, seed=None)
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(state)  # strict: every key, shape and dtype
     except (KeyError, ValueError, TypeError) as err:
-        raise UsageError(f"{args.weights!r} does not fit a {kind}: {err}") from None
-    accuracy = evaluate(model, data.x_test, data.y_test)
-    print(f"{kind}: {count_parameters(model)} parameters; {data.name} test accuracy: "
-          f"{accuracy:.4f} ({round(accuracy * len(data.y_test))}/{len(data.y_test)})")
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise UsageError(f"{path!r} does not fit a {kind}: {message}") from None
+    n_params = count_parameters(model)
+    bad = _non_finite(model)
+    if bad:
+        _warn("evaluate", f"{path!r}: {_describe(bad, n_params)}")
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        logits = predict(model, data.x_test)
+    finite = np.isfinite(logits).all(axis=1)
+    if not finite.all():
+        return _fail("evaluate", f"{path!r}: the model's outputs are NaN or infinite on "
+                                 f"{int((~finite).sum())} of {len(finite)} test images (a "
+                                 f"diverged model); no accuracy reported", 1)
+    accuracy = float((logits.argmax(axis=1) == data.y_test).mean())
+    note = ""
+    if bool(meta.get("interrupted", False)):
+        note = (f" (a checkpoint of an interrupted run: {meta.get('epochs_completed', '?')} "
+                f"of {meta.get('epochs', '?')} epochs)")
+    print(f"{kind}: {n_params} parameters; {data.name} test accuracy: "
+          f"{accuracy:.4f} ({round(accuracy * len(data.y_test))}/{len(data.y_test)}){note}")
     return 0

@@ -18,9 +18,14 @@ Weights are saved as ``.npz`` (`save`) and read back with ``allow_pickle=False``
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import stat
+import tempfile
+import warnings
 import zipfile
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -245,7 +250,9 @@ class Module:
         ----------
         state_dict : mapping of str to array
         strict : bool, default True
-            Require the keys to match exactly (no missing and no unexpected key).
+            Require the keys to match exactly (no missing and no unexpected key). With
+            ``strict=False`` the matching keys are loaded and a `UserWarning` names the
+            parameters left as they were and the keys skipped.
 
         Raises
         ------
@@ -284,6 +291,16 @@ class Module:
                 raise TypeError(f"load_state_dict: wrong dtype for key {key!r}: got "
                                 f"{array.dtype}, the parameter has dtype {p.dtype}")
             arrays[key] = array
+        if not strict and (missing or unexpected):
+            loaded = len(own) - len(missing)
+            parts = [f"loaded {loaded} of {len(own)} parameters"
+                     + (" (nothing)" if loaded == 0 else "")]
+            if missing:
+                parts.append(f"not in the state dict, left as they were: {missing}")
+            if unexpected:
+                parts.append(f"skipped, no such parameter: {unexpected}")
+            warnings.warn(f"load_state_dict(strict=False) for {type(self).__name__}: "
+                          f"{'; '.join(parts)}", UserWarning, stacklevel=2)
         for key, array in arrays.items():
             own[key].data[...] = array  # in place: optimizers keep their references
 
@@ -548,13 +565,24 @@ class Sequential(Module):
 
 # --------------------------------------------------------------------------- save/load
 
+#: Largest total size of the arrays that `load_npz` accepts by default: the sizes each entry
+#: declares are checked against it before anything is decompressed.
+MAX_LOAD_BYTES = 256 * 2**20
+_MAX_ENTRIES = 10_000
+# DEFLATE cannot compress better than about 1032:1 (a 258-byte match in 2 bits)
+_DEFLATE_MAX_RATIO = 1032
+_LOADABLE_KINDS = "biufcUS"  # bool, integers, floats, complex; strings for metadata
+
 
 def save(module: Module, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None
          ) -> None:
-    """Write ``module.state_dict()`` to ``path`` as an uncompressed ``.npz``.
+    """Write ``module.state_dict()`` to ``path`` as an uncompressed ``.npz``, atomically.
 
-    ``metadata`` (plain strings, numbers, or arrays of them; no objects) is stored under
-    keys ``"__meta__.<name>"``, so that `load_npz` can give it back without pickle.
+    The archive is written to a temporary file in the same directory, flushed to disk, and
+    renamed over ``path`` (`os.replace`), so ``path`` holds either its old content or the
+    complete new file, never half a file. ``metadata`` (plain strings, numbers, or arrays
+    of them; no objects) is stored under keys ``"__meta__.<name>"``, so that `load_npz`
+    can give it back without pickle.
     """
     arrays: dict[str, np.ndarray] = dict(module.state_dict())
     for key, value in (metadata or {}).items():
@@ -564,23 +592,172 @@ def save(module: Module, path: str | os.PathLike, metadata: Mapping[str, Any] | 
                             f"of them (no objects, nothing pickled), got "
                             f"{type(value).__name__}")
         arrays[META_PREFIX + key] = array
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
+    write_atomically(path, lambda f: np.savez(f, **arrays))
 
 
-def load_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def write_atomically(path: str | os.PathLike, write: Any) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    On any error (or KeyboardInterrupt) the temporary file is removed and ``path`` is left
+    as it was.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _new_file_mode(path))  # mkstemp made it 0600
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def _new_file_mode(path: str) -> int:
+    """The permissions a file written at ``path`` gets: the old file's, else 0666 - umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _size(n: int) -> str:
+    """A byte count for a message: ``4294967376 bytes (4.0 GiB)``."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n} bytes ({n / scale:.1f} {unit})"
+    return f"{n} bytes"
+
+
+def _check_entries(path: str, archive: zipfile.ZipFile, file_size: int, max_bytes: int
+                   ) -> list[tuple[str, zipfile.ZipInfo]]:
+    """The (key, member) pairs of an .npz, after checking what the zip headers declare."""
+    infos = archive.infolist()
+    if len(infos) > _MAX_ENTRIES:
+        raise ValueError(f"{path!r} has {len(infos)} entries, more than the {_MAX_ENTRIES} a "
+                         f"weights file may have")
+    declared = sum(info.file_size for info in infos)
+    if declared > max_bytes:
+        raise ValueError(f"{path!r} declares {_size(declared)} of uncompressed data, more "
+                         f"than the limit of {_size(max_bytes)}; refusing to decompress it")
+    entries = []
+    for info in infos:
+        if not info.filename.endswith(".npy"):
+            raise ValueError(f"{path!r}: entry {info.filename!r} is not an .npy array, so "
+                             f"this is not a weights file")
+        key = info.filename[:-4]
+        if info.flag_bits & 0x1:
+            raise ValueError(f"{path!r}: entry {key!r} is encrypted; weights files are not")
+        if info.header_offset + info.compress_size > file_size:
+            raise ValueError(f"{path!r}: entry {key!r} is truncated: it needs "
+                             f"{info.header_offset + info.compress_size} bytes of the file, "
+                             f"which has {file_size}")
+        if info.compress_type == zipfile.ZIP_STORED:
+            if info.compress_size != info.file_size:
+                raise ValueError(f"{path!r}: entry {key!r} is corrupt: stored (uncompressed) "
+                                 f"but its sizes differ ({info.compress_size} stored, "
+                                 f"{info.file_size} declared)")
+        elif info.compress_type == zipfile.ZIP_DEFLATED:
+            if info.file_size > _DEFLATE_MAX_RATIO * info.compress_size + 1024:
+                raise ValueError(f"{path!r}: entry {key!r} declares {_size(info.file_size)} "
+                                 f"from {info.compress_size} compressed bytes, more than "
+                                 f"DEFLATE can produce; refusing it")
+        else:
+            raise ValueError(f"{path!r}: entry {key!r} uses zip compression method "
+                             f"{info.compress_type}; weights files are stored or deflated")
+        entries.append((key, info))
+    return entries
+
+
+def _read_entry(path: str, archive: zipfile.ZipFile, key: str, info: zipfile.ZipInfo,
+                max_bytes: int) -> np.ndarray:
+    """One array, after checking its .npy header against the limit and the entry's size."""
+    try:
+        return _read_checked(path, archive, key, info, max_bytes)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        # a bad CRC or a broken DEFLATE stream, found while reading (ahead)
+        raise ValueError(f"{path!r}: entry {key!r} is corrupt: {err}") from None
+
+
+def _read_checked(path: str, archive: zipfile.ZipFile, key: str, info: zipfile.ZipInfo,
+                  max_bytes: int) -> np.ndarray:
+    fmt = np.lib.format
+    with archive.open(info) as f:
+        try:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy format version {version}")
+        except ValueError as err:
+            raise ValueError(f"{path!r}: entry {key!r} is not a valid .npy array: "
+                             f"{err}") from None
+        header = f.tell()
+        if dtype.hasobject:
+            raise ValueError(f"{path!r}: entry {key!r} is a pickled object array; refusing "
+                             f"to load it (weights must be plain numeric arrays, loaded with "
+                             f"allow_pickle=False)")
+        if dtype.kind not in _LOADABLE_KINDS or dtype.names is not None:
+            raise ValueError(f"{path!r}: entry {key!r} has dtype {dtype}; weights must be "
+                             f"plain numbers (bool, int, float, complex) or strings")
+        needed = math.prod(shape) * dtype.itemsize
+        what = f"shape {shape} of {dtype}"
+        if needed > max_bytes:
+            raise ValueError(f"{path!r}: entry {key!r} declares {what} ({_size(needed)}), "
+                             f"more than the limit of {_size(max_bytes)}; refusing it")
+        holds = info.file_size - header
+        if holds < needed:
+            raise ValueError(f"{path!r}: entry {key!r} is truncated: its header declares "
+                             f"{what} ({needed} bytes of data) but it holds {holds} bytes")
+        if holds > needed:
+            raise ValueError(f"{path!r}: entry {key!r} is corrupt: its header declares "
+                             f"{what} ({needed} bytes of data) but it holds {holds} bytes")
+    # checked: now NumPy's own reader, which reads exactly the declared size, never a pickle
+    with archive.open(info) as f:
+        try:
+            return fmt.read_array(f, allow_pickle=False)
+        except ValueError as err:  # pragma: no cover - the checks above come first
+            raise ValueError(f"{path!r}: entry {key!r} is corrupt: {err}") from None
+
+
+def load_npz(path: str | os.PathLike, max_bytes: int = MAX_LOAD_BYTES
+             ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read a weights file: ``(state_dict, metadata)``; never unpickles anything.
+
+    Untrusted files are welcome: before anything is decompressed, the sizes declared by the
+    zip headers and by each entry's ``.npy`` header (shape and dtype) are checked against
+    ``max_bytes`` and against the size of the file, so a zip bomb or a truncated entry is
+    refused at once, with a message that says which.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    max_bytes : int, default MAX_LOAD_BYTES (256 MiB)
+        The most uncompressed data the file may declare, all entries together.
 
     Raises
     ------
     FileNotFoundError
         ``path`` does not exist.
     ValueError
-        The file is not an ``.npz`` archive, or holds a pickled (object) array.
+        The file is not an ``.npz`` archive, holds a pickled (object) array, declares more
+        than ``max_bytes``, or an entry is truncated or corrupt.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f"weights file {path!r} does not exist")
+    if not os.path.isfile(path):
+        raise ValueError(f"weights file {path!r} is "
+                         f"{'a directory' if os.path.isdir(path) else 'not a regular file'}")
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic.startswith(b"\x93NUMPY"):
@@ -592,28 +769,21 @@ def load_npz(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, 
     if not magic.startswith(b"PK"):
         raise ValueError(f"{path!r} is not a weights file (.npz archive): it does not start "
                          f"with the zip signature")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f"{path!r} is not a weights file (.npz archive): {err}") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):  # pragma: no cover - magic checked
-        raise ValueError(f"{path!r} is not an .npz archive of named weights")
     state: dict[str, np.ndarray] = {}
     metadata: dict[str, Any] = {}
-    with archive:
-        for key in archive.files:
-            try:
-                array = archive[key]
-            except ValueError:
-                raise ValueError(f"{path!r}: entry {key!r} is a pickled object array; "
-                                 f"refusing to load it (weights must be plain numeric "
-                                 f"arrays, loaded with allow_pickle=False)") from None
-            except (OSError, EOFError, zipfile.BadZipFile) as err:
-                raise ValueError(f"{path!r}: entry {key!r} is corrupt: {err}") from None
-            if key.startswith(META_PREFIX):
-                metadata[key[len(META_PREFIX):]] = array.item() if array.ndim == 0 else array
-            else:
-                state[key] = array
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = _check_entries(path, archive, os.path.getsize(path), max_bytes)
+            for key, info in entries:
+                array = _read_entry(path, archive, key, info, max_bytes)
+                if key.startswith(META_PREFIX):
+                    metadata[key[len(META_PREFIX):]] = \
+                        array.item() if array.ndim == 0 else array
+                else:
+                    state[key] = array
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"{path!r} is not a weights file (.npz archive), or it is truncated: "
+                         f"{err}") from None
     return state, metadata
 
 
