@@ -1054,6 +1054,10 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, ignore_index: in
     if not (target.dtype.kind in "fc" or target.dtype == object):
         raise TypeError(f"{fn}: target must hold int class indices or float probabilities, "
                         f"got dtype {target.dtype}")
+    if ignore_index != -100:
+        raise ValueError(f"{fn}: ignore_index applies to class-index targets only (as in "
+                         f"PyTorch), got ignore_index={ignore_index!r} with a {target.dtype} "
+                         f"target of shape {target.shape}")
     if target.shape != (n, c):
         kind = "probability" if target.ndim == 2 else "float"
         raise ValueError(f"{fn}: {kind} target must have shape ({n}, {c}) like the "
