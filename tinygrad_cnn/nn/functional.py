@@ -799,6 +799,8 @@ def pad(x: Any, pad: Sequence[int], mode: str = "constant", value: Any = 0) -> T
 
     ``pad`` is PyTorch's flat tuple, last axis first: ``(left, right)`` pads the last
     axis, ``(left, right, top, bottom)`` the last two, and so on; a negative entry crops.
+    Every mode is slices, expands and constant pads put together, so the gradient of a
+    reflected or repeated element is the sum over the places it was copied to.
 
     Parameters
     ----------
@@ -810,8 +812,14 @@ def pad(x: Any, pad: Sequence[int], mode: str = "constant", value: Any = 0) -> T
     value : number
         The fill of the constant mode.
 
-    Every mode is slices, expands and constant pads put together, so the gradient of a
-    reflected or repeated element is the sum over the places it was copied to.
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = Tensor(np.array([[0.0, 1.0, 2.0]]))
+    >>> pad(x, (2, 1), mode="reflect").numpy().tolist()
+    [[2.0, 1.0, 0.0, 1.0, 2.0, 1.0]]
+    >>> pad(x, (1, -1), value=9.0).numpy().tolist()
+    [[9.0, 0.0, 1.0]]
     """
     fn = "pad"
     x = _as_tensor(x, "input", fn)
