@@ -442,6 +442,35 @@ def test_nll_loss(torch, case, dtype, seed):
 
 
 @pytest.mark.torch
+@pytest.mark.parametrize("shape", [(2, 4, 3), (2, 3, 4, 5)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("kind", ["indices", "probabilities"])
+def test_losses_over_spatial_axes(torch, shape, reduction, kind):
+    """(N, C, d1, ..., dk) inputs, as a segmentation net's: one loss per pixel."""
+    rng = np.random.default_rng(len(shape))
+    logits = rng.normal(size=shape)
+    n, c, *rest = shape
+    if kind == "indices":
+        target = rng.integers(0, c, size=(n, *rest))
+        target[0, 0] = 255  # void pixels, ignored
+        kw = {"ignore_index": 255}
+    else:
+        target = np.moveaxis(rng.dirichlet(np.ones(c), size=(n, *rest)), -1, 1)
+        kw = {}
+    w = rng.uniform(0.5, 2.0, size=c)
+    kw.update(reduction=reduction, label_smoothing=0.1)
+    out = compare(torch, lambda z: F.cross_entropy(z, target, w, **kw),
+                  lambda z: torch.nn.functional.cross_entropy(
+                      z, torch.tensor(target), torch.tensor(w), **kw), logits)
+    assert out.shape == ((n, *rest) if reduction == "none" else ())
+    if kind == "indices":
+        del kw["label_smoothing"]
+        compare(torch, lambda z: F.nll_loss(z, target, w, **kw),
+                lambda z: torch.nn.functional.nll_loss(z, torch.tensor(target),
+                                                       torch.tensor(w), **kw), logits)
+
+
+@pytest.mark.torch
 def test_nll_of_log_softmax_is_cross_entropy(torch):
     rng = np.random.default_rng(5)
     z, labels, w = rng.normal(size=(6, 4)), np.array([0, 3, -1, 2, 2, 1]), rng.uniform(size=4)
@@ -666,6 +695,10 @@ ERRORS = [
     ("ignore_index with probabilities", lambda: F.cross_entropy(
         np.zeros((2, 3)), np.full((2, 3), 1 / 3), ignore_index=0), ValueError,
      r"ignore_index applies to class-index targets only"),
+    ("spatial target shape", lambda: F.cross_entropy(np.zeros((2, 3, 4)),
+                                                     np.zeros((2, 3), np.int64)), ValueError,
+     r"class-index target must have shape \(2, 4\) \(the input \(2, 3, 4\) without its "
+     r"class axis\), got \(2, 3\)"),
     ("nll probability target", lambda: F.nll_loss(np.zeros((2, 3)), np.zeros((2, 3))),
      TypeError, r"nll_loss: target must hold int class indices"),
     ("ConvTranspose2d output_size", lambda: nn.ConvTranspose2d(1, 1, 3, stride=2)(

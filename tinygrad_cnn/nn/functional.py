@@ -20,6 +20,7 @@ the left padding).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -922,17 +923,40 @@ REDUCTIONS = ("mean", "sum", "none")
 
 def _loss_args(fn: str, x: Any, reduction: str) -> Tensor:
     x = _as_tensor(x, "input", fn)
-    _check_ndim(x, 2, "input", fn, "(N, C)")
+    if x.ndim < 2:
+        raise ValueError(f"{fn}: input must have 2 dims (N, C), got shape {x.shape}; "
+                         f"(N, C, d1, ..., dk) is accepted too (a class axis second)")
     if x.dtype.kind not in "fcO":
         raise TypeError(f"{fn}: input ({'logits' if fn == 'cross_entropy' else 'log-probs'}) "
                         f"must be floating point (or exact object), got dtype {x.dtype}; "
                         f"convert it, e.g. x.astype(np.float64)")
     if reduction not in REDUCTIONS:
         raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if x.shape[0] == 0 and reduction == "mean":
+    if math.prod(x.shape[:1] + x.shape[2:]) == 0 and reduction == "mean":
         raise ValueError(f"{fn}: reduction='mean' of an empty batch (input shape "
                          f"{x.shape}) has no value; use reduction='sum' or 'none'")
     return x
+
+
+def _to_rows(fn: str, x: Tensor, target: Tensor) -> tuple[Tensor, Tensor, tuple[int, ...]]:
+    """(N, C, d1, ..., dk) inputs as (N·d1⋯dk, C) rows, the class axis last; the target
+    likewise; and the shape "none" gives back, (N, d1, ..., dk). Rows stay rows."""
+    if x.ndim == 2:
+        return x, target, (x.shape[0],)
+    n, c, *rest = x.shape
+    order = (0, *range(2, x.ndim), 1)
+    rows = x.permute(order).reshape(-1, c)
+    if target.dtype.kind in "iu":
+        if target.shape != (n, *rest):
+            raise ValueError(f"{fn}: class-index target must have shape {(n, *rest)} (the "
+                             f"input {x.shape} without its class axis), got {target.shape}")
+        target = target.reshape(-1)
+    elif target.shape == x.shape:  # probabilities: the class axis moves like the input's
+        target = target.permute(order).reshape(-1, c)
+    else:
+        raise ValueError(f"{fn}: probability target must have the input's shape {x.shape}, "
+                         f"got {target.shape} (class indices must be integers)")
+    return rows, target, (n, *rest)
 
 
 def _class_weight(fn: str, weight: Any, like: Tensor) -> np.ndarray | None:
@@ -1026,10 +1050,10 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, ignore_index: in
 
     Parameters
     ----------
-    logits : Tensor or ndarray, shape (N, C)
+    logits : Tensor or ndarray, shape (N, C) or (N, C, d1, ..., dk)
     target : Tensor or ndarray
-        int class indices of shape (N,), in ``[0, C)`` or equal to ``ignore_index``; or
-        float probabilities (N, C).
+        int class indices of shape (N,) (or (N, d1, ..., dk)), in ``[0, C)`` or equal to
+        ``ignore_index``; or float probabilities shaped like the logits.
     weight : array of shape (C,), optional
         A constant weight per class.
     ignore_index : int, default -100
@@ -1052,16 +1076,18 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, ignore_index: in
         raise TypeError(f"{fn}: label_smoothing must be a number, got {label_smoothing!r}")
     if not 0 <= label_smoothing <= 1:
         raise ValueError(f"{fn}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if not (target.dtype.kind in "iufc" or target.dtype == object):
+        raise TypeError(f"{fn}: target must hold int class indices or float probabilities, "
+                        f"got dtype {target.dtype}")
+    logits, target, shape = _to_rows(fn, logits, target)
     n, c = logits.shape
     w = _class_weight(fn, weight, logits)
     neg_inf = logits.dtype != object and bool(np.isneginf(logits.data).any())
     if target.dtype.kind in "iu":
         labels = _labels(fn, target, n, c, ignore_index)
-        return _index_loss(log_softmax(logits, axis=1), labels, w, ignore_index, reduction,
+        loss = _index_loss(log_softmax(logits, axis=1), labels, w, ignore_index, reduction,
                            label_smoothing, neg_inf)
-    if not (target.dtype.kind in "fc" or target.dtype == object):
-        raise TypeError(f"{fn}: target must hold int class indices or float probabilities, "
-                        f"got dtype {target.dtype}")
+        return loss.reshape(shape) if reduction == "none" else loss
     if ignore_index != -100:
         raise ValueError(f"{fn}: ignore_index applies to class-index targets only (as in "
                          f"PyTorch), got ignore_index={ignore_index!r} with a {target.dtype} "
@@ -1093,7 +1119,7 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, ignore_index: in
         floor = np.where(weights_array != 0, -np.inf, 0).astype(logits.dtype)
         log_p = log_p.maximum(Tensor(floor))
     if reduction == "none":
-        return (log_p * weights).sum(axis=1)
+        return (log_p * weights).sum(axis=1).reshape(shape)
     return (log_p * weights).sum()
 
 
@@ -1107,8 +1133,8 @@ def nll_loss(log_probs: Any, target: Any, weight: Any = None, ignore_index: int 
 
     Parameters
     ----------
-    log_probs : Tensor or ndarray, shape (N, C)
-    target : int array of shape (N,)
+    log_probs : Tensor or ndarray, shape (N, C) or (N, C, d1, ..., dk)
+    target : int array of shape (N,) or (N, d1, ..., dk)
     weight : array of shape (C,), optional
     ignore_index : int, default -100
     reduction : "mean" | "sum" | "none"
@@ -1121,11 +1147,13 @@ def nll_loss(log_probs: Any, target: Any, weight: Any = None, ignore_index: int 
     if target.dtype.kind not in "iu":
         raise TypeError(f"{fn}: target must hold int class indices, got dtype "
                         f"{target.dtype}")
+    log_probs, target, shape = _to_rows(fn, log_probs, target)
     n, c = log_probs.shape
     labels = _labels(fn, target, n, c, ignore_index)
     neg_inf = log_probs.dtype != object and bool(np.isneginf(log_probs.data).any())
-    return _index_loss(log_probs, labels, _class_weight(fn, weight, log_probs), ignore_index,
+    loss = _index_loss(log_probs, labels, _class_weight(fn, weight, log_probs), ignore_index,
                        reduction, 0, neg_inf)
+    return loss.reshape(shape) if reduction == "none" else loss
 
 
 def linear(x: Any, w: Any, b: Any = None) -> Tensor:
