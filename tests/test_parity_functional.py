@@ -186,6 +186,18 @@ def test_max_pool2d_ceil_mode_and_indices(torch, case, dtype, seed):
                                                        padding, dil, strict=True))
 
 
+@pytest.mark.torch
+def test_max_pool2d_indices_of_minus_infinity_windows_name_an_input_cell(torch):
+    x = np.array([[[[-np.inf, -np.inf, 1.0], [-np.inf, 2.0, -np.inf]]]])
+    for kw in ({"kernel_size": 2, "padding": 1}, {"kernel_size": 2, "stride": 1, "padding": 1},
+               {"kernel_size": (2, 3), "stride": 2, "padding": (1, 1), "ceil_mode": True}):
+        out, indices = F.max_pool2d(x, **kw, return_indices=True)
+        expected, expected_indices = torch.nn.functional.max_pool2d(
+            torch.tensor(x), **kw, return_indices=True)
+        np.testing.assert_array_equal(out.numpy(), expected.numpy())
+        np.testing.assert_array_equal(indices.numpy(), expected_indices.numpy())
+
+
 # the last window of ceil_mode: kept when it starts inside the input or the left padding,
 # dropped when it would start in the right padding
 CEIL_CORNERS = [

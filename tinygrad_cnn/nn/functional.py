@@ -516,7 +516,15 @@ def _window_argmax(data: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],
     padded[:, :, ph:ph + h, pw:pw + w] = data
     win = Tensor(padded).windows(k, s, d).numpy()  # (N, C, OH, OW, KH, KW)
     oh, ow = win.shape[2:4]
-    a, b = np.divmod(np.argmax(win.reshape(n, c, oh, ow, -1), axis=-1), k[1])
+    best = np.argmax(win.reshape(n, c, oh, ow, -1), axis=-1)
+    # a window whose input cells are all -inf ties with its padding: PyTorch then names
+    # the window's first input cell (it never looks at the padding)
+    inside = np.zeros(shape[2:], dtype=bool)
+    inside[ph:ph + h, pw:pw + w] = True
+    inside = Tensor(inside).windows(k, s, d).numpy().reshape(oh, ow, -1)
+    on_padding = ~np.take_along_axis(inside[None, None], best[..., None], axis=-1)[..., 0]
+    best = np.where(on_padding, np.argmax(inside, axis=-1), best)
+    a, b = np.divmod(best, k[1])
     rows = np.arange(oh)[:, None] * s[0] + a * d[0] - ph
     cols = np.arange(ow)[None, :] * s[1] + b * d[1] - pw
     return (rows * w + cols).astype(np.int64)
