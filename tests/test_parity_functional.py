@@ -372,6 +372,17 @@ def test_pad(torch, case, dtype, seed):
             exact=True)
 
 
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_keeps_every_value_bit_for_bit(mode):
+    """-0.0, inf and NaN are copied, not recomputed (the pieces are joined with -0.0)."""
+    x = np.array([[[-0.0, np.inf, 0.0, -np.inf, np.nan, 2.5, -0.0]]], dtype=np.float32)
+    out = F.pad(x, (3, 2), mode=mode).numpy()
+    source = {"reflect": [3, 2, 1, *range(7), 5, 4], "replicate": [0, 0, 0, *range(7), 6, 6],
+              "circular": [4, 5, 6, *range(7), 0, 1]}[mode]
+    expected = x[..., source]
+    assert out.tobytes() == expected.tobytes()
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
 @pytest.mark.parametrize("padding", [1, (2, 1), "same"])

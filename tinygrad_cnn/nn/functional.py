@@ -145,8 +145,11 @@ def _cat(pieces: list[Tensor], axis: int) -> Tensor:
 
     Each piece is padded with zeros up to the joined length and the results are added,
     pairwise (a balanced tree, so every element takes part in log2(len(pieces)) adds);
-    the gradient of each piece is the slice of the upstream gradient at its place.
+    the gradient of each piece is the slice of the upstream gradient at its place. Float
+    pieces are padded with -0.0, so that every value, -0.0 too, passes the adds unchanged
+    (x + -0.0 = x, while -0.0 + 0.0 = 0.0).
     """
+    zero = -0.0 if pieces and pieces[0].dtype.kind in "fc" else 0
     while len(pieces) > 1:
         joined = []
         for a, b in zip(pieces[0::2], pieces[1::2], strict=False):
@@ -154,7 +157,7 @@ def _cat(pieces: list[Tensor], axis: int) -> Tensor:
             after = [(0, 0)] * a.ndim
             before[axis] = (0, b.shape[axis])
             after[axis] = (a.shape[axis], 0)
-            joined.append(a.pad(before) + b.pad(after))
+            joined.append(a.pad(before, zero) + b.pad(after, zero))
         if len(pieces) % 2:
             joined.append(pieces[-1])
         pieces = joined
