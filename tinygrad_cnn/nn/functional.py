@@ -1018,8 +1018,12 @@ def _index_loss(log_p: Tensor, labels: np.ndarray, weight: np.ndarray | None,
     """
     n, c = log_p.shape
     kept = labels != ignore_index
-    safe = np.where(kept, labels, 0)
     rows = np.arange(n)
+    if weight is None and smoothing == 0 and kept.all():  # the common case, in one array
+        weights_array = np.zeros((n, c), dtype=log_p.dtype)  # object zeros are int 0
+        weights_array[rows, labels] = -(_reciprocal(n, log_p) if reduction == "mean" else 1)
+        return _weighted_sum(log_p, weights_array, reduction, neg_inf)
+    safe = np.where(kept, labels, 0)
     one = 1 if log_p.dtype == object else np.ones((), dtype=log_p.dtype)
     target_weight = (weight[safe] if weight is not None else np.full(n, one)) * kept
     weights_array = np.zeros((n, c), dtype=log_p.dtype)  # object zeros are int 0
@@ -1039,16 +1043,23 @@ def _index_loss(log_p: Tensor, labels: np.ndarray, weight: np.ndarray | None,
             weights_array = weights_array * (Fraction(1) / total)
         else:
             weights_array = weights_array / total
-    weights = Tensor(np.asarray(weights_array, dtype=log_p.dtype))
+    loss = _weighted_sum(log_p, np.asarray(weights_array, dtype=log_p.dtype), reduction,
+                         neg_inf)
+    return loss + Tensor(np.asarray(np.nan, dtype=loss.dtype)) if nan else loss
+
+
+def _weighted_sum(log_p: Tensor, weights_array: np.ndarray, reduction: str,
+                  neg_inf: bool) -> Tensor:
+    """``Σ_c log_p · W`` per row ("none") or in all ("sum", "mean": W holds the scale)."""
     if neg_inf:
         # a masked class (log p = -inf) that the loss does not use would give -inf · 0 =
         # NaN: raise the entries whose weight is 0 to 0 first (0 · log 0 = 0)
         floor = np.where(weights_array != 0, -np.inf, 0).astype(log_p.dtype)
         log_p = log_p.maximum(Tensor(floor))
+    weights = Tensor(weights_array)
     if reduction == "none":
         return (log_p * weights).sum(axis=1)
-    loss = (log_p * weights).sum()
-    return loss + Tensor(np.asarray(np.nan, dtype=loss.dtype)) if nan else loss
+    return (log_p * weights).sum()
 
 
 def cross_entropy(logits: Any, target: Any, weight: Any = None, ignore_index: int = -100,
