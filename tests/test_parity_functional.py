@@ -25,6 +25,9 @@ import tinygrad_cnn.nn.functional as F
 from tinygrad_cnn import Tensor, nn
 
 TOLERANCE = {np.float64: (1e-10, 1e-12), np.float32: (2e-5, 2e-5)}
+#: the active hypothesis profile's example count (30 in CI): the drawn grids below scale
+#: with it, so HYPOTHESIS_PROFILE=thorough searches longer here too
+BASE = settings.default.max_examples
 DTYPES = st.sampled_from([np.float64, np.float32])
 
 
@@ -96,7 +99,7 @@ def conv_transpose_case(draw, dims: int = 2):
 
 
 @pytest.mark.torch
-@settings(max_examples=40)
+@settings(max_examples=4 * BASE // 3)
 @given(case=conv_transpose_case(), dtype=DTYPES, seed=st.integers(0, 2**16))
 def test_conv_transpose2d(torch, case, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -113,7 +116,7 @@ def test_conv_transpose2d(torch, case, dtype, seed):
 
 
 @pytest.mark.torch
-@settings(max_examples=25)
+@settings(max_examples=BASE)
 @given(case=conv_transpose_case(dims=1), dtype=DTYPES, seed=st.integers(0, 2**16))
 def test_conv_transpose1d(torch, case, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -164,7 +167,7 @@ def pool_case(draw, dilation: bool = True):
 
 
 @pytest.mark.torch
-@settings(max_examples=50)
+@settings(max_examples=5 * BASE // 3)
 @given(case=pool_case(), dtype=DTYPES, seed=st.integers(0, 2**16))
 def test_max_pool2d_ceil_mode_and_indices(torch, case, dtype, seed):
     shape, kernel, stride, padding, dil, ceil_mode = case
@@ -229,7 +232,7 @@ def test_ceil_mode_corners(torch, n, k, s, p, op):
 
 
 @pytest.mark.torch
-@settings(max_examples=50)
+@settings(max_examples=5 * BASE // 3)
 @given(case=pool_case(dilation=False), include=st.booleans(),
        divisor=st.one_of(st.none(), st.integers(1, 7)), dtype=DTYPES, seed=st.integers(0, 2**16))
 def test_avg_pool2d_ceil_mode_count_include_pad_divisor_override(torch, case, include, divisor,
@@ -243,7 +246,7 @@ def test_avg_pool2d_ceil_mode_count_include_pad_divisor_override(torch, case, in
 
 
 @pytest.mark.torch
-@settings(max_examples=40)
+@settings(max_examples=4 * BASE // 3)
 @given(case=pool_case(dilation=False), dtype=DTYPES, resize=st.integers(-1, 1),
        seed=st.integers(0, 2**16))
 def test_max_unpool2d(torch, case, dtype, resize, seed):
@@ -298,7 +301,7 @@ def adaptive_case(draw):
 
 
 @pytest.mark.torch
-@settings(max_examples=40)
+@settings(max_examples=4 * BASE // 3)
 @given(case=adaptive_case(), dtype=DTYPES, seed=st.integers(0, 2**16))
 def test_adaptive_pools(torch, case, dtype, seed):
     shape, size = case
@@ -361,7 +364,7 @@ def pad_case(draw):
 
 
 @pytest.mark.torch
-@settings(max_examples=80)
+@settings(max_examples=8 * BASE // 3)
 @given(case=pad_case(), dtype=DTYPES, seed=st.integers(0, 2**16))
 def test_pad(torch, case, dtype, seed):
     shape, amounts, mode, value = case
@@ -422,7 +425,7 @@ def loss_case(draw):
 
 
 @pytest.mark.torch
-@settings(max_examples=60)
+@settings(max_examples=2 * BASE)
 @given(case=loss_case(), smoothing=st.sampled_from([0.0, 0.1, 0.5, 1.0]), dtype=DTYPES,
        probabilities=st.booleans(), seed=st.integers(0, 2**16))
 def test_cross_entropy(torch, case, smoothing, dtype, probabilities, seed):
@@ -446,7 +449,7 @@ def test_cross_entropy(torch, case, smoothing, dtype, probabilities, seed):
 
 
 @pytest.mark.torch
-@settings(max_examples=40)
+@settings(max_examples=4 * BASE // 3)
 @given(case=loss_case(), dtype=DTYPES, seed=st.integers(0, 2**16))
 def test_nll_loss(torch, case, dtype, seed):
     n, c, labels, ignore_index, use_weight, reduction = case

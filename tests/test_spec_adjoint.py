@@ -74,7 +74,7 @@ def _fractions(shape, rng):
     return out
 
 
-@settings(max_examples=20)
+@settings(max_examples=2 * settings.default.max_examples // 3)
 @given(groups=st.integers(1, 2), cg=st.integers(1, 2), og=st.integers(1, 2),
        kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
        stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
