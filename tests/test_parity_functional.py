@@ -687,6 +687,9 @@ ERRORS = [
     ("unpool index out of the plane", lambda: F.max_unpool2d(
         np.zeros((1, 1, 1, 2)), np.array([[[[0, 8]]]]), 2), ValueError,
      r"indices must be in \[0, 8\) for an output plane of 2x4, got \[8\]"),
+    ("unpool indices scattered far", lambda: F.max_unpool2d(
+        np.zeros((1, 1, 64, 64)), np.array([[0, 129 * 129 - 1] * 32] * 64)[None, None], 2,
+        output_size=(129, 129)), ValueError, r"indices must stay near their pooling windows"),
     ("unpool float indices", lambda: F.max_unpool2d(
         np.zeros((1, 1, 1, 2)), np.zeros((1, 1, 1, 2)), 2), TypeError,
      r"indices must be integers"),

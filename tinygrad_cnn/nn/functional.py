@@ -652,8 +652,10 @@ def max_unpool2d(x: Any, indices: Any, kernel_size: IntOrPair, stride: IntOrPair
     Composed without a scatter: each value times a 0/1 mask of its offset from its
     window's corner, the windows laid out by a reshape (or, when windows overlap, by
     spreading and padding each offset) and cropped to the output. The masks are as large
-    as the spread of the offsets: the kernel, for indices from `max_pool2d`. A value of
-    ±inf or NaN therefore turns the zeros of its own window into NaN (``inf · 0``).
+    as the spread of the offsets: the kernel, for indices from `max_pool2d` (indices
+    scattered so far that the masks would pass 64 times the output are refused with a
+    ValueError). A value of ±inf or NaN turns the zeros of its own window into NaN
+    (``inf · 0``).
     """
     fn = "max_unpool2d"
     x = _as_tensor(x, "input", fn)
@@ -701,6 +703,12 @@ def max_unpool2d(x: Any, indices: Any, kernel_size: IntOrPair, stride: IntOrPair
     dc = cols - np.arange(w)[None, :] * s[1]
     r0, c0 = int(dr.min()), int(dc.min())
     rh, rw = int(dr.max()) - r0 + 1, int(dc.max()) - c0 + 1
+    cells = n * c * h * w * rh * rw
+    if cells > max(1 << 24, 64 * n * c * oh * ow):
+        raise ValueError(f"{fn}: the indices lie up to {rh}x{rw} cells from their windows' "
+                         f"corners, which would take a mask of {cells} elements (64 times "
+                         f"the output or more); without a scatter op, indices must stay near "
+                         f"their pooling windows, as max_pool2d returns them")
     # a position written twice keeps the last value (row-major within each plane)
     flat = (np.arange(n * c).reshape(n, c, 1, 1) * (oh * ow) + idx).ravel()
     _, first_from_end = np.unique(flat[::-1], return_index=True)
