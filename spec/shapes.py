@@ -24,11 +24,15 @@ def _is_symbolic(*values: Any) -> bool:
     return any(type(v).__module__.startswith("sympy") for v in values)
 
 
-def output_size(n: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1) -> Any:
+def output_size(n: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                ceil_mode: bool = False) -> Any:
     """Number of positions of a (dilated) window on a padded axis.
 
     ``floor((n + 2p - d(k-1) - 1) / s) + 1``: an int for ints, a SymPy expression when any
-    argument is a SymPy symbol or expression.
+    argument is a SymPy symbol or expression. With ``ceil_mode`` (pooling's option)
+    ``ceil`` replaces ``floor``, so a last window that runs past the padded input (by less
+    than a stride) is counted, but only if it starts inside the input or the left
+    padding, i.e. before cell ``n + p`` (PyTorch's rule): otherwise one position less.
 
     Parameters
     ----------
@@ -38,6 +42,8 @@ def output_size(n: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dilation
         Number of taps of the window.
     stride, padding, dilation : int or SymPy expression
         Step between windows, zeros added on each side, spacing between taps.
+    ceil_mode : bool, default False
+        Round up instead of down (for symbols: a ``Piecewise`` with the start rule).
 
     Examples
     --------
@@ -45,11 +51,21 @@ def output_size(n: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dilation
     5
     >>> output_size(6, 3, stride=2)
     2
+    >>> output_size(6, 3, stride=2, ceil_mode=True)  # a third window starts at cell 4
+    3
     """
+    if not isinstance(ceil_mode, bool):
+        raise TypeError(f"output_size: ceil_mode must be a bool, got {ceil_mode!r}")
     if _is_symbolic(n, kernel, stride, padding, dilation):
         import sympy
 
-        return sympy.floor((n + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1
+        span = n + 2 * padding - dilation * (kernel - 1) - 1
+        if not ceil_mode:
+            return sympy.floor(span / stride) + 1
+        count = sympy.ceiling(span / stride) + 1
+        # the last window starts at (count - 1)·s; it must start before cell n + p
+        return sympy.Piecewise((count - 1, (count - 1) * stride >= n + padding),
+                               (count, True))
     values = []
     for name, value in (("n", n), ("kernel", kernel), ("stride", stride),
                         ("padding", padding), ("dilation", dilation)):
@@ -58,7 +74,11 @@ def output_size(n: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dilation
                             f"got {value!r}")
         values.append(int(value))  # NumPy integers too; the result is a Python int
     n, kernel, stride, padding, dilation = values
-    return (n + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    span = n + 2 * padding - dilation * (kernel - 1) - 1
+    if not ceil_mode:
+        return span // stride + 1
+    count = -(-span // stride) + 1
+    return count - 1 if (count - 1) * stride >= n + padding else count
 
 
 def count_positions(n: int, kernel: int, stride: int = 1, padding: int = 0,

@@ -164,19 +164,20 @@ def test_constructor_errors_name_the_argument():
         nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match="out_features"):
         nn.Linear(2, -1)
-    with pytest.raises(ValueError, match="padding_mode"):
-        nn.Conv2d(1, 1, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="padding_mode must be one of 'zeros', 'reflect'"):
+        nn.Conv2d(1, 1, 3, padding_mode="mirror")
     with pytest.raises(ValueError, match="device"):
         nn.Linear(2, 2, device="cuda")
-    with pytest.raises(NotImplementedError, match="ceil_mode"):
-        nn.MaxPool2d(2, 2, 0, 1, False, True)
-    with pytest.raises(NotImplementedError, match="ceil_mode"):
-        nn.AvgPool2d(2, 2, 0, True)
 
 
 def test_pooling_arguments_keep_pytorch_positions():
     # torch.nn.AvgPool2d(kernel_size, stride, padding, ceil_mode, count_include_pad)
     x = Tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+    # torch.nn.MaxPool2d(kernel_size, stride, padding, dilation, return_indices, ceil_mode)
+    out, indices = nn.MaxPool2d(3, 2, 0, 1, True, True)(x)
+    assert out.numpy()[0, 0].tolist() == [[10.0, 11.0], [14.0, 15.0]]  # ceil: 2 windows
+    assert indices.numpy()[0, 0].tolist() == [[10, 11], [14, 15]]
+    assert nn.AvgPool2d(3, 2, 0, True)(x).shape == (1, 1, 2, 2)
     excluded = nn.AvgPool2d(3, 1, 1, False, False)(x).numpy()
     np.testing.assert_allclose(excluded[0, 0, 0, 0], np.mean([0, 1, 4, 5]))
     included = nn.AvgPool2d(3, 1, 1)(x).numpy()

@@ -36,7 +36,8 @@ from ..tensor import Tensor
 from . import functional as F
 
 __all__ = [
-    "Parameter", "Module", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear", "ReLU", "Flatten",
+    "Parameter", "Module", "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "MaxUnpool2d",
+    "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Linear", "ReLU", "Flatten",
     "Sequential", "manual_seed", "save", "load", "load_npz", "META_PREFIX",
 ]
 
@@ -72,12 +73,6 @@ def _check_device(device: Any, layer: str) -> None:
     if device not in (None, "cpu"):
         raise ValueError(f"{layer}: this engine runs on NumPy, device must be None or 'cpu', "
                          f"got {device!r}")
-
-
-def _not_implemented(flag: bool, name: str, layer: str) -> None:
-    if flag:
-        raise NotImplementedError(f"{layer}: {name}=True is not implemented (PyTorch's "
-                                  f"argument is accepted so that calls keep their positions)")
 
 
 def _float_dtype(dtype: Any, layer: str) -> np.dtype:
@@ -331,7 +326,119 @@ class Module:
 # ---------------------------------------------------------------------------- layers
 
 
-class Conv2d(Module):
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _padding_mode(padding_mode: Any, layer: str) -> str:
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"{layer}: padding_mode must be one of "
+                         f"{', '.join(map(repr, PADDING_MODES))}, got {padding_mode!r}")
+    return padding_mode
+
+
+def _conv_padding(padding: Any, n: int, layer: str) -> Any:
+    """An int tuple of length n, or the string 'valid' / 'same'."""
+    if isinstance(padding, str):
+        if padding not in ("valid", "same"):
+            raise ValueError(f"{layer}: padding must be an int, a pair, 'valid' or 'same', "
+                             f"got {padding!r}")
+        return padding
+    if n == 1:
+        items = tuple(padding) if isinstance(padding, (tuple, list)) else (padding,)
+        if len(items) != 1 or isinstance(items[0], bool) or \
+                not isinstance(items[0], (int, np.integer)) or items[0] < 0:
+            raise ValueError(f"{layer}: padding must be an int >= 0, 'valid' or 'same', got "
+                             f"{padding!r}")
+        return (int(items[0]),)
+    return _pair(padding, "padding", layer, 0)
+
+
+def _flat_padding(padding: Any, kernel: tuple[int, ...], dilation: tuple[int, ...]
+                  ) -> tuple[int, ...]:
+    """PyTorch's ``_reversed_padding_repeated_twice``: F.pad's tuple, last axis first."""
+    flat: list[int] = []
+    for k, d, i in zip(reversed(kernel), reversed(dilation), range(len(kernel)), strict=True):
+        if padding == "valid":
+            flat += [0, 0]
+        elif padding == "same":  # the odd extra cell after, as F.conv2d's "same"
+            total = d * (k - 1)
+            flat += [total // 2, total - total // 2]
+        else:
+            p = padding[len(kernel) - 1 - i]
+            flat += [p, p]
+    return tuple(flat)
+
+
+class _ConvNd(Module):
+    """What `Conv1d` and `Conv2d` share: checks, initialisation, padding modes."""
+
+    _dims: int = 2
+
+    def __init__(self, layer: str, in_channels: int, out_channels: int, kernel_size: Any,
+                 stride: Any, padding: Any, dilation: Any, groups: int, bias: bool,
+                 padding_mode: str, device: Any, dtype: Any,
+                 rng: np.random.Generator | int | None):
+        super().__init__()
+        _check_device(device, layer)
+        tup = _pair if self._dims == 2 else _single
+        self.in_channels = _positive(in_channels, "in_channels", layer)
+        self.out_channels = _positive(out_channels, "out_channels", layer)
+        self.kernel_size = tup(kernel_size, "kernel_size", layer, 1)
+        self.stride = tup(stride, "stride", layer, 1)
+        self.padding = _conv_padding(padding, self._dims, layer)
+        self.dilation = tup(dilation, "dilation", layer, 1)
+        self.groups = _positive(groups, "groups", layer)
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{layer}: groups={groups} must divide in_channels="
+                             f"{in_channels} and out_channels={out_channels}")
+        self.padding_mode = _padding_mode(padding_mode, layer)
+        if self.padding == "same" and any(s != 1 for s in self.stride):
+            raise ValueError(f"{layer}: padding='same' needs stride 1, got stride "
+                             f"{self.stride}")
+        dt = _float_dtype(dtype, layer)
+        gen = _generator(rng)
+        fan_in = self.in_channels // self.groups * math.prod(self.kernel_size)
+        bound = 1.0 / math.sqrt(fan_in)
+        shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+        self.weight = Parameter(_uniform(gen, bound, shape, dt))
+        self.bias = Parameter(_uniform(gen, bound, (self.out_channels,), dt)) if bias else None
+
+    def _padded(self, x: Any) -> tuple[Any, Any]:
+        """(input, conv padding): a non-zero mode pads with F.pad first, as PyTorch."""
+        if self.padding_mode == "zeros":
+            return x, self.padding
+        flat = _flat_padding(self.padding, self.kernel_size, self.dilation)
+        return F.pad(x, flat, mode=self.padding_mode), 0
+
+    def extra_repr(self) -> str:
+        one = (0,) * self._dims
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding not in (one, "valid"):
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) \
+                else f", padding={self.padding}"
+        if self.dilation != (1,) * self._dims:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
+        if self.weight.dtype != np.float32:
+            s += f", dtype={self.weight.dtype}"
+        return s
+
+
+def _single(value: Any, name: str, layer: str, minimum: int) -> tuple[int]:
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if len(items) != 1 or isinstance(items[0], bool) or \
+            not isinstance(items[0], (int, np.integer)) or items[0] < minimum:
+        raise ValueError(f"{layer}: {name} must be an int >= {minimum}, got {value!r}")
+    return (int(items[0]),)
+
+
+class Conv2d(_ConvNd):
     """2-D convolution (cross-correlation) layer, as ``torch.nn.Conv2d``.
 
     ``y = conv2d(x, weight, bias, stride, padding, dilation, groups)`` with ``weight`` of
@@ -347,58 +454,145 @@ class Conv2d(Module):
     padding : int, (int, int), "valid" or "same", default 0
     groups : int, default 1
     bias : bool, default True
-    padding_mode : "zeros"
-        Only zero padding is implemented.
+    padding_mode : "zeros" | "reflect" | "replicate" | "circular", default "zeros"
+        How the ``padding`` cells are filled; any mode but "zeros" pads with `F.pad`
+        first and convolves without padding, as PyTorch does.
     device : None or "cpu"
     dtype : floating dtype, default float32
     rng : numpy Generator or int seed, optional
         Source of the initial weights; the module generator (`manual_seed`) by default.
     """
 
+    _dims = 2
+
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
                  stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
                  bias: bool = True, padding_mode: str = "zeros", device: Any = None,
                  dtype: Any = None, rng: np.random.Generator | int | None = None):
+        super().__init__("Conv2d", in_channels, out_channels, kernel_size, stride, padding,
+                         dilation, groups, bias, padding_mode, device, dtype, rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, padding = self._padded(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation,
+                        self.groups)
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution (cross-correlation) layer, as ``torch.nn.Conv1d``.
+
+    ``y = conv1d(x, weight, bias, stride, padding, dilation, groups)`` on x of shape
+    (N, in_channels, L), with ``weight`` (out_channels, in_channels/groups, K); the same
+    arguments as `Conv2d`, each one int.
+    """
+
+    _dims = 1
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
+                 stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
+                 bias: bool = True, padding_mode: str = "zeros", device: Any = None,
+                 dtype: Any = None, rng: np.random.Generator | int | None = None):
+        super().__init__("Conv1d", in_channels, out_channels, kernel_size, stride, padding,
+                         dilation, groups, bias, padding_mode, device, dtype, rng)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x, padding = self._padded(x)
+        padding = padding if isinstance(padding, (str, int)) else padding[0]
+        return F.conv1d(x, self.weight, self.bias, self.stride[0], padding,
+                        self.dilation[0], self.groups)
+
+
+class ConvTranspose2d(Module):
+    """Transposed 2-D convolution layer, as ``torch.nn.ConvTranspose2d``.
+
+    ``y = conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups,
+    dilation)`` with ``weight`` of shape (in_channels, out_channels/groups, KH, KW), as in
+    PyTorch; initialised like PyTorch with ``fan_in = out_channels/groups · KH · KW``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size : int or (int, int)
+    stride, dilation : int or (int, int), default 1
+    padding, output_padding : int or (int, int), default 0
+    groups : int, default 1
+    bias : bool, default True
+    padding_mode : "zeros"
+        The only mode PyTorch has for a transposed convolution.
+    device, dtype, rng
+        As for `Conv2d`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any,
+                 stride: Any = 1, padding: Any = 0, output_padding: Any = 0, groups: int = 1,
+                 bias: bool = True, dilation: Any = 1, padding_mode: str = "zeros",
+                 device: Any = None, dtype: Any = None,
+                 rng: np.random.Generator | int | None = None):
         super().__init__()
-        layer = "Conv2d"
+        layer = "ConvTranspose2d"
         _check_device(device, layer)
         self.in_channels = _positive(in_channels, "in_channels", layer)
         self.out_channels = _positive(out_channels, "out_channels", layer)
         self.kernel_size = _pair(kernel_size, "kernel_size", layer, 1)
         self.stride = _pair(stride, "stride", layer, 1)
-        self.padding = padding if isinstance(padding, str) else _pair(padding, "padding",
-                                                                      layer, 0)
-        if isinstance(padding, str) and padding not in ("valid", "same"):
-            raise ValueError(f"{layer}: padding must be an int, a pair, 'valid' or 'same', "
-                             f"got {padding!r}")
+        self.padding = _pair(padding, "padding", layer, 0)
+        self.output_padding = _pair(output_padding, "output_padding", layer, 0)
         self.dilation = _pair(dilation, "dilation", layer, 1)
         self.groups = _positive(groups, "groups", layer)
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"{layer}: groups={groups} must divide in_channels="
                              f"{in_channels} and out_channels={out_channels}")
         if padding_mode != "zeros":
-            raise ValueError(f"{layer}: only padding_mode='zeros' is implemented, got "
-                             f"{padding_mode!r}")
+            raise ValueError(f"{layer}: only padding_mode='zeros' exists for a transposed "
+                             f"convolution (as in PyTorch), got {padding_mode!r}")
         self.padding_mode = padding_mode
+        for op, s, d in zip(self.output_padding, self.stride, self.dilation, strict=True):
+            if op >= max(s, d):
+                raise ValueError(f"{layer}: output_padding must be smaller than either stride "
+                                 f"or dilation, got output_padding {self.output_padding}, "
+                                 f"stride {self.stride}, dilation {self.dilation}")
         dt = _float_dtype(dtype, layer)
         gen = _generator(rng)
         kh, kw = self.kernel_size
-        fan_in = self.in_channels // self.groups * kh * kw
+        fan_in = self.out_channels // self.groups * kh * kw
         bound = 1.0 / math.sqrt(fan_in)
-        shape = (self.out_channels, self.in_channels // self.groups, kh, kw)
+        shape = (self.in_channels, self.out_channels // self.groups, kh, kw)
         self.weight = Parameter(_uniform(gen, bound, shape, dt))
         self.bias = Parameter(_uniform(gen, bound, (self.out_channels,), dt)) if bias else None
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                        self.groups)
+    def _output_padding(self, x: Tensor, output_size: Any) -> tuple[int, int]:
+        """The output_padding that gives ``output_size`` (PyTorch's forward argument)."""
+        if output_size is None:
+            return self.output_padding
+        sizes = tuple(output_size)
+        sizes = sizes[-2:] if len(sizes) in (3, 4) else sizes
+        if len(sizes) != 2:
+            raise ValueError(f"ConvTranspose2d: output_size must be (H, W) or end with it, "
+                             f"got {output_size!r}")
+        padding = []
+        for axis, (want, n, k, s, p, d) in enumerate(zip(
+                sizes, x.shape[-2:], self.kernel_size, self.stride, self.padding,
+                self.dilation, strict=True)):
+            smallest = (n - 1) * s - 2 * p + d * (k - 1) + 1
+            if not smallest <= want <= smallest + s - 1:
+                raise ValueError(f"ConvTranspose2d: output_size {tuple(output_size)}: size "
+                                 f"{axis} must be in [{smallest}, {smallest + s - 1}] for an "
+                                 f"input of size {n}, got {want}")
+            padding.append(int(want) - smallest)
+        return tuple(padding)
+
+    def forward(self, x: Tensor, output_size: Any = None) -> Tensor:
+        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,
+                                  self._output_padding(x, output_size), self.groups,
+                                  self.dilation)
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}")
-        if self.padding not in ((0, 0), "valid"):
-            s += f", padding={self.padding!r}" if isinstance(self.padding, str) \
-                else f", padding={self.padding}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.output_padding != (0, 0):
+            s += f", output_padding={self.output_padding}"
         if self.dilation != (1, 1):
             s += f", dilation={self.dilation}"
         if self.groups != 1:
@@ -454,51 +648,110 @@ class Linear(Module):
 class MaxPool2d(Module):
     """Max pooling, as ``torch.nn.MaxPool2d`` (``stride`` defaults to ``kernel_size``).
 
-    ``return_indices`` and ``ceil_mode`` keep PyTorch's positions but only ``False`` is
-    implemented.
+    With ``return_indices=True`` the layer returns ``(output, indices)``, the flat
+    per-plane indices `MaxUnpool2d` takes; ``ceil_mode=True`` keeps a last, partial window
+    (see `F.max_pool2d`).
     """
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
                  dilation: Any = 1, return_indices: bool = False, ceil_mode: bool = False):
         super().__init__()
-        _not_implemented(return_indices, "return_indices", "MaxPool2d")
-        _not_implemented(ceil_mode, "ceil_mode", "MaxPool2d")
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
         self.dilation = dilation
+        self.return_indices = bool(return_indices)
+        self.ceil_mode = bool(ceil_mode)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
+                            self.ceil_mode, self.return_indices)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}")
+                f"padding={self.padding}, dilation={self.dilation}, "
+                f"ceil_mode={self.ceil_mode}")
 
 
 class AvgPool2d(Module):
     """Average pooling, as ``torch.nn.AvgPool2d`` (``stride`` defaults to ``kernel_size``).
 
     ``count_include_pad=True`` (PyTorch's default) divides by KH·KW everywhere; ``False``
-    by the number of non-padding elements. ``ceil_mode`` keeps PyTorch's position but only
-    ``False`` is implemented.
+    by the number of non-padding elements; ``divisor_override`` by that number.
+    ``ceil_mode=True`` keeps a last, partial window (see `F.avg_pool2d`).
     """
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                 ceil_mode: bool = False, count_include_pad: bool = True):
+                 ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: int | None = None):
         super().__init__()
-        _not_implemented(ceil_mode, "ceil_mode", "AvgPool2d")
         self.kernel_size = kernel_size
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
+        self.ceil_mode = bool(ceil_mode)
         self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding,
-                            self.count_include_pad)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool2d(Module):
+    """The partial inverse of max pooling, as ``torch.nn.MaxUnpool2d``.
+
+    ``layer(x, indices, output_size=None)`` writes each value of ``x`` at its index (as
+    returned by ``MaxPool2d(..., return_indices=True)``) in a zero plane; see
+    `F.max_unpool2d`.
+    """
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+        self.padding = padding
+
+    def forward(self, x: Tensor, indices: Any, output_size: Any = None) -> Tensor:
+        return F.max_unpool2d(x, indices, self.kernel_size, self.stride, self.padding,
+                              output_size)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size, as ``torch.nn.AdaptiveAvgPool2d``.
+
+    ``output_size``: an int, a pair, or a pair with None (keep that input size).
+    """
+
+    def __init__(self, output_size: Any):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(Module):
+    """Max pooling to a fixed output size, as ``torch.nn.AdaptiveMaxPool2d``."""
+
+    def __init__(self, output_size: Any, return_indices: bool = False):
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = bool(return_indices)
+
+    def forward(self, x: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
 
 
 class ReLU(Module):
