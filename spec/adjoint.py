@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Item
+from .core import Item, item
 
 #: (input shape, weight shape, stride, padding, dilation, groups): strides that leave a
 #: remainder (output_padding > 0), paddings up to d(k-1), groups and depthwise
@@ -94,6 +94,7 @@ def _symbolic_1d() -> tuple[Any, Any, str]:
     return difference, back, shown
 
 
+@item("convolution")
 def conv_transpose_is_the_adjoint() -> Item:
     """⟨conv2d(x, w), y⟩ = ⟨x, conv_transpose2d(y, w)⟩, exactly, on rationals and symbols."""
     import sympy as sp
@@ -142,6 +143,7 @@ def conv_transpose_is_the_adjoint() -> Item:
     )
 
 
+@item("convolution")
 def conv_input_gradient_is_a_transposed_conv() -> Item:
     """The backward of conv2d with respect to x is conv_transpose2d of the upstream ḡ."""
     import tinygrad_cnn.nn.functional as F

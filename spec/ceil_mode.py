@@ -22,7 +22,7 @@ import itertools
 
 import numpy as np
 
-from .core import Item
+from .core import Item, item
 from .shapes import output_size
 
 
@@ -37,6 +37,7 @@ def count_ceil_positions(n: int, kernel: int, stride: int = 1, padding: int = 0,
     return count
 
 
+@item("shapes")
 def ceil_mode_output_size() -> Item:
     """ceil_mode's output size: min(ceil(span/s) + 1, ceil((n + p)/s)), by counting."""
     import sympy as sp
