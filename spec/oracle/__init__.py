@@ -38,7 +38,7 @@ from typing import Any
 
 from .adapters import Adapted, adapt
 from .cases import OPS, Case, all_cases
-from .checker import CaseResult, diagnose, run_case, shrink, time_limit
+from .checker import CaseResult, diagnose, run_case, settle, shrink, time_limit
 from .golden import export
 from .reference import TEXT
 from .report import Failure, Report, fd_note
@@ -125,6 +125,7 @@ def _check(op: str, adapted: Adapted, names: tuple[str, str | None], seed: int,
         return report
     for r in failed:
         r.diagnoses = diagnose(r, backward=backward)
+    settle(failed)
     # show a diagnosed failure if there is one, preferably one without ties (clearer)
     chosen = min(failed, key=lambda r: (not r.diagnoses, not r.case.fd))
     shrunk, steps = shrink(forward, backward, chosen, budget=shrink_budget,
@@ -133,6 +134,7 @@ def _check(op: str, adapted: Adapted, names: tuple[str, str | None], seed: int,
         keys, stages = shrunk.diagnoses, shrunk.stages
         shrunk = run_case(forward, backward, shrunk.case)
         shrunk.diagnoses, shrunk.stages = keys, stages
+    settle([shrunk], failed)
     report.failure = Failure(chosen.case.name, steps, shrunk, fd_note(forward, shrunk))
     keys = list(shrunk.diagnoses)
     for r in failed:

@@ -60,8 +60,10 @@ and ``(K, C/groups, O)``). The oracle converts the inputs, ``grad_out``, the out
 gradients both ways. Other ops have no image axes and are unaffected.
 
 Whatever a style cannot express (a stride ``(1, 2)`` for a single ``"stride"``, padding
-for a pooling without one, dilation, groups, a missing bias, another reduction, ...) is
-out of scope for that style: the case is not run and the reason is listed.
+for a pooling without one, dilation, groups, another reduction, a softmax over another
+axis than the last) is out of scope for that style: the case is not run and the reason is
+listed. A case without a bias is run with a zero bias in the styles whose conv / affine
+always takes ``b`` (the same function); the gradient of that zero bias is not checked.
 """
 
 from __future__ import annotations
@@ -143,13 +145,18 @@ def _pair(v: Any) -> tuple[int, int]:
     return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
 
 
-def _single(case: Case, name: str, style_words: str) -> list[str]:
-    """A reason when parameter ``name`` differs between the two axes."""
-    v = case.params.get(name)
-    if isinstance(v, (tuple, list)) and len(set(v)) > 1:
-        return [f"{name} {tuple(v)} differs between the axes ({style_words} has one value "
-                "for both)"]
-    return []
+def _single(case: Case, names: tuple[str, ...], style_words: str) -> list[str]:
+    """A reason when parameters ``names`` differ between the two axes."""
+    bad = []
+    for name in names:
+        v = case.params.get(name)
+        if isinstance(v, (tuple, list)) and len(set(v)) > 1:
+            bad.append(f"{name} {tuple(v)}")
+    if not bad:
+        return []
+    verb = "differs" if len(bad) == 1 else "differ"
+    return [f"{' and '.join(bad)} {verb} between the axes ({style_words} takes one value "
+            "for both)"]
 
 
 def _one(case: Case, name: str, style_words: str, value: int = 1) -> list[str]:
@@ -160,8 +167,16 @@ def _one(case: Case, name: str, style_words: str, value: int = 1) -> list[str]:
     return []
 
 
-def _needs_bias(case: Case, words: str) -> list[str]:
-    return [] if "b" in case.arrays else [f"no bias ({words} always takes b)"]
+def _bias(b: np.ndarray | None, w: np.ndarray) -> np.ndarray:
+    """The bias to pass: a case without one is run with zeros (the same function), since
+    these APIs always take ``b``."""
+    return np.zeros(w.shape[0]) if b is None else b
+
+
+def _drop_bias_gradient(grads: tuple[Any, ...], arrays: tuple[np.ndarray, ...]
+                        ) -> tuple[Any, ...]:
+    """Without a bias in the case, the style's db (for the zero bias) is not checked."""
+    return grads[:2] if len(arrays) == 2 and len(grads) == 3 else grads
 
 
 def _two(result: Any, what: str) -> tuple[Any, Any]:
@@ -209,14 +224,13 @@ def _cs231n(op: str, forward: Callable[..., Any], backward: Callable[..., Any] |
 
     if op == "conv2d":
         def call(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1):
-            return _two(forward(x, w, b, {"stride": _pair(stride)[0],
+            return _two(forward(x, w, _bias(b, w), {"stride": _pair(stride)[0],
                                           "pad": _pair(padding)[0]}), f_what)
 
         def scope(case: Case) -> list[str]:
-            words = "conv_param"
-            return (_single(case, "stride", words) + _single(case, "padding", words)
-                    + _one(case, "dilation", words) + _one(case, "groups", "the cs231n conv")
-                    + _needs_bias(case, "conv_forward(x, w, b, conv_param)"))
+            return (_single(case, ("stride", "padding"), "conv_param")
+                    + _one(case, "dilation", "conv_param")
+                    + _one(case, "groups", "conv_forward"))
     elif op == "max_pool2d":
         def call(x, *, kernel_size, stride=None, padding=0, dilation=1):
             kh, kw = _pair(kernel_size)
@@ -224,7 +238,7 @@ def _cs231n(op: str, forward: Callable[..., Any], backward: Callable[..., Any] |
             return _two(forward(x, {"pool_height": kh, "pool_width": kw, "stride": s}), f_what)
 
         def scope(case: Case) -> list[str]:
-            return (_single(case, "stride", "pool_param")
+            return (_single(case, ("stride",), "pool_param")
                     + _one(case, "padding", "pool_param", 0)
                     + _one(case, "dilation", "pool_param"))
     elif op == "relu":
@@ -235,10 +249,10 @@ def _cs231n(op: str, forward: Callable[..., Any], backward: Callable[..., Any] |
             return []
     elif op == "linear":
         def call(x, w, b=None):
-            return _two(forward(x, np.ascontiguousarray(w.T), b), f_what)
+            return _two(forward(x, np.ascontiguousarray(w.T), _bias(b, w)), f_what)
 
         def scope(case: Case) -> list[str]:
-            return _needs_bias(case, "affine_forward(x, w, b)")
+            return []
     else:  # cross_entropy: softmax_loss(x, y) -> (loss, dx)
         def call(logits, target, *, reduction="mean"):
             return _two(forward(logits, target), "softmax_loss(x, y) -> (loss, dx)")
@@ -266,9 +280,7 @@ def _cs231n(op: str, forward: Callable[..., Any], backward: Callable[..., Any] |
         grads = _grads(backward(grad_out, cache), count, b_what)
         if op == "linear" and len(grads) == 3 and isinstance(grads[1], np.ndarray):
             grads = (grads[0], grads[1].T, grads[2])
-        if op == "conv2d" and len(arrays) == 2:  # (never: no-bias cases are out of scope)
-            grads = grads[:2]
-        return grads
+        return _drop_bias_gradient(grads, arrays)
 
     return adapted_forward, adapted_backward, scope
 
@@ -299,12 +311,12 @@ def _layer(op: str, factory: Callable[..., Any], grads: tuple[str, ...]
 
     if op == "conv2d":
         def build(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1):
-            return factory(w, b, stride=_pair(stride)[0], pad=_pair(padding)[0]), (x,)
+            return factory(w, _bias(b, w), stride=_pair(stride)[0],
+                           pad=_pair(padding)[0]), (x,)
 
         def scope(case: Case) -> list[str]:
-            return (_single(case, "stride", words) + _single(case, "padding", words)
-                    + _one(case, "dilation", words) + _one(case, "groups", words)
-                    + _needs_bias(case, words))
+            return (_single(case, ("stride", "padding"), words)
+                    + _one(case, "dilation", words) + _one(case, "groups", words))
     elif op in ("max_pool2d", "avg_pool2d"):
         def build(x, *, kernel_size, stride=None, padding=0, dilation=1):
             kh, kw = _pair(kernel_size)
@@ -312,14 +324,14 @@ def _layer(op: str, factory: Callable[..., Any], grads: tuple[str, ...]
             return factory(pool_h=kh, pool_w=kw, stride=s, pad=_pair(padding)[0]), (x,)
 
         def scope(case: Case) -> list[str]:
-            return (_single(case, "stride", words) + _single(case, "padding", words)
+            return (_single(case, ("stride", "padding"), words)
                     + _one(case, "dilation", words))
     elif op == "linear":
         def build(x, w, b=None):
-            return factory(np.ascontiguousarray(w.T), b), (x,)
+            return factory(np.ascontiguousarray(w.T), _bias(b, w)), (x,)
 
         def scope(case: Case) -> list[str]:
-            return _needs_bias(case, words)
+            return []
     elif op in ("relu", "softmax", "log_softmax"):
         def build(x, *, axis=-1):
             return factory(), (x,)
@@ -365,15 +377,15 @@ def _layer(op: str, factory: Callable[..., Any], grads: tuple[str, ...]
             out.append(getattr(layer, name))
         if op == "linear" and isinstance(out[1], np.ndarray):
             out[1] = out[1].T
-        return tuple(out)
+        return _drop_bias_gradient(tuple(out), arrays)
 
     return adapted_forward, adapted_backward, scope
 
 
 _LAYER_CALL = {
-    "conv2d": "(w, b, stride=, pad=)",
-    "max_pool2d": "(pool_h=, pool_w=, stride=, pad=)",
-    "avg_pool2d": "(pool_h=, pool_w=, stride=, pad=)",
+    "conv2d": "(W, b, stride, pad)",
+    "max_pool2d": "(pool_h, pool_w, stride, pad)",
+    "avg_pool2d": "(pool_h, pool_w, stride, pad)",
     "linear": "(W, b)",
     "relu": "()", "softmax": "()", "log_softmax": "()", "cross_entropy": "()",
 }

@@ -521,6 +521,39 @@ def diagnose(result: CaseResult, keys: set[str] | None = None,
     return found
 
 
+def settle(results: list[CaseResult], evidence: list[CaseResult] | None = None) -> None:
+    """Drop the diagnoses that are only ever an alternative explanation of a failure that
+    another diagnosis explains alone elsewhere (in ``results`` or ``evidence``).
+
+    On a window of four equal values, "every tied maximum gets the gradient" and "every
+    element gets the gradient" give the same numbers; a case without that ambiguity
+    decides which one the candidate does.
+    """
+    pool = [*results, *(evidence or [])]
+    alone: set[str] = set()
+    for r in pool:
+        for stage in set(r.stages.values()):
+            keys = [k for k in r.diagnoses if r.stages.get(k) == stage]
+            if len(keys) == 1:
+                alone.add(keys[0])
+
+    def dominated(key: str) -> bool:
+        if key in alone:
+            return False
+        for r in pool:
+            if key in r.diagnoses:
+                partners = [k for k in r.diagnoses
+                            if k != key and r.stages.get(k) == r.stages.get(key)]
+                if not any(p in alone for p in partners):
+                    return False
+        return True
+
+    drop = {k for r in pool for k in r.diagnoses if dominated(k)}
+    for r in results:
+        r.diagnoses = [k for k in r.diagnoses if k not in drop]
+        r.stages = {k: v for k, v in r.stages.items() if k not in drop}
+
+
 # -------------------------------------------------------------------------- shrinking
 
 

@@ -159,8 +159,8 @@ class Report:
                         if idx is not None:
                             n = significant_digits(exp[idx], got[idx])
                             lines.append(f"  first difference in dL/d{name} at index "
-                                         f"{list(idx)}: expected {exp[idx]:.{n}g}, got "
-                                         f"{got[idx]:.{n}g}")
+                                         f"{list(idx)}: expected {exp[idx] + 0.0:.{n}g}, "
+                                         f"got {got[idx] + 0.0:.{n}g}")
             if f.fd_note:
                 lines.append(f.fd_note)
             if r.fd_checked and not any(p.stage == FD_STAGE for p in r.problems):
