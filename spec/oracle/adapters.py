@@ -398,10 +398,11 @@ def to_layout(op: str, name: str, a: Any, layout: str) -> Any:
     """An NCHW array (or OIHW weight) in ``layout``; anything else unchanged."""
     if layout == "NCHW" or op not in IMAGE_OPS or not isinstance(a, np.ndarray):
         return a
+    image = op != "conv1d"
     if name == "w":
-        perm = (2, 3, 1, 0) if a.ndim == 4 else (2, 1, 0)
+        perm = (2, 3, 1, 0) if image else (2, 1, 0)
     elif name in ("x", "grad_out"):
-        perm = (0, 2, 3, 1) if a.ndim == 4 else (0, 2, 1)
+        perm = (0, 2, 3, 1) if image else (0, 2, 1)
     else:
         return a
     return np.ascontiguousarray(a.transpose(perm)) if a.ndim == len(perm) else a
@@ -412,10 +413,11 @@ def from_layout(op: str, name: str, a: Any, layout: str) -> Any:
     the checker to report)."""
     if layout == "NCHW" or op not in IMAGE_OPS or not isinstance(a, np.ndarray):
         return a
+    image = op != "conv1d"
     if name == "w":
-        perm = (3, 2, 0, 1) if a.ndim == 4 else (2, 1, 0)
+        perm = (3, 2, 0, 1) if image else (2, 1, 0)
     elif name in ("x", "output"):
-        perm = (0, 3, 1, 2) if a.ndim == 4 else (0, 2, 1)
+        perm = (0, 3, 1, 2) if image else (0, 2, 1)
     else:
         return a
     return np.ascontiguousarray(a.transpose(perm)) if a.ndim == len(perm) else a
