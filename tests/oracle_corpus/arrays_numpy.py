@@ -145,6 +145,8 @@ def max_pool2d_backward_overwrite(x, kernel_size, stride=None, padding=0, dilati
 
 def max_pool2d_backward(x, kernel_size, stride=None, padding=0, dilation=1, *, grad_out):
     """The argmax gets the window's gradient, added up."""
+    if padding not in (0, (0, 0)) or dilation not in (1, (1, 1)):
+        raise NotImplementedError("padding and dilation are not supported")
     (kh, kw), (sh, sw) = _pair(kernel_size), _pair(stride or kernel_size)
     dx = np.zeros_like(x)
     for n, c, i, j in np.ndindex(grad_out.shape):
