@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import oracle_candidates as oc  # noqa: E402
 from oracle_corpus import arrays_numpy as an  # noqa: E402
 from oracle_corpus import cs231n_buggy as cb  # noqa: E402
-from oracle_corpus import dlfs_layers as dl  # noqa: E402
 from oracle_corpus import nhwc_numpy as nh  # noqa: E402
+from oracle_corpus.catalogue import BUGGY  # noqa: E402
 
 FAST = {"isolate": False} if "isolate" in inspect.signature(oracle.check).parameters else {}
 
@@ -31,59 +31,6 @@ FAST = {"isolate": False} if "isolate" in inspect.signature(oracle.check).parame
 def check(op, forward, backward=None, **kwargs):
     return oracle.check(op, forward, backward, **FAST, **kwargs)
 
-
-# id: (op, forward, backward, check kwargs, the diagnoses (exactly), {key: stage})
-BUGGY = {
-    "cs231n conv with a flipped kernel": (
-        "conv2d", cb.conv_forward_flipped, cb.conv_backward_flipped, {"style": "cs231n"},
-        ["flipped-kernel"]),
-    "cs231n max-pool mask with '='": (
-        "max_pool2d", cb.max_pool_forward, cb.max_pool_backward_mask_assign,
-        {"style": "cs231n"}, ["overlap-overwrite", "ties-every-max"]),
-    "cs231n max-pool mask with '+='": (
-        "max_pool2d", cb.max_pool_forward, cb.max_pool_backward_mask_add, {"style": "cs231n"},
-        ["ties-every-max"]),
-    "cs231n relu'(0) = 1": ("relu", cb.relu_forward, cb.relu_backward_ge, {"style": "cs231n"},
-                            ["relu-grad-at-zero"]),
-    "cs231n softmax_loss with log(p + 1e-7)": (
-        "cross_entropy", cb.softmax_loss_epsilon, None, {"style": "cs231n"},
-        ["epsilon-in-log"]),
-    "cs231n softmax_loss with log of the probabilities": (
-        "cross_entropy", cb.softmax_loss_log_probs, None, {"style": "cs231n"},
-        ["log-of-softmax"]),
-    "cs231n softmax_loss without the max shift": (
-        "cross_entropy", cb.softmax_loss_unshifted, None, {"style": "cs231n"},
-        ["softmax-without-max-shift"]),
-    "layer Pooling padded with zeros (the book's np.pad)": (
-        "max_pool2d", dl.PoolingZeroPad, None, {"style": "layer"}, ["max-pool-zero-padding"]),
-    "layer Pooling whose col2im uses '='": (
-        "max_pool2d", dl.PoolingOverwrite, None, {"style": "layer"}, ["overlap-overwrite"]),
-    "layer SoftmaxWithLoss with the book's delta": (
-        "cross_entropy", dl.SoftmaxWithLossDelta, None, {"style": "layer"},
-        ["epsilon-in-log"]),
-    "arrays log_softmax as the log of softmax": (
-        "log_softmax", an.log_softmax_of_softmax, None, {}, ["log-of-softmax"]),
-    "arrays log_softmax without the max shift": (
-        "log_softmax", oc.EXTRA["softmax without the max shift (log_softmax)"][1], None, {},
-        ["softmax-without-max-shift"]),
-    "arrays loss with log(p + 1e-7), backward without grad_out": (
-        "cross_entropy", an.cross_entropy_epsilon, an.cross_entropy_backward_no_grad_out, {},
-        ["epsilon-in-log", "ignores-grad-out"]),
-    "arrays loss with log(p + 1e-7), its own derivative without grad_out": (
-        "cross_entropy", an.cross_entropy_epsilon,
-        an.cross_entropy_epsilon_backward_no_grad_out, {},
-        ["epsilon-in-log", "ignores-grad-out"]),
-    "arrays max-pool argmax with '='": (
-        "max_pool2d", an.max_pool2d, an.max_pool2d_backward_overwrite, {},
-        ["overlap-overwrite"]),
-    "arrays conv flipped forward, transposed dw": (
-        "conv2d", an.conv2d_flipped_forward_transposed_dw, an.conv2d_backward_dw_transposed,
-        {}, ["flipped-kernel", "weight-gradient-transposed"]),
-    "NHWC max-pool mask": ("max_pool2d", nh.max_pool2d, nh.max_pool2d_backward_mask,
-                           {"layout": "NHWC"}, ["ties-every-max"]),
-    "NHWC textbook convolution": ("conv2d", nh.conv2d_true_convolution, nh.conv2d_backward,
-                                  {"layout": "NHWC"}, ["flipped-kernel"]),
-}
 
 STAGE = {"flipped-kernel": "forward", "overlap-overwrite": "backward",
          "ties-every-max": "backward", "relu-grad-at-zero": "backward",

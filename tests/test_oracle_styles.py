@@ -6,6 +6,7 @@ failure, never a crash."""
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -360,3 +361,24 @@ def test_out_of_scope_reasons_name_the_parameter_and_the_style():
         "dilation 2 (factory(pool_h, pool_w, stride, pad) has no dilation)"
     arrays = adapt("conv2d", an.conv2d, layout="NHWC")
     assert all(arrays.out_of_scope(c) is None for c in all_cases("conv2d"))
+
+
+# ------------------------------------------------------------------ the documentation page
+
+def test_the_oracle_pages_code_runs_and_prints_what_the_page_says(monkeypatch, capsys):
+    """Every executed block of docs/oracle.md, in order, in one namespace (markdown-exec's
+    session), as the site build runs them; the strict build runs them again."""
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs" / "oracle.md").read_text()
+    blocks = re.findall(r'^```python exec="on"([^\n]*)\n(.*?)^```', page, re.S | re.M)
+    assert len(blocks) >= 10
+    monkeypatch.chdir(root)
+    monkeypatch.syspath_prepend(str(root / "docs" / "_helpers"))
+    namespace: dict = {"__name__": "__docs__"}
+    for _options, code in blocks:
+        exec(compile(code, "docs/oracle.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "spec.oracle check of conv2d" in out and "RESULT: PASS" in out  # cs231n
+    assert "max_pool2d: passed True" in out and "linear: passed True" in out  # layer
+    assert "passed: True, 24 cases" in out  # NHWC
+    assert "DIAGNOSIS: an epsilon inside the log" in out and "[backward]" in out
