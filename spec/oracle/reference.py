@@ -346,6 +346,48 @@ def _overlap_overwrite(case: Case, ties: str) -> list[tuple] | None:
     return outs or None
 
 
+def _conv_dx_overwrite(case: Case) -> list[tuple] | None:
+    """conv2d dx where overlapping windows overwrite instead of accumulate: a col2im with
+    '=' (for each kernel offset in turn), a loop over the windows assigning each window's
+    region, or the naive loop over filters and windows assigning w[f] * g. Groups 1 only;
+    only the forms that make a difference here."""
+    if case.params["groups"] != 1:
+        return None
+    grads = _bwd(case)
+    if grads is None:
+        return None
+    x, w, g = case.arrays["x"], case.arrays["w"], case.grad_out
+    (sh, sw), (ph, pw), (dh, dw) = (_pairs(case, k) for k in ("stride", "padding", "dilation"))
+    n, c, h, wd = x.shape
+    _, _, kh, kw = w.shape
+    _, _, oh, ow = g.shape
+    outs = []
+    by_offset = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
+    for p in range(kh):
+        for q in range(kw):
+            by_offset[:, :, p * dh:p * dh + sh * (oh - 1) + 1:sh,
+                      q * dw:q * dw + sw * (ow - 1) + 1:sw] = np.einsum(
+                "noij,oc->ncij", g, w[:, :, p, q])
+    by_window = np.zeros_like(by_offset)
+    for i in range(oh):
+        for j in range(ow):
+            by_window[:, :, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                      j * sw:j * sw + dw * (kw - 1) + 1:dw] = np.einsum(
+                "no,ocpq->ncpq", g[:, :, i, j], w)
+    by_filter = np.zeros_like(by_offset)  # for f, for i, for j: region = w[f] * g (naive)
+    for f in range(w.shape[0]):
+        for i in range(oh):
+            for j in range(ow):
+                by_filter[:, :, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                          j * sw:j * sw + dw * (kw - 1) + 1:dw] = \
+                    w[f][None] * g[:, f, i, j][:, None, None, None]
+    for padded in (by_offset, by_window, by_filter):
+        dx = padded[:, :, ph:ph + h, pw:pw + wd]
+        if _differs(dx, grads[0]) and all(_differs(dx, o[0]) for o in outs):
+            outs.append((dx, *grads[1:]))
+    return outs or None
+
+
 def _max_zero_padding(case: Case) -> np.ndarray | None:
     if max(_pairs(case, "padding")) == 0:
         return None
@@ -594,9 +636,9 @@ TEXT = {
         "twice.",
     "overlap-overwrite":
         "overlapping windows overwrite instead of accumulate: where windows overlap (stride "
-        "< kernel) an element can be the maximum of several windows and must receive the sum "
-        "of their gradients; '=' keeps only the last one. Use dx[...] += ..., also in "
-        "col2im.",
+        "< kernel) an input element belongs to several windows (in max pooling it can be "
+        "the maximum of several) and its gradient is the sum of what each window sends "
+        "back; '=' keeps only the last one. Use dx[...] += ..., also in col2im.",
     "ignores-grad-out":
         "backward ignores grad_out: the gradients equal those of sum(output); multiply by "
         "the upstream gradient (chain rule).",
@@ -643,6 +685,8 @@ def variants(op: str) -> list[Variant]:
         add("channels-mixed-across-groups", "forward", _group_mixed)
         add_window_geometry()
         add("input-gradient-without-flip", "backward", _conv_input_grad_unflipped)
+        if op == "conv2d":
+            add("overlap-overwrite", "backward", _conv_dx_overwrite)
         add("weight-gradient-transposed", "backward", _conv_weight_transposed)
     if op in ("max_pool2d", "avg_pool2d"):
         if op == "max_pool2d":

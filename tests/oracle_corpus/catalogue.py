@@ -5,6 +5,7 @@ import oracle_candidates as oc
 
 from . import arrays_numpy as an
 from . import cs231n_buggy as cb
+from . import cs231n_naive as cn
 from . import dlfs_layers as dl
 from . import nhwc_numpy as nh
 
@@ -13,6 +14,9 @@ BUGGY = {
     "cs231n conv with a flipped kernel": (
         "conv2d", cb.conv_forward_flipped, cb.conv_backward_flipped, {"style": "cs231n"},
         ["flipped-kernel"]),
+    "cs231n conv backward with '=' for dx": (
+        "conv2d", cn.conv_forward_naive, cb.conv_backward_assign, {"style": "cs231n"},
+        ["overlap-overwrite"]),
     "cs231n max-pool mask with '='": (
         "max_pool2d", cb.max_pool_forward, cb.max_pool_backward_mask_assign,
         {"style": "cs231n"}, ["overlap-overwrite", "ties-every-max"]),
@@ -30,6 +34,8 @@ BUGGY = {
     "cs231n softmax_loss without the max shift": (
         "cross_entropy", cb.softmax_loss_unshifted, None, {"style": "cs231n"},
         ["softmax-without-max-shift"]),
+    "layer Convolution whose col2im uses '='": (
+        "conv2d", dl.ConvolutionOverwrite, None, {"style": "layer"}, ["overlap-overwrite"]),
     "layer Pooling padded with zeros (the book's np.pad)": (
         "max_pool2d", dl.PoolingZeroPad, None, {"style": "layer"}, ["max-pool-zero-padding"]),
     "layer Pooling whose col2im uses '='": (

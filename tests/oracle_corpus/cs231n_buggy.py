@@ -29,6 +29,21 @@ def conv_backward_flipped(dout, cache):
     return dx, np.flip(dw, axis=(2, 3)), db
 
 
+def conv_backward_assign(dout, cache):
+    """The naive loops with '=' for dx: a later window (or filter) overwrites the region."""
+    x, w, b, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    F, _, HH, WW = w.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dx_pad, dw = np.zeros_like(x_pad), np.zeros_like(w)
+    for n, f, i, j in np.ndindex(dout.shape):
+        hs, ws = i * stride, j * stride
+        dx_pad[n, :, hs:hs + HH, ws:ws + WW] = w[f] * dout[n, f, i, j]
+        dw[f] += x_pad[n, :, hs:hs + HH, ws:ws + WW] * dout[n, f, i, j]
+    dx = dx_pad[:, :, pad:pad + x.shape[2], pad:pad + x.shape[3]]
+    return dx, dw, dout.sum(axis=(0, 2, 3))
+
+
 def max_pool_backward_mask_assign(dout, cache):
     """The mask idiom with '=': every tied maximum gets dout, and a window overwrites
     what an overlapping earlier window put there."""

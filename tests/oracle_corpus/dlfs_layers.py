@@ -63,6 +63,18 @@ class Convolution:
         return col2im(dcol, self.x.shape, FH, FW, self.stride, self.pad)
 
 
+class ConvolutionOverwrite(Convolution):
+    """col2im with '=': where windows overlap, the last kernel offset's gradient wins."""
+
+    def backward(self, dout):
+        FN, C, FH, FW = self.W.shape
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+        self.db = dout.sum(axis=0)
+        self.dW = (self.col.T @ dout).T.reshape(FN, C, FH, FW)
+        dcol = dout @ self.col_W.T
+        return col2im(dcol, self.x.shape, FH, FW, self.stride, self.pad, accumulate=False)
+
+
 class Pooling:
     """Max pooling; padding with -inf (a padded element is never the maximum)."""
 
