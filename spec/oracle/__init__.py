@@ -38,7 +38,7 @@ from typing import Any
 
 from .adapters import Adapted, adapt
 from .cases import OPS, Case, all_cases
-from .checker import CaseResult, diagnose, run_case, settle, shrink, time_limit
+from .checker import CaseResult, explain, run_case, time_limit
 from .golden import export
 from .reference import TEXT
 from .report import Failure, Report, fd_note
@@ -123,24 +123,10 @@ def _check(op: str, adapted: Adapted, names: tuple[str, str | None], seed: int,
     if hung:  # nothing to shrink or diagnose: show the case where it stopped
         report.failure = Failure(hung[0].case.name, 0, hung[0])
         return report
-    for r in failed:
-        r.diagnoses = diagnose(r, backward=backward)
-    settle(failed)
-    # show a diagnosed failure if there is one, preferably one without ties (clearer)
-    chosen = min(failed, key=lambda r: (not r.diagnoses, not r.case.fd))
-    shrunk, steps = shrink(forward, backward, chosen, budget=shrink_budget,
-                           in_scope=lambda case: adapted.out_of_scope(case) is None)
-    if steps:  # shrinking skips finite differences unless they are what fails: run them
-        keys, stages = shrunk.diagnoses, shrunk.stages
-        shrunk = run_case(forward, backward, shrunk.case)
-        shrunk.diagnoses, shrunk.stages = keys, stages
-    settle([shrunk], failed)
+    chosen, shrunk, steps, report.diagnoses, report.stages = explain(
+        forward, backward, failed, shrink_budget,
+        in_scope=lambda case: adapted.out_of_scope(case) is None)
     report.failure = Failure(chosen.case.name, steps, shrunk, fd_note(forward, shrunk))
-    keys = list(shrunk.diagnoses)
-    for r in failed:
-        keys += [k for k in r.diagnoses if k not in keys]
-    report.diagnoses = keys
-    report.stages = {k: v for r in [*failed, shrunk] for k, v in r.stages.items()}
     return report
 
 

@@ -603,6 +603,32 @@ def shrink(forward: Forward, backward: Backward | None, result: CaseResult,
     return result, steps
 
 
+def explain(forward: Forward, backward: Backward | None, failed: list[CaseResult],
+            budget: int = 40, in_scope: Callable[[Case], bool] | None = None
+            ) -> tuple[CaseResult, CaseResult, int, list[str], dict[str, str]]:
+    """Diagnose every failed case, choose the one to show and shrink it.
+
+    Returns ``(chosen, shrunk, steps, keys, stages)``: the failed case chosen (a diagnosed
+    one, preferably without ties, which is clearer), its shrunk form after ``steps``
+    steps, every diagnosis key (the shrunk case's first) and the stage of each key.
+    """
+    for r in failed:
+        r.diagnoses = diagnose(r, backward=backward)
+    settle(failed)
+    chosen = min(failed, key=lambda r: (not r.diagnoses, not r.case.fd))
+    shrunk, steps = shrink(forward, backward, chosen, budget=budget, in_scope=in_scope)
+    if steps:  # shrinking skips finite differences unless they are what fails: run them
+        keys, stages = shrunk.diagnoses, shrunk.stages
+        shrunk = run_case(forward, backward, shrunk.case)
+        shrunk.diagnoses, shrunk.stages = keys, stages
+    settle([shrunk], failed)
+    keys = list(shrunk.diagnoses)
+    for r in failed:
+        keys += [k for k in r.diagnoses if k not in keys]
+    stages = {k: v for r in [*failed, shrunk] for k, v in r.stages.items()}
+    return chosen, shrunk, steps, keys, stages
+
+
 def diagnosis_text(key: str) -> str:
     """The explanation of a diagnosis key."""
     return TEXT[key]
