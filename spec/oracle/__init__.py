@@ -39,7 +39,7 @@ from typing import Any
 from .adapters import Adapted, adapt
 from .cases import OPS, Case, all_cases
 from .checker import CaseResult, explain, run_case, time_limit
-from .golden import export
+from .golden import VERSION, export
 from .reference import TEXT
 from .report import Failure, Report, fd_note
 
@@ -190,7 +190,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
                                                       else sys.argv[1:])])
     if args.op == "export":
         paths = export(args.target, seed=args.seed)
-        print(f"wrote {len(paths)} files to {args.target} (schema version 1; see "
+        print(f"wrote {len(paths)} files to {args.target} (format version {VERSION}; see "
               f"{Path(args.target) / 'README.md'})")
         return 0
     if args.op not in OPS:
