@@ -305,3 +305,19 @@ def test_the_readme_explains_every_field_tag_and_rule(exported, files):
                   "document", "-?(0|[1-9][0-9]*)(/[1-9][0-9]*)?"):
         assert words in readme, words
     assert "Python" not in readme.replace("Nothing here needs Python", "")
+
+
+def test_an_export_with_another_seed_is_valid_and_differs(tmp_path, exported):
+    golden.export(tmp_path, seed=7)
+    validator = jsonschema.Draft202012Validator(
+        _strict_json((tmp_path / "golden.schema.json").read_text()))
+    for op in OPS:
+        doc = golden.load(tmp_path / f"{op}.json")
+        assert validator.is_valid(doc), op
+        assert doc["seed"] == 7
+    ours = golden.load(tmp_path / "conv2d.json")["cases"]
+    theirs = golden.load(exported / "conv2d.json")["cases"]
+    assert [c for c in ours if c["kind"] == "random"] != \
+        [c for c in theirs if c["kind"] == "random"]
+    assert [c for c in ours if c["kind"] != "random"] == \
+        [c for c in theirs if c["kind"] != "random"]
