@@ -109,26 +109,28 @@ class StyleError(TypeError):
     (the mistake is in what the candidate returned, not where the oracle noticed it)."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class Adapted:
     """An implementation behind the arrays contract (NCHW, ``F.<op>`` argument names).
 
     Attributes
     ----------
-    op, style, layout : str
     forward : callable
         ``forward(*arrays, **params) -> ndarray``.
     backward : callable or None
         ``backward(*arrays, grad_out, **params) -> tuple`` of gradients, one per array
         input (None, or left out, for a non-differentiable one); None when the candidate
         has no backward.
+    op, style, layout : str
+    scope : callable
+        ``scope(case) -> list of str``: the reasons the style cannot express ``case``.
     """
 
-    op: str
-    style: str
-    layout: str
     forward: Callable[..., Any]
     backward: Callable[..., Any] | None
+    op: str = ""
+    style: str = "arrays"
+    layout: str = "NCHW"
     scope: Callable[[Case], list[str]] = dataclasses.field(repr=False,
                                                             default=lambda case: [])
 
@@ -532,4 +534,4 @@ def adapt(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
                              f"{needed} attribute(s) (weight, bias); got {grads!r}")
         fwd, bwd, scope = _layer(op, forward, grads)
     fwd, bwd = _with_layout(op, layout, fwd, bwd)
-    return Adapted(op, style, layout, fwd, bwd, scope or (lambda case: []))
+    return Adapted(fwd, bwd, op, style, layout, scope or (lambda case: []))
