@@ -236,8 +236,8 @@ def test_layout_conversions_are_inverse_and_move_the_right_axes():
 # ---------------------------------------------------------------- style rules and refusals
 
 @pytest.mark.parametrize("kwargs, words", [
-    ({"style": "keras"}, "style: got 'keras', expected one of 'arrays', 'cs231n', 'layer'"),
-    ({"layout": "CHWN"}, "layout: got 'CHWN', expected one of 'NCHW', 'NHWC'"),
+    ({"style": "keras"}, "style: expected one of 'arrays', 'cs231n', 'layer', got 'keras'"),
+    ({"layout": "CHWN"}, "layout: expected one of 'NCHW', 'NHWC', got 'CHWN'"),
     ({"style": "arrays", "grads": ("dW",)}, "grads: only the 'layer' style"),
     ({"style": "layer", "grads": ("dW",)}, "grads: conv2d has 2 weight array(s)"),
     ({"style": "layer", "grads": "dW"}, "grads: expected a tuple of attribute names"),

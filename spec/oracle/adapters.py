@@ -495,10 +495,10 @@ def adapt(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
         callable, or an argument the style does not take.
     """
     if style not in STYLES:
-        raise ValueError(f"style: got {style!r}, expected one of {', '.join(map(repr, STYLES))}")
+        raise ValueError(f"style: expected one of {', '.join(map(repr, STYLES))}, got {style!r}")
     if layout not in LAYOUTS:
-        raise ValueError(f"layout: got {layout!r}, expected one of "
-                         f"{', '.join(map(repr, LAYOUTS))}")
+        raise ValueError(f"layout: expected one of {', '.join(map(repr, LAYOUTS))}, "
+                         f"got {layout!r}")
     if op not in STYLE_OPS[style]:
         raise ValueError(f"op {op!r} has no {style!r} form; style {style!r} covers "
                          f"{', '.join(STYLE_OPS[style])}")
