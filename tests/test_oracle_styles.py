@@ -69,6 +69,8 @@ RIGHT = {
     "layer Pooling": ("max_pool2d", dl.Pooling, None, {"style": "layer"}, 13,
                       ["stride (1, 2) differs between the axes"]),
     "layer Affine": ("linear", dl.Affine, None, {"style": "layer"}, 8, []),
+    "layer Conv2D in NHWC": ("conv2d", nh.Conv2D, None, {"style": "layer", "layout": "NHWC"},
+                             14, ["dilation", "groups"]),
     "layer Relu": ("relu", dl.Relu, None, {"style": "layer"}, 7, []),
     "layer SoftmaxWithLoss": ("cross_entropy", dl.SoftmaxWithLoss, None, {"style": "layer"},
                               5, ["reduction='sum'"]),

@@ -169,10 +169,13 @@ def _one(case: Case, name: str, style_words: str, value: int = 1) -> list[str]:
     return []
 
 
-def _bias(b: np.ndarray | None, w: np.ndarray) -> np.ndarray:
+def _bias(b: np.ndarray | None, w: np.ndarray, layout: str = "NCHW") -> np.ndarray:
     """The bias to pass: a case without one is run with zeros (the same function), since
-    these APIs always take ``b``."""
-    return np.zeros(w.shape[0]) if b is None else b
+    these APIs always take ``b``. ``w`` is in the candidate's layout (OIHW / (O, I), or
+    HWIO in NHWC), so the number of outputs is its first or its last axis."""
+    if b is not None:
+        return b
+    return np.zeros(w.shape[-1] if layout == "NHWC" and w.ndim == 4 else w.shape[0])
 
 
 def _drop_bias_gradient(grads: tuple[Any, ...], arrays: tuple[np.ndarray, ...]
@@ -218,15 +221,15 @@ def _as_array(value: Any) -> Any:
 # -------------------------------------------------------------------------- cs231n
 
 
-def _cs231n(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | None
-            ) -> tuple[Callable[..., Any], Callable[..., Any] | None,
+def _cs231n(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | None,
+            layout: str = "NCHW") -> tuple[Callable[..., Any], Callable[..., Any] | None,
                        Callable[[Case], list[str]]]:
     f_name, b_name = CS231N_NAMES[op]
     f_what = f"{f_name} -> (out, cache)"
 
     if op == "conv2d":
         def call(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1):
-            return _two(forward(x, w, _bias(b, w), {"stride": _pair(stride)[0],
+            return _two(forward(x, w, _bias(b, w, layout), {"stride": _pair(stride)[0],
                                           "pad": _pair(padding)[0]}), f_what)
 
         def scope(case: Case) -> list[str]:
@@ -307,13 +310,13 @@ def _method(obj: Any, name: str) -> Callable[..., Any]:
     return method
 
 
-def _layer(op: str, factory: Callable[..., Any], grads: tuple[str, ...]
+def _layer(op: str, factory: Callable[..., Any], grads: tuple[str, ...], layout: str = "NCHW"
            ) -> tuple[Callable[..., Any], Callable[..., Any], Callable[[Case], list[str]]]:
     words = f"factory{_LAYER_CALL[op]}"
 
     if op == "conv2d":
         def build(x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1):
-            return factory(w, _bias(b, w), stride=_pair(stride)[0],
+            return factory(w, _bias(b, w, layout), stride=_pair(stride)[0],
                            pad=_pair(padding)[0]), (x,)
 
         def scope(case: Case) -> list[str]:
@@ -518,7 +521,7 @@ def adapt(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
         if op == "cross_entropy" and backward is not None:
             raise ValueError("backward: softmax_loss(x, y) returns (loss, dx) itself; pass it "
                              "as forward only")
-        fwd, bwd, scope = _cs231n(op, forward, backward)
+        fwd, bwd, scope = _cs231n(op, forward, backward, layout)
     else:
         if backward is not None:
             raise ValueError("backward: the 'layer' style takes one factory; the backward of "
@@ -532,6 +535,6 @@ def adapt(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
         if len(grads) != needed:
             raise ValueError(f"grads: {op} has {needed} weight array(s), so grads names "
                              f"{needed} attribute(s) (weight, bias); got {grads!r}")
-        fwd, bwd, scope = _layer(op, forward, grads)
+        fwd, bwd, scope = _layer(op, forward, grads, layout)
     fwd, bwd = _with_layout(op, layout, fwd, bwd)
     return Adapted(fwd, bwd, op, style, layout, scope or (lambda case: []))

@@ -101,3 +101,20 @@ def conv2d_true_convolution(x, w, b=None, stride=1, padding=0, dilation=1, group
     """The textbook convolution, as scipy.signal.convolve computes it: the kernel rotated by
     180 degrees (deep learning layers compute cross-correlation)."""
     return conv2d(x, w[::-1, ::-1], b, stride, padding, dilation, groups)
+
+
+class Conv2D:
+    """A layer object in NHWC / HWIO (numpy-ml's layout), in the "layer" style's
+    convention: Conv2D(W, b, stride, pad), forward(X), backward(dLdY) -> dX, then dW, db."""
+
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W, self.b, self.stride, self.pad = W, b, stride, pad
+
+    def forward(self, X):
+        self.X = X
+        return conv2d(X, self.W, self.b, self.stride, self.pad)
+
+    def backward(self, dLdY):
+        dX, self.dW, self.db = conv2d_backward(self.X, self.W, self.b, grad_out=dLdY,
+                                               stride=self.stride, padding=self.pad)
+        return dX
