@@ -1,11 +1,9 @@
 """Tests of spec.oracle: it accepts right implementations, rejects broken ones with the right
-diagnosis, never crashes on a misbehaving candidate, and writes golden files that re-check."""
+diagnosis and never crashes on a misbehaving candidate (golden files: tests/test_golden.py)."""
 
 from __future__ import annotations
 
-import json
 import sys
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,6 @@ import pytest
 
 import tinygrad_cnn.nn.functional as F
 from spec import oracle, output_size
-from spec.oracle import golden
 from spec.oracle.cases import OPS, all_cases, expected_shape
 from tinygrad_cnn import Tensor
 from tinygrad_cnn.cli import main as cli_main
@@ -331,49 +328,4 @@ def test_python_m_spec_oracle():
     assert "raised RuntimeError: not implemented yet" in done.stdout
 
 
-# ------------------------------------------------------------------------- golden files
-
-
-def _recheck(op: str, case: dict) -> None:
-    arrays = [golden.decode(t) for t in case["inputs"]]
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in case["params"].items()}
-    tensors = [Tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
-    out = getattr(F, op)(*tensors, **params)
-    out.backward(golden.decode(case["grad_out"]))
-    expected = [golden.decode(case["output"])] + [golden.decode(g) for g in case["gradients"]]
-    got = [out.numpy()] + [t.grad.numpy() for t in tensors if t.dtype.kind == "f"]
-    assert [g["name"] for g in case["gradients"]] == [
-        t["name"] for t in case["inputs"] if t["differentiable"]]
-    for e, g in zip(expected, got, strict=True):
-        np.testing.assert_allclose(g, e, rtol=1e-7, atol=1e-9, err_msg=case["name"])
-    if case["exact"]:  # exact cases: recompute in Fractions, equal to the last digit
-        tensors = [Tensor(golden.decode(t, exact=True), requires_grad=True)
-                   for t in case["inputs"]]
-        out = getattr(F, op)(*tensors, **params)
-        out.backward(golden.decode(case["grad_out"], exact=True))
-        assert [golden.rational(v) for v in out.numpy().reshape(-1)] == case["output"]["data"]
-        for t, g in zip(tensors, case["gradients"], strict=True):
-            assert [golden.rational(v) for v in t.grad.numpy().reshape(-1)] == g["data"]
-
-
-def test_export_writes_golden_files_that_recheck(tmp_path, capsys):
-    assert cli_main(["oracle", "export", str(tmp_path)]) == 0
-    index = json.loads((tmp_path / "INDEX.json").read_text())
-    assert index["version"] == 1 and {f["op"] for f in index["files"]} == set(OPS)
-    assert (tmp_path / "README.md").exists()
-    n_exact = 0
-    for entry in index["files"]:
-        doc = json.loads((tmp_path / entry["file"]).read_text())
-        assert doc["schema"] == golden.SCHEMA and doc["version"] == 1
-        assert doc["op"] == entry["op"] and len(doc["cases"]) == entry["cases"]
-        for case in doc["cases"]:
-            _recheck(doc["op"], case)
-            n_exact += case["exact"]
-    assert n_exact > 50
-
-
-def test_rational_strings():
-    assert golden.rational(Fraction(-7, 3)) == "-7/3" and golden.rational(4) == "4"
-    t = {"shape": [2], "dtype": "float64", "data": ["1/3", "-2"]}
-    assert golden.decode(t, exact=True).tolist() == [Fraction(1, 3), Fraction(-2)]
-    np.testing.assert_allclose(golden.decode(t), [1 / 3, -2.0])
+# The golden files (oracle export) are tested in tests/test_golden.py.

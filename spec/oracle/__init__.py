@@ -36,9 +36,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .adapters import Adapted, adapt
 from .cases import OPS, Case, all_cases
-from .checker import CaseResult, diagnose, run_case, shrink, time_limit
-from .golden import export
+from .checker import CaseResult, explain, run_case, time_limit
+from .golden import VERSION, export
 from .reference import TEXT
 from .report import Failure, Report, fd_note
 
@@ -57,7 +58,9 @@ def _name(fn: Callable[..., Any] | None) -> str | None:
 
 
 def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | None = None,
-          *, seed: int = 0, shrink_budget: int = 40, timeout: float | None = 10.0) -> Report:
+          *, seed: int = 0, shrink_budget: int = 40, timeout: float | None = 10.0,
+          style: str = "arrays", layout: str = "NCHW",
+          grads: tuple[str, ...] | None = None) -> Report:
     """Check an implementation of ``op`` on every case and explain the first failure.
 
     Parameters
@@ -78,6 +81,12 @@ def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
         candidate that hits it fails that case and is not called again; the limit works
         in the main thread on POSIX systems (a ``SIGALRM`` timer).
 
+    style, layout, grads
+        How the implementation is called (see :mod:`spec.oracle.adapters`): style
+        ``"arrays"`` (the contract above), ``"cs231n"`` or ``"layer"``; layout ``"NCHW"``
+        or ``"NHWC"``; ``grads``, the layer attributes holding the weight gradients.
+        Cases the style cannot express are not run (``report.unsupported``).
+
     Returns
     -------
     Report
@@ -88,14 +97,25 @@ def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
         raise ValueError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
     if not callable(forward) or (backward is not None and not callable(backward)):
         raise TypeError("forward (and backward, if given) must be callable")
+    adapted = adapt(op, forward, backward, style=style, layout=layout, grads=grads)
+    names = _name(forward) or "?", _name(backward)
     with time_limit(timeout):
-        return _check(op, forward, backward, seed, shrink_budget)
+        return _check(op, adapted, names, seed, shrink_budget)
 
 
-def _check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | None,
-           seed: int, shrink_budget: int) -> Report:
-    results = [run_case(forward, backward, case) for case in all_cases(op, seed)]
-    report = Report(op, _name(forward) or "?", _name(backward), seed, results)
+def _check(op: str, adapted: Adapted, names: tuple[str, str | None], seed: int,
+           shrink_budget: int) -> Report:
+    forward, backward = adapted.forward, adapted.backward
+    cases, unsupported = [], []
+    for case in all_cases(op, seed):
+        reason = adapted.out_of_scope(case)
+        if reason is None:
+            cases.append(case)
+        else:
+            unsupported.append((case.name, reason))
+    results = [run_case(forward, backward, case) for case in cases]
+    report = Report(op, *names, seed, results)
+    report.unsupported = unsupported
     failed = report.failed
     if not failed:
         return report
@@ -103,20 +123,10 @@ def _check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | 
     if hung:  # nothing to shrink or diagnose: show the case where it stopped
         report.failure = Failure(hung[0].case.name, 0, hung[0])
         return report
-    for r in failed:
-        r.diagnoses = diagnose(r)
-    # show a diagnosed failure if there is one, preferably one without ties (clearer)
-    chosen = min(failed, key=lambda r: (not r.diagnoses, not r.case.fd))
-    shrunk, steps = shrink(forward, backward, chosen, budget=shrink_budget)
-    if steps:  # shrinking skips finite differences unless they are what fails: run them
-        keys = shrunk.diagnoses
-        shrunk = run_case(forward, backward, shrunk.case)
-        shrunk.diagnoses = keys
+    chosen, shrunk, steps, report.diagnoses, report.stages = explain(
+        forward, backward, failed, shrink_budget,
+        in_scope=lambda case: adapted.out_of_scope(case) is None)
     report.failure = Failure(chosen.case.name, steps, shrunk, fd_note(forward, shrunk))
-    keys = list(shrunk.diagnoses)
-    for r in failed:
-        keys += [k for k in r.diagnoses if k not in keys]
-    report.diagnoses = keys
     return report
 
 
@@ -180,7 +190,7 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
                                                       else sys.argv[1:])])
     if args.op == "export":
         paths = export(args.target, seed=args.seed)
-        print(f"wrote {len(paths)} files to {args.target} (schema version 1; see "
+        print(f"wrote {len(paths)} files to {args.target} (format version {VERSION}; see "
               f"{Path(args.target) / 'README.md'})")
         return 0
     if args.op not in OPS:

@@ -295,23 +295,25 @@ def document_cases(op: str) -> list[Case]:
         out.append(build(op, "doc001-5x5-filter-3x3", "document",
                          _conv_cfg(h=5, w=5, bias=False), 1,
                          {"x": _a(DOC001_IMAGE, 1, 1), "w": _a(DOC001_FILTER, 1, 1)},
-                         "seed 001: 5x5 input feature map, 3x3 filter, stride 1"))
+                         "course document 001: 5x5 input feature map, 3x3 filter, stride 1"))
         filters = np.stack([_a(DOC003_FILTER1), _a(DOC003_FILTER2)])[:, None]
         for s in (1, 2):
             out.append(build(op, f"doc003-6x6-filters-1-2-stride-{s}", "document",
                              _conv_cfg(h=6, w=6, o=2, s=s, bias=False), 3,
                              {"x": _a(DOC003_IMAGE, 1, 1), "w": filters},
-                             f"seed 003: 6x6 image, filters 1 and 2, stride {s}"))
+                             f"course document 003: 6x6 image, filters 1 and 2, stride {s}"))
         out.append(build(op, "doc004-7x7-feature-detector", "document",
                          _conv_cfg(h=7, w=7, bias=False), 4,
                          {"x": _a(DOC004_IMAGE, 1, 1), "w": _a(DOC004_DETECTOR, 1, 1)},
-                         "seed 004: 7x7 input image, 3x3 feature detector, stride 1"))
+                         "course document 004: 7x7 input image, 3x3 feature detector, stride 1"))
     elif op in ("max_pool2d", "avg_pool2d"):
+        mp = op == "max_pool2d"  # equal values are a tie for max pooling only
+        note = ("course document 003: 2x2 pooling of the two 4x4 feature maps of its "
+                "filters 1 and 2")
         out.append(build(op, "doc003-2x2-pooling-of-feature-maps", "document",
-                         _pool_cfg(c=2, ties=True, max_pool=op == "max_pool2d"), 3,
-                         {"x": _doc003_feature_maps()},
-                         "seed 003: 2x2 pooling of the two 4x4 feature maps (filter 2's map "
-                         "has a window of four equal values: a tie)"))
+                         _pool_cfg(c=2, ties=mp, max_pool=mp), 3, {"x": _doc003_feature_maps()},
+                         note + (" (filter 2's map has a window of four equal values: a tie)"
+                                 if mp else "")))
     return out
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from .adapters import StyleError
 from .cases import Case, build, expected_shape, shrink_moves
-from .reference import TEXT, engine, variants
+from .reference import TEXT, engine, variant_value, variants
 
 Forward = Callable[..., Any]
 Backward = Callable[..., Any]
@@ -46,6 +47,7 @@ class CaseResult:
     expected_grads: tuple | None = None
     diagnoses: list[str] = dataclasses.field(default_factory=list)
     fd_checked: bool = False  # whether the finite-difference check ran
+    stages: dict[str, str] = dataclasses.field(default_factory=dict)  # diagnosis -> stage
 
     @property
     def passed(self) -> bool:
@@ -87,9 +89,36 @@ def first_difference(actual: np.ndarray, expected: np.ndarray) -> tuple[int, ...
     return tuple(int(i) for i in idx[0]) if len(idx) else None
 
 
-def _fmt_number(v: Any) -> str:
+def significant_digits(a: Any, b: Any, least: int = 10) -> int:
+    """Enough significant digits to tell the numbers ``a`` and ``b`` apart (at least
+    ``least``, at most 17, which shows any two float64 numbers apart)."""
+    a, b = float(a), float(b)
+    if a == b or not (np.isfinite(a) and np.isfinite(b)):
+        return least
+    relative = abs(a - b) / max(abs(a), abs(b))
+    return int(min(17, max(least, np.ceil(-np.log10(relative)) + 2)))
+
+
+def decimals_to_show(actual: Any, expected: Any, least: int = 6) -> int:
+    """Digits after the point that show where two arrays of the same shape differ (for
+    printing them whole): the first difference beyond the tolerance must be visible."""
+    if not (isinstance(actual, np.ndarray) and isinstance(expected, np.ndarray)
+            and actual.shape == expected.shape and actual.dtype.kind == "f"):
+        return least
+    idx = first_difference(actual, np.asarray(expected, dtype=np.float64))
+    if idx is None:
+        return least
+    a, e = float(actual[idx]), float(expected[idx])
+    if a == e or not (np.isfinite(a) and np.isfinite(e)):
+        return least
+    return int(min(17, max(least, np.ceil(-np.log10(abs(a - e))) + 1)))
+
+
+def _fmt_number(v: Any, digits: int = 10) -> str:
     v = float(v)
-    return str(int(v)) if v == int(v) and abs(v) < 1e15 else f"{v:.10g}"
+    if not np.isfinite(v):
+        return str(v)
+    return str(int(v)) if v == int(v) and abs(v) < 1e15 else f"{v:.{digits}g}"
 
 
 # ------------------------------------------------------------------- calling a candidate
@@ -150,6 +179,9 @@ def _call(fn: Callable[..., Any], args: list[np.ndarray], kwargs: dict[str, Any]
         return None, (f"did not return within {limit:g} s: stopped (an endless loop? the "
                       "limit is check(..., timeout=...), --timeout on the command line)"), \
             "timeout"
+    except StyleError as exc:  # what it returned does not fit its style: no location
+        running[0] = False
+        return None, str(exc), "raised"
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any candidate error is reported
         running[0] = False
         frames = traceback.extract_tb(exc.__traceback__)
@@ -184,11 +216,49 @@ def _validate(result: Any, shape: tuple[int, ...], stage: str, where: str,
     if not close(result, expected):
         idx = first_difference(result, expected)
         err = float(np.max(np.abs(result - expected)))
+        digits = significant_digits(expected[idx], result[idx])
         return result, Problem(
             stage, "values", f"{where}: values differ, first at index {list(idx)}: expected "
-            f"{_fmt_number(expected[idx])}, got {_fmt_number(result[idx])} (max abs error "
-            f"{err:.3g})", where, idx, expected, result)
+            f"{_fmt_number(expected[idx], digits)}, got {_fmt_number(result[idx], digits)} "
+            f"(max abs error {err:.3g})", where, idx, expected, result)
     return result, None
+
+
+def _ignorable(g: Any) -> bool:
+    """Whether a gradient given for a non-differentiable input may be ignored (None or
+    zeros)."""
+    if g is None:
+        return True
+    try:
+        return bool(np.all(np.asarray(g, dtype=np.float64) == 0))
+    except (TypeError, ValueError):
+        return False
+
+
+def gradients_of(raw: Any, case: Case) -> tuple[Any, Problem | None]:
+    """A backward's return value as the tuple of the differentiable inputs' gradients.
+
+    A bare array stands for a 1-tuple when there is one differentiable input. A tuple with
+    one entry per array input may carry None or zeros for a non-differentiable input (an
+    int target); that entry is dropped. Anything else is returned as it is (for the count
+    check).
+    """
+    names, everything = case.differentiable, tuple(case.arrays)
+    if isinstance(raw, np.ndarray) and len(names) == 1:
+        return (raw,), None
+    if (isinstance(raw, (tuple, list)) and len(raw) == len(everything)
+            and len(everything) > len(names)):
+        kept = []
+        for name, g in zip(everything, raw, strict=True):
+            if name in names:
+                kept.append(g)
+            elif not _ignorable(g):
+                return raw, Problem(
+                    "backward", "values", f"gradients: the gradient returned for {name} "
+                    "(not differentiable: integer class indices) must be None or zeros, "
+                    "or left out")
+        return tuple(kept), None
+    return raw, None
 
 
 # --------------------------------------------------------------------- finite differences
@@ -273,8 +343,10 @@ def run_case(forward: Forward, backward: Backward | None, case: Case,
     if err is not None:
         result.problems.append(Problem("backward", category, f"gradients: {err}"))
         return result
-    if isinstance(raw, np.ndarray) and len(names) == 1:
-        raw = (raw,)
+    raw, problem = gradients_of(raw, case)
+    if problem is not None:
+        result.problems.append(problem)
+        return result
     if not isinstance(raw, (tuple, list)) or len(raw) != len(names):
         got = (f"{len(raw)} values" if isinstance(raw, (tuple, list))
                else type(raw).__name__)
@@ -306,12 +378,21 @@ def run_case(forward: Forward, backward: Backward | None, case: Case,
 
 
 def _match_forward(actual: Any, value: Any, expected: np.ndarray, block: bool,
-                   key: str) -> bool:
+                   key: str, case: Case) -> bool:
     if not isinstance(actual, np.ndarray) or actual.dtype.kind != "f":
         return False
+    if key == "log-of-softmax":
+        return close(actual, value, equal_nan=True)
     if key == "softmax-without-max-shift":
+        if close(actual, value, equal_nan=True):
+            return True
+        # any other non-finite result where the textbook formula overflows, unless it is
+        # exactly the log of a max-shifted softmax (a different mistake)
+        log_of_softmax = variant_value(case, "log-of-softmax")
         return (not np.isfinite(actual).all() and isinstance(value, np.ndarray)
-                and not np.isfinite(value).all()) or close(actual, value, equal_nan=True)
+                and not np.isfinite(value).all()
+                and not (log_of_softmax is not None
+                         and close(actual, log_of_softmax, equal_nan=True)))
     if block:
         if actual.shape != value.shape:
             return False
@@ -353,8 +434,8 @@ def _constant_factor(result: CaseResult, stage: str) -> bool:
                 or actual.dtype.kind != "f" or not np.isfinite(actual).all()):
             return False
         nonzero = np.abs(expected) > 1e-12
-        if not nonzero.any() or np.any(np.abs(actual[~nonzero]) > 1e-9):
-            return False
+        if np.count_nonzero(nonzero) < 2 or np.any(np.abs(actual[~nonzero]) > 1e-9):
+            return False  # never from a single number: any two numbers have a ratio
         ratios = actual[nonzero] / expected[nonzero]
         factor = float(np.median(ratios))
         if abs(factor) < 1e-12 or abs(abs(factor) - 1) < 1e-9 \
@@ -364,47 +445,121 @@ def _constant_factor(result: CaseResult, stage: str) -> bool:
     return hit
 
 
-def diagnose(result: CaseResult, keys: set[str] | None = None) -> list[str]:
-    """Keys of the classic mistakes whose variant reproduces the candidate's failure."""
+def _probe_ignores_grad_out(backward: Backward, result: CaseResult) -> bool:
+    """Whether the candidate's backward returns the same non-zero gradients when grad_out
+    is tripled (a behavioural test: it holds whatever its forward does)."""
+    case = result.case
+    grads = result.grads
+    if not grads or any(not isinstance(g, np.ndarray) or g.dtype.kind != "f" for g in grads):
+        return False
+    if not any(np.any(g != 0) for g in grads) or not np.any(case.grad_out != 0):
+        return False
+    raw, err, _ = _call(backward, list(case.arrays.values()),
+                        dict(case.params, grad_out=case.grad_out * 3.0))
+    if err is not None:
+        return False
+    raw, problem = gradients_of(raw, case)
+    if problem is not None or not isinstance(raw, (tuple, list)) or len(raw) != len(grads):
+        return False
+    with np.errstate(all="ignore"):
+        return all(isinstance(b, np.ndarray) and b.shape == a.shape
+                   and bool(np.allclose(b, a, rtol=1e-12, atol=0)) for a, b in
+                   zip(grads, raw, strict=True))
+
+
+def diagnose(result: CaseResult, keys: set[str] | None = None,
+             backward: Backward | None = None) -> list[str]:
+    """Keys of the classic mistakes whose variant reproduces the candidate's failure.
+
+    The forward and the backward are judged separately: each stage with a problem is
+    compared with that stage's variants, and every match is reported (a forward mistake
+    does not hide a backward one). With ``backward`` given, a backward that returns the
+    same gradients when grad_out is tripled is reported as ignoring grad_out even when
+    its values match no variant. "constant-factor" is the fallback of a stage where
+    nothing else fits. ``result.stages`` records the stage of each key.
+    """
+    result.stages = {}
     if result.passed:
         return []
-    stage = result.problems[0].stage
-    if stage == FD_STAGE:
-        return []
+    stages: list[str] = []
+    for p in result.problems:
+        if p.stage in ("forward", "backward") and p.stage not in stages:
+            stages.append(p.stage)
     found: list[str] = []
-    for variant in variants(result.case.op):
-        if variant.stage != stage or variant.key in found:
-            continue
-        if keys is not None and variant.key not in keys:
-            continue
-        try:
-            value = variant.compute(result.case)
-        except Exception:  # noqa: BLE001 - a variant that cannot be formed does not match
-            continue
-        if value is None:
-            continue
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            if stage == "forward":
-                hit = _match_forward(result.output, v, result.expected_output,
-                                     variant.block, variant.key)
-            else:
-                hit = _match_backward(result.grads, tuple(v), result.expected_grads,
-                                      variant.key)
-            if hit:
-                found.append(variant.key)
-                break
-    if not found and (keys is None or "constant-factor" in keys) \
-            and _constant_factor(result, stage):
-        found.append("constant-factor")  # the least specific: only when nothing else fits
+    wanted = (lambda k: True) if keys is None else (lambda k: k in keys)
+    for stage in stages:
+        here: list[str] = []
+        for variant in variants(result.case.op):
+            if variant.stage != stage or variant.key in here or not wanted(variant.key):
+                continue
+            try:
+                value = variant.compute(result.case)
+            except Exception:  # noqa: BLE001 - a variant that cannot be formed does not match
+                continue
+            if value is None:
+                continue
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                if stage == "forward":
+                    hit = _match_forward(result.output, v, result.expected_output,
+                                         variant.block, variant.key, result.case)
+                else:
+                    hit = _match_backward(result.grads, tuple(v), result.expected_grads,
+                                          variant.key)
+                if hit:
+                    here += [k for k in (variant.key, *variant.also) if k not in here]
+                    break
+        if (stage == "backward" and backward is not None and "ignores-grad-out" not in here
+                and wanted("ignores-grad-out") and _probe_ignores_grad_out(backward, result)):
+            here.append("ignores-grad-out")
+        if not here and wanted("constant-factor") and _constant_factor(result, stage):
+            here.append("constant-factor")  # the least specific: only when nothing else fits
+        for k in here:
+            if k not in found:
+                found.append(k)
+                result.stages[k] = stage
     return found
+
+
+def settle(results: list[CaseResult], evidence: list[CaseResult] | None = None) -> None:
+    """Drop the diagnoses that are only ever an alternative explanation of a failure that
+    another diagnosis explains alone elsewhere (in ``results`` or ``evidence``).
+
+    On a window of four equal values, "every tied maximum gets the gradient" and "every
+    element gets the gradient" give the same numbers; a case without that ambiguity
+    decides which one the candidate does.
+    """
+    pool = [*results, *(evidence or [])]
+    alone: set[str] = set()
+    for r in pool:
+        for stage in set(r.stages.values()):
+            keys = [k for k in r.diagnoses if r.stages.get(k) == stage]
+            if len(keys) == 1:
+                alone.add(keys[0])
+
+    def dominated(key: str) -> bool:
+        if key in alone:
+            return False
+        for r in pool:
+            if key in r.diagnoses:
+                partners = [k for k in r.diagnoses
+                            if k != key and r.stages.get(k) == r.stages.get(key)]
+                if not any(p in alone for p in partners):
+                    return False
+        return True
+
+    drop = {k for r in pool for k in r.diagnoses if dominated(k)}
+    for r in results:
+        r.diagnoses = [k for k in r.diagnoses if k not in drop]
+        r.stages = {k: v for k, v in r.stages.items() if k not in drop}
 
 
 # -------------------------------------------------------------------------- shrinking
 
 
 def shrink(forward: Forward, backward: Backward | None, result: CaseResult,
-           budget: int = 40) -> tuple[CaseResult, int]:
+           budget: int = 40, in_scope: Callable[[Case], bool] | None = None
+           ) -> tuple[CaseResult, int]:
     """The smallest case (by the config's sizes) that still fails the same way.
 
     Each accepted step rebuilds the case from a smaller config with fresh data; a step is
@@ -424,6 +579,8 @@ def shrink(forward: Forward, backward: Backward | None, result: CaseResult,
                 break
             budget -= 1
             trial = build(case.op, case.name, case.kind, cfg, seed=1000 + budget)
+            if in_scope is not None and not in_scope(trial):
+                continue
             try:
                 res = run_case(forward, backward, trial, finite_differences=fd)
             except Exception:  # noqa: BLE001 - e.g. the engine refuses the config
@@ -432,18 +589,44 @@ def shrink(forward: Forward, backward: Backward | None, result: CaseResult,
                 continue
             if key is not None:
                 # the same mistake, and no new ambiguity (a tiny case can match two)
-                res.diagnoses = diagnose(res)
+                res.diagnoses = diagnose(res, backward=backward)
                 if key not in res.diagnoses or not set(res.diagnoses) <= allowed:
                     continue
             case, result, improved = trial, res, True
             steps += 1
             break
     if key is not None:
-        result.diagnoses = diagnose(result)
+        result.diagnoses = diagnose(result, backward=backward)
         if key in result.diagnoses:
             result.diagnoses.remove(key)
         result.diagnoses.insert(0, key)
     return result, steps
+
+
+def explain(forward: Forward, backward: Backward | None, failed: list[CaseResult],
+            budget: int = 40, in_scope: Callable[[Case], bool] | None = None
+            ) -> tuple[CaseResult, CaseResult, int, list[str], dict[str, str]]:
+    """Diagnose every failed case, choose the one to show and shrink it.
+
+    Returns ``(chosen, shrunk, steps, keys, stages)``: the failed case chosen (a diagnosed
+    one, preferably without ties, which is clearer), its shrunk form after ``steps``
+    steps, every diagnosis key (the shrunk case's first) and the stage of each key.
+    """
+    for r in failed:
+        r.diagnoses = diagnose(r, backward=backward)
+    settle(failed)
+    chosen = min(failed, key=lambda r: (not r.diagnoses, not r.case.fd))
+    shrunk, steps = shrink(forward, backward, chosen, budget=budget, in_scope=in_scope)
+    if steps:  # shrinking skips finite differences unless they are what fails: run them
+        keys, stages = shrunk.diagnoses, shrunk.stages
+        shrunk = run_case(forward, backward, shrunk.case)
+        shrunk.diagnoses, shrunk.stages = keys, stages
+    settle([shrunk], failed)
+    keys = list(shrunk.diagnoses)
+    for r in failed:
+        keys += [k for k in r.diagnoses if k not in keys]
+    stages = {k: v for r in [*failed, shrunk] for k, v in r.stages.items()}
+    return chosen, shrunk, steps, keys, stages
 
 
 def diagnosis_text(key: str) -> str:

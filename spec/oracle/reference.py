@@ -79,7 +79,8 @@ class Variant:
     (backward), or None when the mistake makes no difference on this case.
     ``block=True`` means only the leading block of the reference's size is compared, after
     the candidate's shape equals the variant's shape (a wrong output size whose values are
-    right where they exist).
+    right where they exist). ``also`` names further mistakes built into the same variant
+    (two mistakes made at once), reported with ``key`` when it matches.
     """
 
     key: str
@@ -87,6 +88,7 @@ class Variant:
     text: str
     compute: Callable[[Case], Any]
     block: bool = False
+    also: tuple[str, ...] = ()  # further mistakes this variant has built in
 
 
 def _flip(w: np.ndarray) -> np.ndarray:
@@ -279,6 +281,113 @@ def _max_grad_to(case: Case, rule: str) -> tuple | None:
     return (dx,)
 
 
+def _max_pool_dx(case: Case, ties: str, combine: str) -> np.ndarray:
+    """Max-pool dx with the window's gradient sent to the 'first' maximum or to 'every'
+    tied maximum, and the windows' contributions combined by
+    'add' (``+=``, right), 'cell' (``dx[argmax] = g``: a later window overwrites the cell),
+    'window' (``dx[window] = mask * g``: a later window overwrites its whole region,
+    zeros included) or 'offset' (a col2im with ``=``: for each kernel offset in turn,
+    every window's value at that offset is assigned, so a later offset overwrites)."""
+    x, g = case.arrays["x"], case.grad_out
+    kh, kw = _pairs(case, "kernel_size")
+    sh, sw = _pairs(case, "stride")
+    ph, pw = _pairs(case, "padding")
+    dh, dw = _pairs(case, "dilation") if "dilation" in case.params else (1, 1)
+    dx = np.zeros_like(x)
+    targets = {}
+    for n, c, i, j, inside, _ in _windows(case):
+        vals = [x[n, c, r, s] for r, s in inside]
+        top = max(vals)
+        maxima = [cell for cell, v in zip(inside, vals, strict=True) if v == top]
+        chosen = maxima[:1] if ties == "first" else maxima
+        targets[n, c, i, j] = chosen
+        if combine == "add":
+            for r, s in chosen:
+                dx[n, c, r, s] += g[n, c, i, j]
+        elif combine == "cell":
+            for r, s in chosen:
+                dx[n, c, r, s] = g[n, c, i, j]
+        elif combine == "window":
+            for r, s in inside:
+                dx[n, c, r, s] = g[n, c, i, j] if (r, s) in chosen else 0.0
+    if combine == "offset":
+        for p in range(kh):
+            for q in range(kw):
+                for (n, c, i, j), chosen in targets.items():
+                    r, s = i * sh + p * dh - ph, j * sw + q * dw - pw
+                    if 0 <= r < x.shape[2] and 0 <= s < x.shape[3]:
+                        dx[n, c, r, s] = g[n, c, i, j] if (r, s) in chosen else 0.0
+    return dx
+
+
+def _differs(value: np.ndarray, *others: np.ndarray) -> bool:
+    return all(not np.array_equal(value, o) for o in others)
+
+
+def _ties_every_max(case: Case) -> tuple | None:
+    """Every tied maximum of a window gets the window's gradient ((window == max) * g)."""
+    every = _max_pool_dx(case, "every", "add")
+    return (every,) if _differs(every, _max_pool_dx(case, "first", "add")) else None
+
+
+def _overlap_overwrite(case: Case, ties: str) -> list[tuple] | None:
+    """Overlapping windows overwrite each other's gradient (``=`` instead of ``+=``), by
+    cell, by window region or by kernel offset (col2im); with ``ties='every'`` also every
+    tied maximum gets the gradient. Only the forms that make a difference here."""
+    right = _max_pool_dx(case, "first", "add")
+    base = _max_pool_dx(case, ties, "add")
+    singles = [] if ties == "first" else [_max_pool_dx(case, "first", m)
+                                          for m in ("cell", "window", "offset")]
+    outs = []
+    for combine in ("cell", "window", "offset"):
+        v = _max_pool_dx(case, ties, combine)
+        if _differs(v, right, base, *singles) and all(_differs(v, o[0]) for o in outs):
+            outs.append((v,))
+    return outs or None
+
+
+def _conv_dx_overwrite(case: Case) -> list[tuple] | None:
+    """conv2d dx where overlapping windows overwrite instead of accumulate: a col2im with
+    '=' (for each kernel offset in turn), a loop over the windows assigning each window's
+    region, or the naive loop over filters and windows assigning w[f] * g. Groups 1 only;
+    only the forms that make a difference here."""
+    if case.params["groups"] != 1:
+        return None
+    grads = _bwd(case)
+    if grads is None:
+        return None
+    x, w, g = case.arrays["x"], case.arrays["w"], case.grad_out
+    (sh, sw), (ph, pw), (dh, dw) = (_pairs(case, k) for k in ("stride", "padding", "dilation"))
+    n, c, h, wd = x.shape
+    _, _, kh, kw = w.shape
+    _, _, oh, ow = g.shape
+    outs = []
+    by_offset = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
+    for p in range(kh):
+        for q in range(kw):
+            by_offset[:, :, p * dh:p * dh + sh * (oh - 1) + 1:sh,
+                      q * dw:q * dw + sw * (ow - 1) + 1:sw] = np.einsum(
+                "noij,oc->ncij", g, w[:, :, p, q])
+    by_window = np.zeros_like(by_offset)
+    for i in range(oh):
+        for j in range(ow):
+            by_window[:, :, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                      j * sw:j * sw + dw * (kw - 1) + 1:dw] = np.einsum(
+                "no,ocpq->ncpq", g[:, :, i, j], w)
+    by_filter = np.zeros_like(by_offset)  # for f, for i, for j: region = w[f] * g (naive)
+    for f in range(w.shape[0]):
+        for i in range(oh):
+            for j in range(ow):
+                by_filter[:, :, i * sh:i * sh + dh * (kh - 1) + 1:dh,
+                          j * sw:j * sw + dw * (kw - 1) + 1:dw] = \
+                    w[f][None] * g[:, f, i, j][:, None, None, None]
+    for padded in (by_offset, by_window, by_filter):
+        dx = padded[:, :, ph:ph + h, pw:pw + wd]
+        if _differs(dx, grads[0]) and all(_differs(dx, o[0]) for o in outs):
+            outs.append((dx, *grads[1:]))
+    return outs or None
+
+
 def _max_zero_padding(case: Case) -> np.ndarray | None:
     if max(_pairs(case, "padding")) == 0:
         return None
@@ -337,6 +446,51 @@ def _naive(case: Case, stage: str) -> Any:
         g = np.asarray(case.grad_out, dtype=np.float64)
         scale = g[:, None] if red == "none" else g / (len(t) if red == "mean" else 1)
         return ((s - y) * scale,)
+
+
+def _log_of_softmax(case: Case) -> np.ndarray | None:
+    """log(softmax(x)) with the max shift but no log-sum-exp: the softmax of a non-maximal
+    logit underflows to 0 for logits far apart, and its log is -inf (a loss +inf). None
+    where it makes no difference."""
+    op = case.op
+    x = case.arrays["logits" if op == "cross_entropy" else "x"]
+    axis = case.params.get("axis", 1)
+    with np.errstate(all="ignore"):
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        logs = np.log(e / e.sum(axis=axis, keepdims=True))
+        if op == "cross_entropy":
+            t = case.arrays["target"]
+            losses = -logs[np.arange(len(t)), t]
+            logs = _reduce(losses, case.params["reduction"])
+    return logs if not np.isfinite(logs).all() else None
+
+
+def _reduce(losses: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "none":
+        return losses
+    return np.asarray(losses.sum() if reduction == "sum" else losses.mean())
+
+
+EPSILONS = tuple(10.0 ** -k for k in range(3, 13))
+
+
+def _epsilon_in_log(case: Case) -> list[np.ndarray]:
+    """log(softmax(x) + eps) (log_softmax) or -log(p[target] + eps) (the loss), for the
+    epsilons people write (1e-3 ... 1e-12)."""
+    op = case.op
+    x = case.arrays["logits" if op == "cross_entropy" else "x"]
+    axis = case.params.get("axis", 1)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    p = e / e.sum(axis=axis, keepdims=True)
+    outs = []
+    for eps in EPSILONS:
+        if op == "cross_entropy":
+            t = case.arrays["target"]
+            outs.append(_reduce(-np.log(p[np.arange(len(t)), t] + eps),
+                                case.params["reduction"]))
+        else:
+            outs.append(np.log(p + eps))
+    return outs
 
 
 def _has_large(case: Case) -> bool:
@@ -465,6 +619,26 @@ TEXT = {
         "convention checked here (PyTorch's) gives it all to the first one.",
     "relu-grad-at-zero":
         "relu'(0) = 1 used; the convention checked here (PyTorch's) is relu'(0) = 0.",
+    "log-of-softmax":
+        "log of softmax without log-sum-exp: the max shift is there, but log(softmax(x)) "
+        "takes the log of probabilities that underflow to 0 for logits far apart (-inf, a "
+        "loss of +inf). Compute log_softmax = (x - max) - log sum exp(x - max) directly, "
+        "and the loss as -log_softmax[target].",
+    "epsilon-in-log":
+        "an epsilon inside the log: the output equals the reference computed as "
+        "log(p + eps) for a small eps (one of 1e-3 ... 1e-12), e.g. -log(p[target] + 1e-7). "
+        "It hides log(0) but changes every value (by about eps / p); use the log-sum-exp "
+        "form instead, which never takes log(0).",
+    "ties-every-max":
+        "max-pool ties: every tied maximum of a window got the window's gradient, as "
+        "(window == max) * dout does; the convention checked here (PyTorch's) gives it all "
+        "to the first maximum in row-major order (argmax), so the gradient is not counted "
+        "twice.",
+    "overlap-overwrite":
+        "overlapping windows overwrite instead of accumulate: where windows overlap (stride "
+        "< kernel) an input element belongs to several windows (in max pooling it can be "
+        "the maximum of several) and its gradient is the sum of what each window sends "
+        "back; '=' keeps only the last one. Use dx[...] += ..., also in col2im.",
     "ignores-grad-out":
         "backward ignores grad_out: the gradients equal those of sum(output); multiply by "
         "the upstream gradient (chain rule).",
@@ -492,8 +666,9 @@ def variants(op: str) -> list[Variant]:
     """The diagnosable mistakes for ``op``, most specific first."""
     v: list[Variant] = []
 
-    def add(key: str, stage: str, compute: Callable[[Case], Any], block: bool = False):
-        v.append(Variant(key, stage, TEXT[key], compute, block))
+    def add(key: str, stage: str, compute: Callable[[Case], Any], block: bool = False,
+            also: tuple[str, ...] = ()):
+        v.append(Variant(key, stage, TEXT[key], compute, block, also))
 
     def add_window_geometry():  # the sliding-window mistakes conv and pooling share
         add("padding-off-by-one", "forward", _padding_variants)
@@ -510,6 +685,8 @@ def variants(op: str) -> list[Variant]:
         add("channels-mixed-across-groups", "forward", _group_mixed)
         add_window_geometry()
         add("input-gradient-without-flip", "backward", _conv_input_grad_unflipped)
+        if op == "conv2d":
+            add("overlap-overwrite", "backward", _conv_dx_overwrite)
         add("weight-gradient-transposed", "backward", _conv_weight_transposed)
     if op in ("max_pool2d", "avg_pool2d"):
         if op == "max_pool2d":
@@ -517,14 +694,21 @@ def variants(op: str) -> list[Variant]:
             add("dilation-ignored", "forward", _dilation_ignored)
             add("max-pool-gradient-to-every-element", "backward",
                 lambda c: _max_grad_to(c, "every"))
+            add("ties-every-max", "backward", _ties_every_max)
             add("ties-last-max", "backward", lambda c: _max_grad_to(c, "last"))
             add("ties-split", "backward", lambda c: _max_grad_to(c, "split"))
+            add("overlap-overwrite", "backward", lambda c: _overlap_overwrite(c, "first"))
+            add("overlap-overwrite", "backward", lambda c: _overlap_overwrite(c, "every"),
+                also=("ties-every-max",))
         else:
             add("avg-pool-wrong-count-at-border", "forward",
                 lambda c: _avg_count_valid(c, "forward"))
             add("avg-pool-wrong-count-at-border", "backward",
                 lambda c: _avg_count_valid(c, "backward"))
         add_window_geometry()
+    if op in ("log_softmax", "cross_entropy"):
+        add("log-of-softmax", "forward", _log_of_softmax)
+        add("epsilon-in-log", "forward", _epsilon_in_log)
     if op in ("softmax", "log_softmax", "cross_entropy"):
         add("softmax-without-max-shift", "forward",
             lambda c: _naive(c, "forward") if _has_large(c) else None)
@@ -546,3 +730,14 @@ def variants(op: str) -> list[Variant]:
     add("sign-flipped", "forward", lambda c: _negated(c, "forward"))
     add("sign-flipped", "backward", lambda c: _negated(c, "backward"))
     return v
+
+
+def variant_value(case: Case, key: str) -> Any:
+    """The value of the (first) variant ``key`` on ``case`` (None if it has none)."""
+    for variant in variants(case.op):
+        if variant.key == key:
+            try:
+                return variant.compute(case)
+            except Exception:  # noqa: BLE001 - cannot be formed here
+                return None
+    return None

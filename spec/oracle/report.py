@@ -7,20 +7,30 @@ import dataclasses
 import numpy as np
 
 from .cases import Case
-from .checker import FD_STAGE, CaseResult, diagnosis_text, fd_gradient, first_difference
+from .checker import (
+    FD_STAGE,
+    CaseResult,
+    decimals_to_show,
+    diagnosis_text,
+    fd_gradient,
+    first_difference,
+    significant_digits,
+)
 
 CHECKS = ("output shape against spec.output_size; output values against the engine "
           "(float64); gradients against the engine's autograd; your backward against "
           "central finite differences of your own forward (float64)")
 
 
-def fmt_array(a: np.ndarray, indent: str = "    ") -> str:
-    """Small arrays in full (integers without a trailing dot), large ones summarized."""
+def fmt_array(a: np.ndarray, indent: str = "    ", precision: int = 6) -> str:
+    """Small arrays in full (integers without a trailing dot), large ones summarized;
+    ``precision`` digits after the point (enough to show a difference: see
+    :func:`spec.oracle.checker.decimals_to_show`)."""
     a = np.asarray(a)
     if a.dtype.kind == "f" and a.size and np.isfinite(a).all() and np.all(a == np.round(a)) \
             and np.abs(a).max() < 1e15:
         a = a.astype(np.int64)
-    text = np.array2string(a, threshold=150, max_line_width=96, precision=6,
+    text = np.array2string(a, threshold=150, max_line_width=96, precision=precision,
                            separator=", ")
     return "\n".join(indent + line for line in text.splitlines())
 
@@ -64,6 +74,7 @@ class Report:
     results: list[CaseResult]
     failure: Failure | None = None
     diagnoses: list[str] = dataclasses.field(default_factory=list)
+    stages: dict[str, str] = dataclasses.field(default_factory=dict)  # key -> forward/backward
 
     @property
     def passed(self) -> bool:
@@ -128,24 +139,28 @@ class Report:
         problem = r.problems[0]
         lines.append(f"  {problem.stage} problem: {problem.message}")
         if problem.stage == "forward":
+            digits = decimals_to_show(r.output, r.expected_output)
             lines += [f"  expected output (shape {list(r.expected_output.shape)}):",
-                      fmt_array(r.expected_output)]
+                      fmt_array(r.expected_output, precision=digits)]
             if isinstance(r.output, np.ndarray):
-                lines += [f"  your output (shape {list(r.output.shape)}):", fmt_array(r.output)]
+                lines += [f"  your output (shape {list(r.output.shape)}):",
+                          fmt_array(r.output, precision=digits)]
         else:
             lines += ["  grad_out =", fmt_array(case.grad_out)]
             for name, exp, got in zip(case.differentiable, r.expected_grads,
                                       r.grads or (None,) * len(case.differentiable),
                                       strict=True):
-                lines += [f"  expected dL/d{name}:", fmt_array(exp)]
+                digits = decimals_to_show(got, exp)
+                lines += [f"  expected dL/d{name}:", fmt_array(exp, precision=digits)]
                 if isinstance(got, np.ndarray):
-                    lines += [f"  your dL/d{name}:", fmt_array(got)]
+                    lines += [f"  your dL/d{name}:", fmt_array(got, precision=digits)]
                     if got.shape == exp.shape and got.dtype.kind == "f":
                         idx = first_difference(got, exp)
                         if idx is not None:
+                            n = significant_digits(exp[idx], got[idx])
                             lines.append(f"  first difference in dL/d{name} at index "
-                                         f"{list(idx)}: expected {exp[idx]:.10g}, got "
-                                         f"{got[idx]:.10g}")
+                                         f"{list(idx)}: expected {exp[idx] + 0.0:.{n}g}, "
+                                         f"got {got[idx] + 0.0:.{n}g}")
             if f.fd_note:
                 lines.append(f.fd_note)
             if r.fd_checked and not any(p.stage == FD_STAGE for p in r.problems):
@@ -156,10 +171,19 @@ class Report:
         for p in other[:4]:
             lines.append(f"  also: {p.stage}: {p.message}")
         if self.diagnoses:
+            # one DIAGNOSIS per mistake; another key for the same symptom of the shown
+            # case (same stage) is an alternative explanation, not a second mistake
             lines.append("")
-            lines.append("DIAGNOSIS: " + diagnosis_text(self.diagnoses[0]))
-            for key in self.diagnoses[1:]:
-                lines.append("  also consistent with: " + diagnosis_text(key))
+            shown: set[str] = set()
+            for key in self.diagnoses:
+                stage = self.stages.get(key, "")
+                where = f" [{stage}]" if stage else ""
+                if key in r.diagnoses and r.stages.get(key) in shown:
+                    lines.append("  also consistent with: " + diagnosis_text(key) + where)
+                else:
+                    lines.append("DIAGNOSIS: " + diagnosis_text(key) + where)
+                    if key in r.diagnoses:
+                        shown.add(r.stages.get(key, ""))
         elif timed_out:
             lines += ["", "DIAGNOSIS: it did not return in time, so nothing could be compared; "
                       "look for a loop that never ends (or raise the limit if it is only "
