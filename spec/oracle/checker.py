@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .cases import Case, build, expected_shape, shrink_moves
+from .isolation import CandidateError
 from .reference import TEXT, engine, variants
 
 Forward = Callable[..., Any]
@@ -144,6 +145,9 @@ def _call(fn: Callable[..., Any], args: list[np.ndarray], kwargs: dict[str, Any]
             out = fn(*[a.copy() for a in args], **kwargs)
         running[0] = False
         return out, None, None
+    except CandidateError as exc:  # already explained by the isolated runner
+        running[0] = False
+        return None, exc.message, exc.category
     except _TimeLimit:
         running[0] = False
         _hung.add(id(fn))
@@ -404,12 +408,14 @@ def diagnose(result: CaseResult, keys: set[str] | None = None) -> list[str]:
 
 
 def shrink(forward: Forward, backward: Backward | None, result: CaseResult,
-           budget: int = 40) -> tuple[CaseResult, int]:
+           budget: int = 40, in_scope: Callable[[Case], bool] | None = None
+           ) -> tuple[CaseResult, int]:
     """The smallest case (by the config's sizes) that still fails the same way.
 
     Each accepted step rebuilds the case from a smaller config with fresh data; a step is
     kept when the first problem has the same stage and kind and, if the original had a
-    diagnosis, the same diagnosis. At most ``budget`` candidate cases are tried.
+    diagnosis, the same diagnosis. At most ``budget`` candidate cases are tried, only
+    those for which ``in_scope`` (if given) is true.
     """
     case, signature = result.case, result.signature
     key = result.diagnoses[0] if result.diagnoses else None
@@ -424,6 +430,8 @@ def shrink(forward: Forward, backward: Backward | None, result: CaseResult,
                 break
             budget -= 1
             trial = build(case.op, case.name, case.kind, cfg, seed=1000 + budget)
+            if in_scope is not None and not in_scope(trial):
+                continue
             try:
                 res = run_case(forward, backward, trial, finite_differences=fd)
             except Exception:  # noqa: BLE001 - e.g. the engine refuses the config
