@@ -40,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .cases import OPS, Case, all_cases
+from .cases import OPS, Case, all_cases, random_cases
 from .checker import CaseResult, diagnose, run_case, shrink
 from .golden import export
 from .isolation import (
@@ -154,12 +154,25 @@ def _run(op: str, runner: ChildRunner | InProcessRunner, forward_name: str,
     cases = all_cases(op, seed)
     results: list[CaseResult] = []
     unsupported: list[Unsupported] = []
-    for case in cases:
+
+    def outside(case: Case) -> Unsupported | None:
         reason, source = scope.reason(case), "supports"
         if reason is None:
             reason, source = runner.out_of_scope(case), "style"
-        if reason is not None:
-            unsupported.append(Unsupported(case, reason, source))
+        return None if reason is None else Unsupported(case, reason, source)
+
+    n_random = sum(c.kind == "random" for c in cases)
+    skipped = {c.name: outside(c) for c in cases}
+    missing = sum(1 for c in cases if c.kind == "random" and skipped[c.name] is not None)
+    if missing:  # random cases outside the scope are replaced by further ones inside it
+        for case in random_cases(op, seed, count=n_random + 10 * missing)[n_random:]:
+            if missing and outside(case) is None:
+                cases.append(case)
+                skipped[case.name] = None
+                missing -= 1
+    for case in cases:
+        if skipped[case.name] is not None:
+            unsupported.append(skipped[case.name])
             continue
         result = run_case(forward, backward, case)
         refused = [p for p in result.problems if p.category == "not-implemented"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import faulthandler
 import importlib
 import io
 import math
@@ -281,7 +282,7 @@ def _describe(exc: BaseException) -> str:
         text = "(its message could not be read)"
     if len(text) > _MAX_TEXT:
         text = text[:_MAX_TEXT] + "..."
-    return f"raised {type(exc).__name__}: {text}{where}"
+    return f"raised {type(exc).__name__}{': ' + text if text else ''}{where}"
 
 
 def _vm_bytes() -> int | None:
@@ -335,7 +336,7 @@ def _stdio_broken(baseline: dict[int, tuple[int, int] | None]) -> str | None:
             if stream is None or stream.closed:
                 return f"closed the {name} (sys.{'stdout' if fd == 1 else 'stderr'})"
             if _stdio_ids()[fd] != baseline[fd]:
-                return f"closed the {name} (file descriptor {fd})"
+                return f"closed or replaced the {name} (file descriptor {fd})"
     except BaseException:  # noqa: BLE001 - a replaced stream that misbehaves
         return "replaced the standard streams with something unusable"
     return None
@@ -369,6 +370,8 @@ def _child_main(conn: Any, source: Any, memory_mib: float | None) -> None:
     memory_note = _limit_memory(memory_mib)
     with contextlib.suppress(OSError):  # what the candidate prints goes to stderr
         os.dup2(2, 1)
+    with contextlib.suppress(Exception):  # a crash prints where it happened, on stderr
+        faulthandler.enable(file=2)
     baseline = _stdio_ids()
     try:
         loaded = source.load()
@@ -581,10 +584,11 @@ class ChildRunner:
             self._dead = reply[2]
             self._stop()
             return
-        if kind != "ready":
+        if kind != "ready" or len(reply) < 4:  # only a candidate writing into the pipe
+            self._dead = "the process running it sent an unreadable reply while starting"
             self._stop()
-            raise OracleError(f"the candidate's process started with {reply!r}")
-        self.memory_note, self.has_backward = reply[2], reply[3]
+            return
+        self.memory_note, self.has_backward = str(reply[2]), bool(reply[3])
 
     def _stop(self) -> None:
         """End the child and everything it started."""
@@ -657,13 +661,7 @@ class ChildRunner:
         if which in self._hung:
             raise CandidateError(f"not run: it did not return within {self.timeout:g} s "
                                  "on an earlier case", "timeout")
-        if self._dead is None and self._proc is None:
-            if self.restarts >= MAX_RESTARTS:
-                self._dead = (f"the process running it ended {self.restarts + 1} times; "
-                              "no further calls are made")
-            else:
-                self.restarts += 1
-                self._start()
+        self._ensure_running()
         if self._dead is not None:
             raise CandidateError(f"not run: {self._dead}", "process")
         start = time.perf_counter()
@@ -700,6 +698,16 @@ class ChildRunner:
         raise CandidateError(f"the process running it sent an unreadable reply while "
                              f"{doing}", "process")
 
+    def _ensure_running(self) -> None:
+        """Start a fresh child after one ended, up to :data:`MAX_RESTARTS` times."""
+        if self._dead is None and self._proc is None:
+            if self.restarts >= MAX_RESTARTS:
+                self._dead = (f"the process running it ended {self.restarts + 1} times; "
+                              "no further calls are made")
+            else:
+                self.restarts += 1
+                self._start()
+
     def _proxy(self, which: str) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             return self.call(which, args, kwargs)
@@ -720,12 +728,9 @@ class ChildRunner:
         has the adapted candidate, else of the child)."""
         if isinstance(self.source, FromObjects):
             return self.source.adapted.out_of_scope(case)
+        self._ensure_running()
         if self._dead is not None:
             return None
-        if self._proc is None:
-            self._start()
-            if self._dead is not None:
-                return None
         self._seq += 1
         self._conn.send((self._seq, "scope", [case]))
         try:
