@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import faulthandler
+import gc
 import importlib
 import io
 import math
@@ -269,11 +270,22 @@ def _plain_loads(data: bytes) -> Any:
 # ------------------------------------------------------------------------- the child
 
 
+_OURS = (os.path.dirname(os.path.abspath(__file__)) + os.sep,
+         os.path.dirname(os.path.abspath(multiprocessing.__file__)) + os.sep)
+_LIBRARIES = (os.path.dirname(os.path.abspath(np.__file__)) + os.sep,
+              os.path.dirname(os.path.abspath(os.__file__)) + os.sep)
+
+
 def _describe(exc: BaseException) -> str:
-    """``raised Type: message (at file:line)``, as the in-process checker words it."""
+    """``raised Type: message (at file:line)``, as the in-process checker words it, at the
+    innermost line of the candidate's own code (not NumPy's, the standard library's or the
+    oracle's) when there is one."""
     try:
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if not os.path.abspath(f.filename).startswith(_OURS)]
+        own = [f for f in frames if not os.path.abspath(f.filename).startswith(_LIBRARIES)]
+        frame = (own or frames or [None])[-1]
+        where = f" (at {frame.filename}:{frame.lineno})" if frame is not None else ""
     except Exception:  # noqa: BLE001
         where = ""
     try:
@@ -360,18 +372,23 @@ def _call_in_child(loaded: Any, which: str, args: Any, kwargs: Any, memory_note:
         return ("error", "raised", _describe(exc), time.perf_counter() - start)
 
 
-def _child_main(conn: Any, source: Any, memory_mib: float | None) -> None:
+def _child_main(conn: Any, source: Any, memory_mib: float | None, first: bool = True
+                ) -> None:
     """The child: set limits, load the candidate, then answer requests until told to stop
     (or the connection closes)."""
     with contextlib.suppress(AttributeError, OSError):
         os.setpgrp()  # its own process group, so the oracle can kill what it starts
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the user's Ctrl-C is the oracle's
+    gc.freeze()  # the collector leaves the inherited objects alone: fewer pages copied
     memory_note = _limit_memory(memory_mib)
     with contextlib.suppress(OSError):  # what the candidate prints goes to stderr
         os.dup2(2, 1)
-    with contextlib.suppress(Exception):  # a crash prints where it happened, on stderr
-        faulthandler.enable(file=2)
+    with contextlib.suppress(Exception):  # the first crash prints where it happened
+        if first:
+            faulthandler.enable(file=2)
+        else:
+            faulthandler.disable()
     baseline = _stdio_ids()
     try:
         loaded = source.load()
@@ -559,7 +576,8 @@ class ChildRunner:
         start = time.perf_counter()
         parent_end, child_end = self._context.Pipe(duplex=True)
         proc = self._context.Process(target=_child_main,
-                                     args=(child_end, self.source, self.memory_mib),
+                                     args=(child_end, self.source, self.memory_mib,
+                                           self.starts == 0),
                                      name="spec.oracle candidate", daemon=True)
         with warnings.catch_warnings():  # Python 3.12+ warns about fork with threads
             warnings.filterwarnings("ignore", category=DeprecationWarning,
