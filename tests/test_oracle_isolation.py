@@ -380,3 +380,31 @@ def test_the_candidate_module_is_not_imported_in_the_oracle(tmp_path):
     done = _run_cli("relu", "marks_import:relu", "--path", str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "marks_import" not in sys.modules
+
+
+def test_a_child_that_forks_and_exits_is_seen_to_end():
+    def forks_then_exits(x):
+        if os.fork() == 0:  # the grandchild keeps the child's pipes open, and sleeps
+            time.sleep(30)
+            os._exit(0)
+        os._exit(3)
+
+    start = time.monotonic()
+    report = oracle.check("relu", forks_then_exits, timeout=10)
+    assert "exited with status 3" in _problems(report)[0]
+    assert time.monotonic() - start < 5  # not the 10 s limit, per call
+    import multiprocessing
+
+    assert multiprocessing.active_children() == []  # nothing left behind
+
+
+def test_check_works_outside_the_main_thread():
+    import threading
+
+    reports = []
+    thread = threading.Thread(target=lambda: reports.append(
+        oracle.check("relu", hostile.ignores_alarm, timeout=LIMIT)))
+    thread.start()
+    thread.join(LIMIT + MARGIN + 5)
+    assert reports and not reports[0].passed
+    assert "did not return within 1 s" in _problems(reports[0])[0]

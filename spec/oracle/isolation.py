@@ -616,7 +616,7 @@ class ChildRunner:
             return
         with contextlib.suppress(OSError, ValueError):
             conn.close()
-        if proc.pid is not None:
+        if proc.pid is not None and hasattr(os, "killpg"):
             with contextlib.suppress(OSError):
                 os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -642,7 +642,12 @@ class ChildRunner:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            ready = wait([conn, proc.sentinel], remaining)
+            ready = wait([conn, proc.sentinel], 0.25 if remaining is None else
+                         min(remaining, 0.25))
+            if not ready and (remaining is None or remaining > 0.25):
+                if proc.is_alive():  # (a process it forked may hold the sentinel open)
+                    continue
+                ready = [proc.sentinel]
             if conn in ready:
                 try:
                     data = conn.recv_bytes(_MAX_REPLY)
