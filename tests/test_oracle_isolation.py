@@ -408,3 +408,18 @@ def test_check_works_outside_the_main_thread():
     thread.join(LIMIT + MARGIN + 5)
     assert reports and not reports[0].passed
     assert "did not return within 1 s" in _problems(reports[0])[0]
+
+
+def test_every_call_including_shrinking_runs_in_the_child():
+    calls = []
+    flipped = oc.BROKEN["flipped kernel"][1]
+
+    def spy(*arrays, **params):
+        calls.append(os.getpid())  # appended in whichever process runs it
+        return flipped(*arrays, **params)
+
+    report = oracle.check("conv2d", spy)
+    assert report.failure.steps > 0 and report.diagnoses[0] == "flipped-kernel"
+    assert calls == []  # not one call ran in this process
+    report = oracle.check("conv2d", spy, isolate=False)
+    assert calls and set(calls) == {os.getpid()}
