@@ -131,8 +131,9 @@ def _add_oracle(sub: argparse._SubParsersAction) -> None:
                     "run in a child process with a time and a memory limit. `tinygrad-cnn "
                     "oracle export DIR` writes the cases as JSON golden files instead.")
     p.add_argument("op", help="conv1d | conv2d | max_pool2d | avg_pool2d | relu | softmax | "
-                              "log_softmax | cross_entropy | linear, or 'export'")
-    p.add_argument("target", help="module:function (forward), or DIR for 'export'")
+                              "log_softmax | cross_entropy | linear, or 'export' or 'grade'")
+    p.add_argument("target", help="module:function (forward); DIR for 'export'; the "
+                                  "submissions folder for 'grade'")
     p.add_argument("--backward", metavar="MODULE:FUNCTION", default=None,
                    help="the matching backward(*arrays, grad_out, **params)")
     p.add_argument("--seed", type=_number(int, "an integer >= 0", lambda v: v >= 0), default=0,
@@ -157,6 +158,16 @@ def _add_oracle(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", default="NCHW", help="NCHW (default) or NHWC")
     p.add_argument("--grads", default=None, metavar="NAME,NAME",
                    help="'layer' style: the attributes holding the weight gradients")
+    g = p.add_argument_group("grade", "`tinygrad-cnn oracle grade SUBMISSIONS --config FILE`: "
+                                      "one sub-folder (or .py file) per student")
+    g.add_argument("--config", metavar="FILE", default=None,
+                   help="the TOML file listing the checks (see the oracle docs)")
+    g.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="submissions graded at once (default: the CPU count)")
+    g.add_argument("--format", choices=["table", "json", "junit", "gradescope"],
+                   default="table", help="output format (gradescope: one submission folder)")
+    g.add_argument("--out", metavar="FILE", default=None,
+                   help="write the output to FILE instead of the standard output")
     p.set_defaults(_run="spec.oracle:main")
 
 

@@ -245,8 +245,9 @@ def assert_matches(op: str, forward: Callable[..., Any],
 
 def main(args: argparse.Namespace | list[str] | None = None) -> int:
     """``tinygrad-cnn oracle OP MODULE:FUNCTION [--backward MODULE:FUNCTION] [--seed N]
-    [--supports NAME=VALUES] [--strict] [--timeout S] [--memory MIB]`` or
-    ``tinygrad-cnn oracle export DIR``. Exit 0 (pass), 1 (fail) or 2 (bad arguments).
+    [--supports NAME=VALUES] [--strict] [--timeout S] [--memory MIB]``,
+    ``tinygrad-cnn oracle export DIR`` or ``tinygrad-cnn oracle grade SUBMISSIONS --config
+    FILE`` (see :mod:`spec.oracle.grade`). Exit 0 (pass), 1 (fail) or 2 (bad arguments).
 
     The candidate's module is imported in a child process (always: a module that ends its
     process at import fails, it cannot end the oracle)."""
@@ -265,8 +266,14 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         print(f"tinygrad-cnn oracle: {message}", file=sys.stderr)
         return 2
 
+    if args.op == "grade":
+        from .grade import main as grade_main
+
+        return grade_main(args)
+
     if args.op not in OPS:
-        return refuse(f"unknown op {args.op!r}; expected one of {', '.join(OPS)} or 'export'")
+        return refuse(f"unknown op {args.op!r}; expected one of {', '.join(OPS)}, 'export' "
+                      "or 'grade'")
     supports: dict[str, list[Any]] | None = None
     for name, values in getattr(args, "supports", None) or []:
         supports = supports or {}

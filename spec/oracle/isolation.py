@@ -372,10 +372,25 @@ def _call_in_child(loaded: Any, which: str, args: Any, kwargs: Any, memory_note:
         return ("error", "raised", _describe(exc), time.perf_counter() - start)
 
 
-def _child_main(conn: Any, source: Any, memory_mib: float | None, first: bool = True
-                ) -> None:
+def _redirect_output(path: str, limit: int | None) -> None:
+    """Send the child's standard output and error to ``path``, at most ``limit`` bytes
+    (``RLIMIT_FSIZE``: past it, the write ends the child with ``SIGXFSZ``)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 2)
+    os.close(fd)
+    if limit is not None:
+        with contextlib.suppress(ImportError, ValueError, OSError):
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def _child_main(conn: Any, source: Any, memory_mib: float | None, first: bool = True,
+                output: str | None = None, output_limit: int | None = None) -> None:
     """The child: set limits, load the candidate, then answer requests until told to stop
     (or the connection closes)."""
+    if output is not None:
+        _redirect_output(output, output_limit)
     with contextlib.suppress(AttributeError, OSError):
         os.setpgrp()  # its own process group, so the oracle can kill what it starts
     with contextlib.suppress(ValueError, OSError):
@@ -439,6 +454,7 @@ _SIGNAL_NOTES = {
     "SIGFPE": "a floating-point exception in compiled code",
     "SIGKILL": "killed from outside, e.g. by the system's out-of-memory killer",
     "SIGILL": "an illegal instruction",
+    "SIGXFSZ": "it wrote more output than the limit allows",
 }
 
 
@@ -531,19 +547,27 @@ class ChildRunner:
         The child's memory limit, in MiB above its size at start (None: no limit).
     start_method : str, optional
         ``"fork"`` (the default where available) or ``"spawn"`` (``FromModules`` only).
+    output : str, optional
+        A file that receives what the candidate prints (both streams), instead of the
+        oracle's standard error.
+    output_limit : int, optional
+        With ``output``: the most bytes the child may write to any file; a write past it
+        ends the child (``SIGXFSZ``), which fails the call it was running.
     """
 
     isolated = True
 
     def __init__(self, source: Any, timeout: float | None = 10.0,
                  memory_mib: float | None = DEFAULT_MEMORY_MIB,
-                 start_method: str | None = None) -> None:
+                 start_method: str | None = None, output: str | None = None,
+                 output_limit: int | None = None) -> None:
         if start_method is None:
             start_method = "fork" if can_fork() else "spawn"
         if start_method != "fork" and isinstance(source, FromObjects):
             raise ValueError("callables can only be isolated in a forked child; this "
                              "platform cannot fork")
         self.source = source
+        self.output, self.output_limit = output, output_limit
         self.timeout = timeout or None
         self.memory_mib = memory_mib
         self.start_method = start_method
@@ -577,7 +601,8 @@ class ChildRunner:
         parent_end, child_end = self._context.Pipe(duplex=True)
         proc = self._context.Process(target=_child_main,
                                      args=(child_end, self.source, self.memory_mib,
-                                           self.starts == 0),
+                                           self.starts == 0, self.output,
+                                           self.output_limit),
                                      name="spec.oracle candidate", daemon=True)
         with warnings.catch_warnings():  # Python 3.12+ warns about fork with threads
             warnings.filterwarnings("ignore", category=DeprecationWarning,
