@@ -201,7 +201,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path.name}: not valid TOML ({exc})") from None
     return parse_config(data, path.name)
 
 
@@ -370,7 +370,8 @@ def grade_check(sub: Submission, check: CheckConfig, config: Config, workdir: st
     located = locate(sub, check)
     if isinstance(located, str):
         return CheckResult(check.name, check.op, 0.0, check.points, "missing", located)
-    output = os.path.join(workdir, f"{index}-{re.sub(r'[^0-9A-Za-z_]', '_', check.name)}.out")
+    fd, output = tempfile.mkstemp(suffix=".out", dir=workdir)  # what it prints
+    os.close(fd)
     source = FromFile(check.op, str(located), check.forward, check.backward, check.style,
                       check.layout, check.grads)
     runner = ChildRunner(source, timeout=config.timeout, memory_mib=config.memory_mib,

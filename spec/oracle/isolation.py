@@ -399,6 +399,11 @@ def _child_main(conn: Any, source: Any, memory_mib: float | None, first: bool = 
     memory_note = _limit_memory(memory_mib)
     with contextlib.suppress(OSError):  # what the candidate prints goes to stderr
         os.dup2(2, 1)
+        # and Python's streams write to those descriptors, whatever they were before
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True,
+                                      errors="backslashreplace")
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True,
+                                      errors="backslashreplace")
     with contextlib.suppress(Exception):  # the first crash prints where it happened
         if first:
             faulthandler.enable(file=2)
