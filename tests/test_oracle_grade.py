@@ -62,6 +62,10 @@ def test_sample_assignment_scores(sample_json):
 def test_sample_assignment_table(capsys):
     code, out, _ = _grade(capsys, str(SUBMISSIONS), "--config", str(CONFIG), "--jobs", "1")
     assert code == 0
+    shown = (ROOT / "README.md").read_text().split(
+        "$ tinygrad-cnn oracle grade examples/grading/submissions --config "
+        "examples/grading/grade.toml\n", 1)[1].split("```", 1)[0]
+    assert out.startswith(shown)  # the README shows the real output
     lines = out.splitlines()
     assert lines[0] == "CNN layers: 3 submissions, 3 checks (20 points)"
     assert lines[2].split() == ["student", "score", "conv", "pool", "loss", "first",
