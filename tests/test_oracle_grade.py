@@ -76,6 +76,25 @@ def test_sample_assignment_table(capsys):
     assert lines[5].startswith("carol") and "loss: loss gradient missing 1/N" in lines[5]
 
 
+def test_sample_assignment_junit_through_the_cli(tmp_path, capsys):
+    out = tmp_path / "grades.xml"
+    code, stdout, err = _grade(capsys, str(SUBMISSIONS), "--config", str(CONFIG), "--format",
+                               "junit", "--out", str(out), "--jobs", "2")
+    assert code == 0 and stdout == "" and "graded 3 submissions (48.5 points in all)" in err
+    root = ET.parse(out).getroot()
+    assert (root.get("tests"), root.get("failures")) == ("9", "2")
+    failed = {(c.get("classname"), c.get("name")): c.find("failure")
+              for c in root.iter("testcase") if c.find("failure") is not None}
+    assert set(failed) == {("bob", "conv"), ("carol", "loss")}
+    assert "DIAGNOSIS: flipped kernel" in failed["bob", "conv"].text
+    scores = {s.get("name"): s.find("properties/property").get("value")
+              for s in root.iter("testsuite")}
+    assert scores == {"alice": "20/20", "bob": "10/20", "carol": "18.5/20"}
+    code, _, err = _grade(capsys, str(SUBMISSIONS), "--config", str(CONFIG), "--format",
+                          "gradescope")
+    assert code == 2 and "the gradescope format grades one submission" in err
+
+
 # ----------------------------------------------------------------- hostile submissions
 
 

@@ -567,6 +567,9 @@ def main(args: argparse.Namespace) -> int:
     if not subs:
         return refuse(f"no submissions in {args.target} (expected one sub-folder with .py "
                       "files, or one .py file, per student)")
+    if fmt == "gradescope" and not subs[0].files():
+        return refuse(f"the gradescope format grades one submission, and {args.target} has "
+                      "no .py file: give the folder that holds the student's files")
     start = time.perf_counter()
     results = grade(subs, config, getattr(args, "jobs", None))
     text = FORMATTERS[fmt](results, config, time.perf_counter() - start)
