@@ -202,12 +202,18 @@ def returns_a_huge_array(x):
     return np.zeros((2**27,))  # 1 GiB: comes back as its shape only
 
 
+def returns_a_huge_object_array(x):
+    return np.broadcast_to(np.array(None, dtype=object), (2**38,))  # no memory here
+
+
 def test_a_returned_object_is_never_unpickled_in_the_oracle():
     report = oracle.check("relu", returns_an_object_that_exits_when_unpickled)
     assert not report.passed  # we are still here
     assert "returned _Evil, expected a numpy.ndarray" in _problems(report)[0]
     report = oracle.check("relu", returns_a_huge_array)
     assert "returned shape (134217728,), expected (7,)" in _problems(report)[0]
+    report = oracle.check("relu", returns_a_huge_object_array)
+    assert "returned dtype object" in _problems(report)[0]
 
 
 def test_plain_data_round_trip():

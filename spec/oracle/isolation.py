@@ -227,8 +227,8 @@ def decode(data: Any) -> Any:
         return None
     if kind == "py" and type(data[1]) in (bool, int, float, complex):
         return data[1]
-    if kind == "object-array":
-        return np.empty(_shape(data[1]), dtype=object)
+    if kind == "object-array":  # a read-only view: no memory, whatever the shape
+        return np.broadcast_to(np.array(None, dtype=object), _shape(data[1]))
     if kind in ("array", "big-array"):
         dtype = np.dtype(str(data[1]))
         if dtype.kind not in "biufc" or dtype.hasobject:
