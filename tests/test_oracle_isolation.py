@@ -159,6 +159,7 @@ def test_a_hung_forward_does_not_stop_the_backward():
     assert report.timing["starts"] == 2
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_the_oracle_kills_what_the_candidate_started(tmp_path):
     pid_file = tmp_path / "pid"
 
@@ -429,3 +430,42 @@ def test_every_call_including_shrinking_runs_in_the_child():
     assert calls == []  # not one call ran in this process
     report = oracle.check("conv2d", spy, isolate=False)
     assert calls and set(calls) == {os.getpid()}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_child_does_not_outlive_a_killed_oracle(tmp_path):
+    script = tmp_path / "oracle_then_killed.py"
+    pid_file = tmp_path / "child.pid"
+    script.write_text(textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {ROOT!r})
+        from spec import oracle
+
+        def hangs(x):
+            open({str(pid_file)!r}, "w").write(str(os.getpid()))
+            while True:
+                pass
+
+        oracle.check("relu", hangs, timeout=None)
+        """))
+    oracle_process = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 30
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert time.monotonic() < deadline and oracle_process.poll() is None
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+    finally:
+        oracle_process.kill()  # SIGKILL: the oracle cannot clean up
+        oracle_process.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        if ") Z " in Path(f"/proc/{child}/stat").read_text():
+            return
+        time.sleep(0.05)
+    os.kill(child, 9)
+    pytest.fail("the candidate's process outlived the oracle")

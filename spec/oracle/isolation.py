@@ -393,6 +393,11 @@ def _child_main(conn: Any, source: Any, memory_mib: float | None, first: bool = 
         _redirect_output(output, output_limit)
     with contextlib.suppress(AttributeError, OSError):
         os.setpgrp()  # its own process group, so the oracle can kill what it starts
+    if sys.platform.startswith("linux"):  # and it dies with the oracle, even on SIGKILL
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # the user's Ctrl-C is the oracle's
     gc.freeze()  # the collector leaves the inherited objects alone: fewer pages copied
