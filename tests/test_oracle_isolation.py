@@ -469,3 +469,16 @@ def test_the_child_does_not_outlive_a_killed_oracle(tmp_path):
         time.sleep(0.05)
     os.kill(child, 9)
     pytest.fail("the candidate's process outlived the oracle")
+
+
+def _check_segfault_in_worker(_):
+    report = oracle.check("relu", hostile.segfault, timeout=LIMIT)
+    return report.passed, report.failed[0].problems[0].message
+
+
+def test_check_works_inside_a_pool_worker():
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # its workers are daemons
+        [(passed, message)] = pool.map(_check_segfault_in_worker, [0])
+    assert not passed and "SIGSEGV" in message

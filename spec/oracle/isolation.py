@@ -614,10 +614,16 @@ class ChildRunner:
                                            self.starts == 0, self.output,
                                            self.output_limit),
                                      name="spec.oracle candidate", daemon=True)
-        with warnings.catch_warnings():  # Python 3.12+ warns about fork with threads
+        config = getattr(multiprocessing.current_process(), "_config", {})
+        daemon = config.pop("daemon", None)  # a Pool worker is a daemon, which multiprocessing
+        with warnings.catch_warnings():  # forbids to start processes; ours die with it
             warnings.filterwarnings("ignore", category=DeprecationWarning,
-                                    message=".*fork.*")
-            proc.start()
+                                    message=".*fork.*")  # (Python 3.12+: fork + threads)
+            try:
+                proc.start()
+            finally:
+                if daemon is not None:
+                    config["daemon"] = daemon
         child_end.close()
         self._proc, self._conn = proc, parent_end
         self.starts += 1
