@@ -250,6 +250,14 @@ def test_a_missing_module_or_function_earns_0_with_the_reason(tmp_path, capsys):
     assert sum(c["score"] for c in rows["gina"].values()) == 20
 
 
+def test_supports_pairs_in_toml_are_tuples():
+    config = grade.parse_config({"check": [{"name": "conv", "op": "conv2d", "forward": "f",
+                                            "points": 1, "supports": {"stride": [1, [1, 2]],
+                                                                      "groups": 1}}]})
+    assert config.checks[0].supports == {"stride": [1, (1, 2)], "groups": 1}
+    assert 1 <= grade.cpu_count() <= (__import__("os").cpu_count() or 1)
+
+
 def test_without_module_the_file_that_defines_the_function_is_used(tmp_path):
     (tmp_path / "hana").mkdir()
     (tmp_path / "hana" / "a_helpers.py").write_text("X = 1\n")

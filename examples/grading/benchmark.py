@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         scores[kinds[r.name]][grade._fmt_points(r.score)] += 1
     print(f"graded {len(results)} submissions x {len(config.checks)} checks in "
-          f"{seconds:.1f} s with {args.jobs or os.cpu_count()} jobs "
+          f"{seconds:.1f} s with {args.jobs or grade.cpu_count()} jobs "
           f"({seconds / len(results) * 1000:.0f} ms a submission; target: under 180 s)")
     for kind, counter in scores.items():
         spread = ", ".join(f"{n} x {s}/{grade._fmt_points(config.max_score)}"

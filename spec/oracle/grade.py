@@ -171,6 +171,10 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
             grads=_take(table, "grads", where, (list,), "a list of attribute names", None))
         if check.grads is not None:
             check.grads = tuple(str(g) for g in check.grads)
+        if check.supports is not None:  # TOML has no tuples: a pair [1, 2] is (1, 2)
+            check.supports = {k: [tuple(x) if isinstance(x, list) else x for x in v]
+                              if isinstance(v, list) else v
+                              for k, v in check.supports.items()}
         try:
             Scope(op, check.supports)
         except (ValueError, TypeError) as exc:
@@ -419,11 +423,19 @@ def _grade_in_worker(args: tuple[Submission, Config, str]) -> SubmissionResult:
     return grade_submission(*args)
 
 
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity where known, else the count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def grade(submissions: Sequence[Submission], config: Config, jobs: int | None = None
           ) -> list[SubmissionResult]:
     """Grade every submission, ``jobs`` at a time (default: the CPU count) in worker
     processes; results in the order of ``submissions``."""
-    jobs = max(1, jobs or os.cpu_count() or 1)
+    jobs = max(1, jobs or cpu_count())
     with tempfile.TemporaryDirectory(prefix="oracle-grade-") as workdir:
         if jobs == 1 or len(submissions) <= 1:
             return [grade_submission(s, config, workdir) for s in submissions]
