@@ -482,3 +482,25 @@ def test_check_works_inside_a_pool_worker():
     with multiprocessing.get_context("fork").Pool(1) as pool:  # its workers are daemons
         [(passed, message)] = pool.map(_check_segfault_in_worker, [0])
     assert not passed and "SIGSEGV" in message
+
+
+def test_ctrl_c_stops_the_oracle_without_a_verdict(tmp_path):
+    marker = tmp_path / "running"
+    (tmp_path / "loops_after_marking.py").write_text(textwrap.dedent(f"""
+        def relu(x):
+            open({str(marker)!r}, "w").close()
+            while True:
+                pass
+        """))
+    done = subprocess.Popen([sys.executable, "-m", "spec.oracle", "relu",
+                             "loops_after_marking:relu", "--path", str(tmp_path), "--timeout",
+                             "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 30
+    while not marker.exists():  # the candidate is looping in its child
+        assert time.monotonic() < deadline and done.poll() is None
+        time.sleep(0.05)
+    done.send_signal(__import__("signal").SIGINT)
+    out, err = done.communicate(timeout=30)
+    assert done.returncode == 130 and "interrupted; no verdict" in err
+    assert "RESULT" not in out

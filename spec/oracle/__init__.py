@@ -299,6 +299,9 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         print(f"tinygrad-cnn oracle: internal error (not your code's fault): {exc}",
               file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the user's Ctrl-C (the child ignores it): no verdict
+        print("tinygrad-cnn oracle: interrupted; no verdict", file=sys.stderr)
+        return 130
     print(report)
     sys.stdout.flush()
     return 0 if report.passed else 1
