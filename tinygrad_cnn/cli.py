@@ -123,25 +123,97 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(_run="tinygrad_cnn.train:main_evaluate")
 
 
+def _timeout_seconds(text: str) -> float:
+    """An argparse ``type``: seconds in [0, 86400] (0: no limit)."""
+    return _number(float, "a finite number >= 0 and at most 86400 (seconds)",
+                   lambda v: 0 <= v <= 86_400)(text)
+
+
+def _memory_mib(text: str) -> float | None:
+    """An argparse ``type``: MiB (``4096``), or with a unit (``512M``, ``4G``), at least 64;
+    ``unlimited`` for no limit."""
+    if text.strip().lower() in ("unlimited", "none"):
+        return None
+    scale = {"k": 1 / 1024, "m": 1.0, "g": 1024.0, "t": 1024.0 ** 2}
+    body = text.strip().lower().removesuffix("ib").removesuffix("b")
+    factor = scale.get(body[-1:], None) if body else None
+    number = body[:-1] if factor is not None else body
+    expected = "a size of at least 64 MiB, e.g. 4096, 512M or 4G (or 'unlimited')"
+    try:
+        value = float(number) * (factor or 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not 64 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def _supports_item(text: str) -> tuple[str, list[Any]]:
+    """An argparse ``type``: ``NAME=V1,V2,...`` (Python literals; a pair as ``(1,2)``)."""
+    import ast
+
+    name, sep, values = text.partition("=")
+    if not sep or not name.strip() or not values.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE[,VALUE...] (e.g. groups=1 or "
+                                         f"stride=1,2), got {text!r}")
+    try:
+        parsed = ast.literal_eval(f"[{values}]")
+    except (ValueError, SyntaxError):
+        parsed = []
+        for item in values.split(","):
+            try:
+                parsed.append(ast.literal_eval(item.strip()))
+            except (ValueError, SyntaxError):
+                parsed.append(item.strip())
+    return name.strip(), list(parsed)
+
+
 def _add_oracle(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "oracle", help="check another implementation of conv / pool / softmax / ...",
         description="Check an implementation given as module:function against the "
                     "specification; print a report with the smallest failing case and a "
-                    "diagnosis; exit 0 if it passes, 1 otherwise. `tinygrad-cnn oracle export "
-                    "DIR` writes the cases as JSON golden files instead.")
+                    "diagnosis; exit 0 if it passes, 1 otherwise. The module is imported and "
+                    "run in a child process with a time and a memory limit. `tinygrad-cnn "
+                    "oracle export DIR` writes the cases as JSON golden files instead.")
     p.add_argument("op", help="conv1d | conv2d | max_pool2d | avg_pool2d | relu | softmax | "
-                              "log_softmax | cross_entropy | linear, or 'export'")
-    p.add_argument("target", help="module:function (forward), or DIR for 'export'")
+                              "log_softmax | cross_entropy | linear, or 'export' or 'grade'")
+    p.add_argument("target", help="module:function (forward); DIR for 'export'; the "
+                                  "submissions folder for 'grade'")
     p.add_argument("--backward", metavar="MODULE:FUNCTION", default=None,
                    help="the matching backward(*arrays, grad_out, **params)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=_number(int, "an integer >= 0", lambda v: v >= 0), default=0,
                    help="seed of the random cases (checking and export)")
     p.add_argument("--path", action="append", default=[], metavar="DIR",
                    help="add DIR to sys.path before importing the target (default: cwd)")
-    p.add_argument("--timeout", type=_non_negative_float, default=10.0, metavar="SECONDS",
-                   help="time limit of one call of the target (default 10; 0: none); a "
-                        "target that hits it fails and is not called again")
+    p.add_argument("--timeout", type=_timeout_seconds, default=10.0, metavar="SECONDS",
+                   help="time limit of one call of the target (default 10, at most 86400; "
+                        "0: none); the oracle kills a target that hits it, which fails that "
+                        "case and is not called again")
+    p.add_argument("--memory", type=_memory_mib, default=4096.0, metavar="SIZE",
+                   help="memory limit of the process running the target, above its size at "
+                        "start: MiB, or 512M / 4G, at least 64 (default 4096; 'unlimited')")
+    p.add_argument("--supports", type=_supports_item, action="append", default=[],
+                   metavar="NAME=VALUES",
+                   help="what the target handles, e.g. --supports groups=1 --supports "
+                        "stride=1,2 (repeatable); cases outside are not run and are listed")
+    p.add_argument("--strict", action="store_true",
+                   help="count cases outside --supports (or NotImplementedError) as failures")
+    p.add_argument("--style", default="arrays",
+                   help="calling style of the target (default: arrays; see the oracle docs)")
+    p.add_argument("--layout", default="NCHW", help="NCHW (default) or NHWC")
+    p.add_argument("--grads", default=None, metavar="NAME,NAME",
+                   help="'layer' style: the attributes holding the weight gradients")
+    g = p.add_argument_group("grade", "`tinygrad-cnn oracle grade SUBMISSIONS --config FILE`: "
+                                      "one sub-folder (or .py file) per student")
+    g.add_argument("--config", metavar="FILE", default=None,
+                   help="the TOML file listing the checks (see the oracle docs)")
+    g.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
+                   help="submissions graded at once (default: the CPU count)")
+    g.add_argument("--format", choices=["table", "json", "junit", "gradescope"],
+                   default="table", help="output format (gradescope: one submission folder)")
+    g.add_argument("--out", metavar="FILE", default=None,
+                   help="write the output to FILE instead of the standard output")
     p.set_defaults(_run="spec.oracle:main")
 
 

@@ -24,27 +24,47 @@ Contract (``op`` is one of :data:`OPS`):
 Checks per case: the output shape against :func:`spec.output_size`, the values against
 the engine in float64, the gradients against the engine's autograd, and the candidate's
 own backward against central finite differences of its own forward.
+
+Scope: ``supports=`` declares what the implementation handles (see :mod:`spec.oracle.scope`);
+cases outside it, and cases where the candidate raises ``NotImplementedError``, are not
+run and are listed in ``Report.unsupported``. Isolation: the candidate runs in a child
+process with a time and a memory limit (see :mod:`spec.oracle.isolation`).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .adapters import Adapted, adapt
-from .cases import OPS, Case, all_cases
-from .checker import CaseResult, explain, run_case, time_limit
+from .adapters import adapt
+from .cases import OPS, Case, all_cases, random_cases
+from .checker import CaseResult, explain, run_case
 from .golden import VERSION, export
+from .isolation import (
+    DEFAULT_MEMORY_MIB,
+    ISOLATION_CATEGORIES,
+    ChildRunner,
+    FromModules,
+    FromObjects,
+    InProcessRunner,
+    LoadError,
+    OracleError,
+    can_fork,
+    load,
+    validate_limits,
+)
 from .reference import TEXT
 from .report import Failure, Report, fd_note
+from .scope import Scope, Unsupported
 
-__all__ = ["OPS", "TEXT", "Case", "CaseResult", "Report", "check", "assert_matches",
-           "export", "main", "all_cases"]
+__all__ = ["OPS", "TEXT", "Case", "CaseResult", "Report", "Unsupported", "check",
+           "assert_matches", "export", "main", "all_cases", "load"]
+
+_LoadError = LoadError  # the name before the loader moved to .isolation
 
 
 def _name(fn: Callable[..., Any] | None) -> str | None:
@@ -58,10 +78,11 @@ def _name(fn: Callable[..., Any] | None) -> str | None:
 
 
 def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | None = None,
-          *, seed: int = 0, shrink_budget: int = 40, timeout: float | None = 10.0,
-          style: str = "arrays", layout: str = "NCHW",
-          grads: tuple[str, ...] | None = None) -> Report:
-    """Check an implementation of ``op`` on every case and explain the first failure.
+          *, seed: int = 0, timeout: float | None = 10.0, supports: Any = None,
+          strict: bool = False, style: str = "arrays", layout: str = "NCHW",
+          grads: Any = None, isolate: bool = True,
+          memory_mib: float | None = DEFAULT_MEMORY_MIB, shrink_budget: int = 40) -> Report:
+    """Check an implementation of ``op`` on every case in its scope and explain a failure.
 
     Parameters
     ----------
@@ -69,18 +90,32 @@ def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
         One of ``conv1d conv2d max_pool2d avg_pool2d relu softmax log_softmax
         cross_entropy linear``.
     forward : callable
-        ``forward(*arrays, **params) -> ndarray`` (see the module docstring).
+        ``forward(*arrays, **params) -> ndarray`` (see the module docstring), or what
+        ``style`` says.
     backward : callable, optional
         ``backward(*arrays, grad_out, **params) -> tuple of ndarrays``.
     seed : int
-        Seed of the random cases (the document, edge and tie cases are fixed).
+        Seed of the random cases (the document, edge and tie cases are fixed); >= 0.
+    timeout : float or None
+        Seconds one call of ``forward`` or ``backward`` may take, at most 86400 (None or 0:
+        no limit). A candidate that hits it fails that case and that function is not
+        called again. Isolated, the oracle kills the child process at the limit; in the
+        oracle's own process it is a ``SIGALRM`` timer (POSIX, main thread only).
+    supports : dict or callable, optional
+        What the implementation handles: ``{parameter: allowed values}`` (e.g.
+        ``{"groups": {1}, "dilation": {1}}``) or a predicate on a :class:`Case`. Cases
+        outside it are not run and are listed in ``Report.unsupported`` with the reason;
+        so is a case where the candidate raises ``NotImplementedError``.
+    strict : bool
+        Count unsupported cases as failures.
+    isolate : bool
+        Run the candidate in a child process (the default, where the platform can fork;
+        elsewhere the report says it ran in the oracle's process).
+    memory_mib : float or None
+        Memory limit of the child process in MiB above its size at start, at least 64
+        (None: no limit). An allocation past it fails with ``MemoryError``.
     shrink_budget : int
         At most this many smaller cases are tried when shrinking a failure.
-    timeout : float or None
-        Seconds one call of ``forward`` or ``backward`` may take (None or 0: no limit). A
-        candidate that hits it fails that case and is not called again; the limit works
-        in the main thread on POSIX systems (a ``SIGALRM`` timer).
-
     style, layout, grads
         How the implementation is called (see :mod:`spec.oracle.adapters`): style
         ``"arrays"`` (the contract above), ``"cs231n"`` or ``"layer"``; layout ``"NCHW"``
@@ -91,43 +126,94 @@ def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
     -------
     Report
         ``report.passed`` is a bool; ``str(report)`` is a readable account;
-        ``report.diagnoses`` lists the keys of the recognised mistakes.
+        ``report.unsupported`` lists the cases not run; ``report.diagnoses`` lists the
+        keys of the recognised mistakes.
     """
     if op not in OPS:
         raise ValueError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
+    validate_limits(seed, timeout, memory_mib)
     if not callable(forward) or (backward is not None and not callable(backward)):
         raise TypeError("forward (and backward, if given) must be callable")
+    scope = Scope(op, supports)
     adapted = adapt(op, forward, backward, style=style, layout=layout, grads=grads)
-    names = _name(forward) or "?", _name(backward)
-    with time_limit(timeout):
-        return _check(op, adapted, names, seed, shrink_budget)
+    runner: ChildRunner | InProcessRunner
+    if isolate and can_fork():
+        runner = ChildRunner(FromObjects(adapted), timeout=timeout, memory_mib=memory_mib)
+    else:
+        note = "isolate=False" if not isolate else \
+            "this platform cannot fork, so check(isolate=True) runs it here"
+        runner = InProcessRunner(adapted, timeout, note)
+    with runner:
+        return _run(op, runner, _name(forward) or "?", _name(backward), seed, scope,
+                    bool(strict), shrink_budget)
 
 
-def _check(op: str, adapted: Adapted, names: tuple[str, str | None], seed: int,
-           shrink_budget: int) -> Report:
-    forward, backward = adapted.forward, adapted.backward
-    cases, unsupported = [], []
-    for case in all_cases(op, seed):
-        reason = adapted.out_of_scope(case)
+def _run(op: str, runner: ChildRunner | InProcessRunner, forward_name: str,
+         backward_name: str | None, seed: int, scope: Scope, strict: bool,
+         shrink_budget: int) -> Report:
+    """Every case through ``runner`` (in scope), then the failure shrunk and diagnosed."""
+    forward, backward = runner.forward, runner.backward
+    cases = all_cases(op, seed)
+    results: list[CaseResult] = []
+    unsupported: list[Unsupported] = []
+
+    def outside(case: Case) -> Unsupported | None:
+        reason, source = scope.reason(case), "supports"
         if reason is None:
-            cases.append(case)
-        else:
-            unsupported.append((case.name, reason))
-    results = [run_case(forward, backward, case) for case in cases]
-    report = Report(op, *names, seed, results)
-    report.unsupported = unsupported
+            reason, source = runner.out_of_scope(case), "style"
+        return None if reason is None else Unsupported(case, reason, source)
+
+    n_random = sum(c.kind == "random" for c in cases)
+    skipped = {c.name: outside(c) for c in cases}
+    missing = sum(1 for c in cases if c.kind == "random" and skipped[c.name] is not None)
+    if missing:  # random cases outside the scope are replaced by further ones inside it
+        for case in random_cases(op, seed, count=n_random + 10 * missing)[n_random:]:
+            if missing and outside(case) is None:
+                cases.append(case)
+                skipped[case.name] = None
+                missing -= 1
+    for case in cases:
+        if skipped[case.name] is not None:
+            unsupported.append(skipped[case.name])
+            continue
+        result = run_case(forward, backward, case)
+        refused = [p for p in result.problems if p.category == "not-implemented"]
+        if refused and len(refused) == len(result.problems):
+            words = refused[0].message.split(": ", 1)[-1]
+            unsupported.append(Unsupported(case, f"its {refused[0].stage} {words}",
+                                           "not-implemented"))
+            continue
+        results.append(result)
+    report = Report(op, forward_name, backward_name, seed, results, unsupported=unsupported,
+                    strict=strict, scope=scope.describe(), isolation=runner.description,
+                    order=[c.name for c in cases])
+    _explain(report, runner, forward, backward, scope, shrink_budget)
+    report.timing = {"starts": runner.starts, "calls": runner.calls,
+                     "start": getattr(runner, "start_seconds", 0.0),
+                     "overhead": getattr(runner, "overhead_seconds", 0.0)}
+    return report
+
+
+def _explain(report: Report, runner: ChildRunner | InProcessRunner,
+             forward: Callable[..., Any], backward: Callable[..., Any] | None, scope: Scope,
+             shrink_budget: int) -> None:
+    """Pick the failure to show: shrink it and diagnose every failed case."""
     failed = report.failed
     if not failed:
-        return report
-    hung = [r for r in failed if r.problems[0].category == "timeout"]
-    if hung:  # nothing to shrink or diagnose: show the case where it stopped
-        report.failure = Failure(hung[0].case.name, 0, hung[0])
-        return report
+        return
+    broken = [r for r in failed if r.problems[0].category in ISOLATION_CATEGORIES]
+    plain = [r for r in failed if r.problems[0].category not in ISOLATION_CATEGORIES]
+    hung = [r for r in broken if r.problems[0].category == "timeout"]
+    if hung or not plain:  # nothing to shrink or diagnose: show the case where it stopped
+        first = (hung or broken)[0]
+        report.failure = Failure(first.case.name, 0, first)
+        return
+    def in_scope(case: Case) -> bool:
+        return scope.reason(case) is None and runner.out_of_scope(case) is None
+
     chosen, shrunk, steps, report.diagnoses, report.stages = explain(
-        forward, backward, failed, shrink_budget,
-        in_scope=lambda case: adapted.out_of_scope(case) is None)
+        forward, backward, plain, shrink_budget, in_scope=in_scope)
     report.failure = Failure(chosen.case.name, steps, shrunk, fd_note(forward, shrunk))
-    return report
 
 
 def assert_matches(op: str, forward: Callable[..., Any],
@@ -147,42 +233,14 @@ def assert_matches(op: str, forward: Callable[..., Any],
 # ------------------------------------------------------------------------------- CLI
 
 
-class _LoadError(Exception):
-    pass
-
-
-def load(target: str, paths: list[str] | None = None) -> Callable[..., Any]:
-    """Import ``module:function`` (dots allowed in both parts); clear errors otherwise."""
-    if target.count(":") != 1:
-        raise _LoadError(f"expected MODULE:FUNCTION (e.g. mypkg.conv:conv2d), got {target!r}")
-    module_name, attr = target.split(":")
-    if not module_name or not attr:
-        raise _LoadError(f"expected MODULE:FUNCTION (e.g. mypkg.conv:conv2d), got {target!r}")
-    for p in reversed(paths or []):
-        if p not in sys.path:
-            sys.path.insert(0, p)
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise _LoadError(f"cannot import module {module_name!r}: {exc} (is its directory on "
-                         "the path? use --path DIR)") from None
-    except Exception as exc:  # noqa: BLE001 - a broken module is reported, not raised
-        raise _LoadError(f"importing module {module_name!r} failed: "
-                         f"{type(exc).__name__}: {exc}") from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise _LoadError(f"module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise _LoadError(f"{target!r} is not callable (it is a {type(obj).__name__})")
-    return obj
-
-
 def main(args: argparse.Namespace | list[str] | None = None) -> int:
-    """``tinygrad-cnn oracle OP MODULE:FUNCTION [--backward MODULE:FUNCTION] [--seed N]``
-    or ``tinygrad-cnn oracle export DIR``. Exit 0 (pass), 1 (fail) or 2 (bad arguments)."""
+    """``tinygrad-cnn oracle OP MODULE:FUNCTION [--backward MODULE:FUNCTION] [--seed N]
+    [--supports NAME=VALUES] [--strict] [--timeout S] [--memory MIB]``,
+    ``tinygrad-cnn oracle export DIR`` or ``tinygrad-cnn oracle grade SUBMISSIONS --config
+    FILE`` (see :mod:`spec.oracle.grade`). Exit 0 (pass), 1 (fail) or 2 (bad arguments).
+
+    The candidate's module is imported in a child process (always: a module that ends its
+    process at import fails, it cannot end the oracle)."""
     if not isinstance(args, argparse.Namespace):
         from tinygrad_cnn.cli import build_parser
 
@@ -193,18 +251,49 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         print(f"wrote {len(paths)} files to {args.target} (format version {VERSION}; see "
               f"{Path(args.target) / 'README.md'})")
         return 0
+
+    def refuse(message: str) -> int:
+        print(f"tinygrad-cnn oracle: {message}", file=sys.stderr)
+        return 2
+
+    if args.op == "grade":
+        from .grade import main as grade_main
+
+        return grade_main(args)
+
     if args.op not in OPS:
-        print(f"tinygrad-cnn oracle: unknown op {args.op!r}; expected one of "
-              f"{', '.join(OPS)} or 'export'", file=sys.stderr)
-        return 2
+        return refuse(f"unknown op {args.op!r}; expected one of {', '.join(OPS)}, 'export' "
+                      "or 'grade'")
+    supports: dict[str, list[Any]] | None = None
+    for name, values in getattr(args, "supports", None) or []:
+        supports = supports or {}
+        supports.setdefault(name, [])
+        supports[name] += [v for v in values if v not in supports[name]]
     try:
-        forward = load(args.target, args.path)
-        backward = load(args.backward, args.path) if args.backward else None
-    except _LoadError as exc:
-        print(f"tinygrad-cnn oracle: {exc}", file=sys.stderr)
-        return 2
-    report = check(args.op, forward, backward, seed=args.seed, timeout=args.timeout)
+        scope = Scope(args.op, supports)
+    except (ValueError, TypeError) as exc:
+        return refuse(str(exc))
+    grads = tuple(args.grads.split(",")) if getattr(args, "grads", None) else None
+    source = FromModules(args.op, args.target, args.backward, tuple(args.path),
+                         style=getattr(args, "style", "arrays"),
+                         layout=getattr(args, "layout", "NCHW"), grads=grads)
+    runner = ChildRunner(source, timeout=args.timeout,
+                         memory_mib=getattr(args, "memory", DEFAULT_MEMORY_MIB))
+    try:
+        with runner:
+            report = _run(args.op, runner, args.target, args.backward, args.seed, scope,
+                          bool(getattr(args, "strict", False)), 40)
+    except LoadError as exc:
+        return refuse(str(exc))
+    except OracleError as exc:
+        print(f"tinygrad-cnn oracle: internal error (not your code's fault): {exc}",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # the user's Ctrl-C (the child ignores it): no verdict
+        print("tinygrad-cnn oracle: interrupted; no verdict", file=sys.stderr)
+        return 130
     print(report)
+    sys.stdout.flush()
     return 0 if report.passed else 1
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .adapters import StyleError
 from .cases import Case, build, expected_shape, shrink_moves
+from .isolation import CandidateError
 from .reference import TEXT, engine, variant_value, variants
 
 Forward = Callable[..., Any]
@@ -173,6 +174,9 @@ def _call(fn: Callable[..., Any], args: list[np.ndarray], kwargs: dict[str, Any]
             out = fn(*[a.copy() for a in args], **kwargs)
         running[0] = False
         return out, None, None
+    except CandidateError as exc:  # already explained by the isolated runner
+        running[0] = False
+        return None, exc.message, exc.category
     except _TimeLimit:
         running[0] = False
         _hung.add(id(fn))
@@ -564,7 +568,8 @@ def shrink(forward: Forward, backward: Backward | None, result: CaseResult,
 
     Each accepted step rebuilds the case from a smaller config with fresh data; a step is
     kept when the first problem has the same stage and kind and, if the original had a
-    diagnosis, the same diagnosis. At most ``budget`` candidate cases are tried.
+    diagnosis, the same diagnosis. At most ``budget`` candidate cases are tried, only
+    those for which ``in_scope`` (if given) is true.
     """
     case, signature = result.case, result.signature
     key = result.diagnoses[0] if result.diagnoses else None

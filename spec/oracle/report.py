@@ -16,6 +16,8 @@ from .checker import (
     first_difference,
     significant_digits,
 )
+from .isolation import ISOLATION_CATEGORIES
+from .scope import Unsupported, summary
 
 CHECKS = ("output shape against spec.output_size; output values against the engine "
           "(float64); gradients against the engine's autograd; your backward against "
@@ -59,7 +61,21 @@ class Report:
     forward_name, backward_name : str
     seed : int
     results : list of CaseResult
-        One per case, in order (documents, edge cases, ties, random cases).
+        One per case that ran, in order (documents, edge cases, ties, random cases).
+    unsupported : list of Unsupported
+        The cases not run, each with its ``reason``: outside ``supports``, not expressible
+        in the calling style, or the candidate raised ``NotImplementedError`` on it.
+    strict : bool
+        Whether unsupported cases count as failures.
+    scope : str
+        The declared ``supports``, in words ('' when none was given).
+    isolation : str
+        How the candidate was run (child process, limits), in words.
+    timing : dict
+        Seconds spent starting child processes (``start``), and in calls outside the
+        candidate's own code (``overhead``); counts of ``starts`` and ``calls``.
+    order : list of str
+        The names of all the cases in the order they were built (for the printed table).
     failure : Failure or None
         The smallest failing case found by shrinking, with its diagnosis.
     diagnoses : list of str
@@ -75,11 +91,24 @@ class Report:
     failure: Failure | None = None
     diagnoses: list[str] = dataclasses.field(default_factory=list)
     stages: dict[str, str] = dataclasses.field(default_factory=dict)  # key -> forward/backward
+    unsupported: list[Unsupported] = dataclasses.field(default_factory=list)
+    strict: bool = False
+    scope: str = ""
+    isolation: str = ""
+    timing: dict = dataclasses.field(default_factory=dict)
+    order: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        """True when every check of every case passed."""
-        return all(r.passed for r in self.results)
+        """True when every case in scope passed, at least one ran, and (with ``strict``) no
+        case was unsupported."""
+        return (bool(self.results) and all(r.passed for r in self.results)
+                and not (self.strict and self.unsupported))
+
+    @property
+    def checked(self) -> tuple[str, str]:
+        """What was checked and what was not, per parameter, in words."""
+        return summary(self.op, [r.case for r in self.results], self.unsupported)
 
     @property
     def failed(self) -> list[CaseResult]:
@@ -94,37 +123,62 @@ class Report:
         return self.passed
 
     def __str__(self) -> str:
-        kinds = {}
+        kinds: dict[str, int] = {}
+        rows: list[tuple[Case, str, str]] = []
         for r in self.results:
-            kinds[r.case.kind] = kinds.get(r.case.kind, 0) + 1
+            rows.append((r.case, "ok  " if r.passed else "FAIL", "" if r.passed else
+                         f"{r.problems[0].stage}: {r.problems[0].message}"))
+        for u in self.unsupported:
+            rows.append((u.case, "skip", f"not run: {u.reason}"))
+        order = {name: i for i, name in enumerate(self.order)}
+        rows.sort(key=lambda row: order.get(row[0].name, len(order)))
+        for case, _, _ in rows:
+            kinds[case.kind] = kinds.get(case.kind, 0) + 1
         counts = ", ".join(f"{n} {k}" for k, n in kinds.items())
         lines = [f"spec.oracle check of {self.op}",
                  f"  forward:  {self.forward_name}",
                  f"  backward: {self.backward_name or '(none given: gradients not checked)'}",
-                 f"  seed {self.seed}; {len(self.results)} cases ({counts})",
-                 f"  checks: {CHECKS}", ""]
-        width = max(len(r.case.name) for r in self.results)
-        for r in self.results:
-            status = "ok  " if r.passed else "FAIL"
-            extra = "" if r.passed else "  " + r.problems[0].stage + ": " + \
-                r.problems[0].message
+                 f"  seed {self.seed}; {len(rows)} cases ({counts})"]
+        if self.scope:
+            lines.append(f"  supports: {self.scope}" + ("; strict: unsupported cases count "
+                                                        "as failures" if self.strict else ""))
+        if self.isolation:
+            lines.append(f"  isolation: {self.isolation}")
+        lines += [f"  checks: {CHECKS}", ""]
+        width = max((len(case.name) for case, _, _ in rows), default=0)
+        for case, status, extra in rows:
+            if extra:
+                extra = "  " + extra
             if len(extra) > 160:
                 extra = extra[:157] + "..."
-            lines.append(f"  {status}  {r.case.kind:<8}  {r.case.name:<{width}}{extra}".rstrip())
+            lines.append(f"  {status}  {case.kind:<8}  {case.name:<{width}}{extra}".rstrip())
         if self.failure is not None:
             lines += ["", *self._failure_lines()]
-        n_failed = len(self.failed)
-        lines += ["", "RESULT: " + ("PASS" if self.passed else "FAIL") +
-                  f" ({len(self.results) - n_failed} of {len(self.results)} cases passed)"]
+        checked, not_checked = self.checked
+        lines += ["", f"checked: {checked}", f"not checked: {not_checked}"]
+        lines += ["", "RESULT: " + ("PASS" if self.passed else "FAIL") + f" ({self._counts()})"]
         return "\n".join(lines)
+
+    def _counts(self) -> str:
+        n_run, n_failed, n_skip = len(self.results), len(self.failed), len(self.unsupported)
+        text = f"{n_run - n_failed} of {n_run} cases in scope passed"
+        if not n_run:
+            text = "no case in scope ran, so nothing was checked"
+        if n_skip:
+            text += (f"; {n_skip} not run" + (", which strict counts as failures"
+                                               if self.strict else ""))
+        return text
 
     def _failure_lines(self) -> list[str]:
         f = self.failure
         assert f is not None
         r, case = f.result, f.case
-        timed_out = r.problems[0].category == "timeout"
-        if timed_out:
+        category = r.problems[0].category
+        timed_out = category in ISOLATION_CATEGORIES
+        if category == "timeout":
             title = f"FAILING CASE (case {f.original}, where the time limit stopped it)"
+        elif timed_out:
+            title = f"FAILING CASE (case {f.original}, where its process failed)"
         elif f.steps:
             title = (f"SMALLEST FAILING CASE (shrunk from {f.original} in {f.steps} "
                      f"step{'s' * (f.steps != 1)})")
@@ -184,10 +238,18 @@ class Report:
                     lines.append("DIAGNOSIS: " + diagnosis_text(key) + where)
                     if key in r.diagnoses:
                         shown.add(r.stages.get(key, ""))
-        elif timed_out:
+        elif category == "timeout":
             lines += ["", "DIAGNOSIS: it did not return in time, so nothing could be compared; "
                       "look for a loop that never ends (or raise the limit if it is only "
                       "slow)."]
+        elif category == "memory":
+            lines += ["", "DIAGNOSIS: it asked for more memory than the limit allows, so "
+                      "nothing could be compared; look for an array sized by the wrong "
+                      "dimensions (or raise the limit: --memory)."]
+        elif timed_out:
+            lines += ["", "DIAGNOSIS: the process running it ended or broke during the call "
+                      "(see the reason above), so nothing could be compared; the oracle "
+                      "itself is unaffected."]
         else:
             lines += ["", "DIAGNOSIS: no classic mistake recognised; compare the expected "
                       "and actual values above."]
