@@ -40,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .adapters import adapt
+from . import adapters
 from .cases import OPS, Case, all_cases, random_cases
 from .checker import CaseResult, explain, run_case
 from .golden import VERSION, export
@@ -135,7 +135,7 @@ def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
     if not callable(forward) or (backward is not None and not callable(backward)):
         raise TypeError("forward (and backward, if given) must be callable")
     scope = Scope(op, supports)
-    adapted = adapt(op, forward, backward, style=style, layout=layout, grads=grads)
+    adapted = adapters.adapt(op, forward, backward, style=style, layout=layout, grads=grads)
     runner: ChildRunner | InProcessRunner
     if isolate and can_fork():
         runner = ChildRunner(FromObjects(adapted), timeout=timeout, memory_mib=memory_mib)
