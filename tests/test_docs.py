@@ -102,11 +102,52 @@ def test_movement_op_windows_equal_the_window_view(tgdocs, shape, kernel, stride
     trick = tgdocs.windows_by_movement(b, kernel, stride, dilation)
     assert trick.shape == view.shape
     assert (trick.numpy() == view.numpy()).all()
+    used = set(tgdocs.primitives_used(trick))  # read before backward frees the graph
+    assert "window" not in used and {"expand", "reshape", "slice"} <= used, used
     g = np.random.default_rng(1).standard_normal(view.shape)
     view.backward(g)
     trick.backward(g)
     np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-13, atol=1e-13)
-    assert "window" not in tgdocs.primitives_used(trick)
+    with pytest.raises(AssertionError, match="freed"):  # the Engines table's old mistake
+        tgdocs.primitives_used(trick)
+
+
+def test_prose_turns_python_reprs_and_sympy_text_into_math(tgdocs) -> None:
+    text = ("At N = 1000: {'fully connected': 1000000000000, 'local': 100}. Gradient "
+            "[['1/9', '2/9'], ['2/9', '4/9']]; integrate gives -Max(0, t - 1) + "
+            "Max(0, t - 1, Min(1, t)); variance sigma1**2 + sigma2**2 for t < 0 on [0, t].")
+    out = tgdocs.prose(text)
+    for leftover in ("{'", "['", "Max(", "**", "\\<"):
+        assert leftover not in out, (leftover, out)
+    assert "fully connected: 1,000,000,000,000" in out
+    assert r"\frac{1}{9}" in out and r"\max\left(0, t - 1\right)" in out
+    assert r"\sigma_{1}^{2} + \sigma_{2}^{2}" in out
+    assert "&lt; 0" in out and "\\[0, t\\]" in out  # intervals stay words
+    # words are never taken for an expression, a tuple is not one
+    assert tgdocs.prose("the a = b integral is t*exp(-a*t), also the limit").endswith(
+        "$t e^{- a t}$, also the limit")
+
+
+def test_show_value_renders_for_a_reader(tgdocs) -> None:
+    import numpy as np
+    import sympy as sp
+
+    checks = tgdocs.show_value({"exact": True, "float64": True})
+    assert "= True" not in checks and "all 2 checks hold" in checks
+    nested = tgdocs.show_value({"max error": {"indices, mean": 1.4e-17, "sum": 5.5e-17}})
+    assert "{" not in nested and "| indices, mean |" in nested.replace("\\", "")
+    assert tgdocs.show_value({"fully connected": 10**12}).count("1,000,000,000,000") == 1
+    assert tgdocs.show_value(sp.Matrix([[1, 2], [3, 4]])).startswith("$\\begin{bmatrix}")
+    assert tgdocs.show_value(np.array([["1/2", "3"]], dtype=object)).count("frac") == 1
+    assert "Max(" not in tgdocs.show_value(sp.Max(0, sp.Symbol("t")))
+
+
+def test_times_tex_parenthesises_sums(tgdocs) -> None:
+    import sympy as sp
+
+    n, f, nf = sp.symbols("n f n_f")
+    assert tgdocs.times_tex((n - f + 1, n - f + 1, nf)) == (
+        r"\left(- f + n + 1\right) \times \left(- f + n + 1\right) \times n_{f}")
 
 
 # ------------------------------------------------------------------------ the built site
@@ -157,6 +198,51 @@ def test_no_execution_errors_in_pages(site: Path) -> None:
         text = page.read_text()
         assert "Traceback (most recent call last)" not in text, f"a block failed in {page}"
         assert "DocsCheckError" not in text, page
+
+
+def _visible_text(page: Path) -> str:
+    """The article's text as a reader sees it before the scripts run: no code, no TeX source."""
+    import html as html_module
+
+    match = re.search(r"<article.*?</article>", page.read_text(), re.S)
+    text = match.group(0) if match else ""
+    text = re.sub(r"<(script|style|pre|code)\b[^>]*>.*?</\1>", " ", text, flags=re.S)
+    text = re.sub(r'<(span|div) class="arithmatex">.*?</\1>', " [math] ", text, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return html_module.unescape(text)
+
+
+#: what a Python repr, SymPy's plain text or a double escape looks like in prose
+LEFTOVERS = ["{'", "['", "array(", "Piecewise(", "Max(", "Matrix(", "Fraction(", "\\<",
+             "\\>", "freed"]
+
+
+@pytest.mark.slow
+def test_no_python_reprs_or_escapes_in_visible_text(site: Path) -> None:
+    problems = []
+    for page in sorted(site.rglob("index.html")):
+        text = _visible_text(page)
+        for leftover in LEFTOVERS:
+            at = text.find(leftover)
+            if at >= 0:
+                problems.append(f"{page.parent.name or 'home'}: {leftover!r} in "
+                                f"{' '.join(text[max(0, at - 60):at + 60].split())!r}")
+        # a verdict made of "x = True" lines
+        if len(re.findall(r"= True\b", text)) >= 2:
+            problems.append(f"{page.parent.name}: a list of '= True' values")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_mermaid_loads_only_where_a_diagram_is_drawn(site: Path) -> None:
+    with_diagram, without = [], []
+    for page in sorted(site.rglob("index.html")):
+        text = page.read_text()
+        loads = "assets/mermaid/mermaid.min.js" in text
+        draws = 'class="mermaid"' in text
+        assert loads == draws, f"{page}: loads Mermaid {loads}, draws a diagram {draws}"
+        (with_diagram if draws else without).append(page.parent.name)
+    assert with_diagram and len(without) > len(with_diagram), (with_diagram, without)
 
 
 @pytest.mark.slow

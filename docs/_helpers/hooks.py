@@ -10,6 +10,7 @@ engine stops the build.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,3 +25,17 @@ def on_config(config: Any, **kwargs: Any) -> Any:
         if path not in sys.path:
             sys.path.insert(0, path)
     return config
+
+
+#: large scripts, each added only to the pages whose HTML contains its marker
+PAGE_SCRIPTS = {'class="mermaid"': "assets/mermaid/mermaid.min.js"}
+
+
+def on_post_page(output: str, page: Any, config: Any) -> str:
+    """Add Mermaid (3.5 MB) only where a diagram is drawn, before the theme's scripts run."""
+    anchor = re.search(r'<script src="([^"]*)assets/katex/katex\.min\.js"', output)
+    for marker, script in PAGE_SCRIPTS.items():
+        if marker in output and anchor and script not in output:
+            tag = f'<script src="{anchor.group(1)}{script}"></script>\n'
+            output = output[:anchor.start()] + tag + output[anchor.start():]
+    return output
