@@ -150,6 +150,47 @@ def test_times_tex_parenthesises_sums(tgdocs) -> None:
         r"\left(- f + n + 1\right) \times \left(- f + n + 1\right) \times n_{f}")
 
 
+# ------------------------------------------------------------------------ exercises
+
+EXERCISES = ROOT / "examples" / "exercises"
+#: file -> the `tinygrad-cnn oracle` arguments that check it (what the pages tell students)
+CODING_EXERCISES = {
+    "conv2d_numpy.py": ["conv2d", "conv2d_numpy:conv2d"],
+    "conv2d_backward_numpy.py": ["conv2d", "conv2d_backward_numpy:forward", "--backward",
+                                 "conv2d_backward_numpy:backward"],
+    "avg_pool2d_numpy.py": ["avg_pool2d", "avg_pool2d_numpy:avg_pool2d"],
+    "max_pool2d_numpy.py": ["max_pool2d", "max_pool2d_numpy:max_pool2d", "--backward",
+                            "max_pool2d_numpy:max_pool2d_backward"],
+    "cross_entropy_numpy.py": ["cross_entropy", "cross_entropy_numpy:cross_entropy",
+                               "--backward", "cross_entropy_numpy:cross_entropy_backward"],
+    "linear_numpy.py": ["linear", "linear_numpy:linear", "--backward",
+                        "linear_numpy:linear_backward"],
+}
+
+
+def test_every_exercise_file_has_a_solution_and_a_check() -> None:
+    starters = {p.name for p in EXERCISES.glob("*.py")}
+    solutions = {p.name for p in (EXERCISES / "solutions").glob("*.py")}
+    assert starters == solutions == set(CODING_EXERCISES), (starters, solutions)
+
+
+def _oracle(args: list[str], folder: Path) -> subprocess.CompletedProcess:
+    """``python -m spec.oracle`` (= ``tinygrad-cnn oracle``) in a fresh process."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "spec.oracle", *args, "--path", str(folder)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("filename", sorted(CODING_EXERCISES))
+def test_exercise_solution_passes_and_starter_fails(filename: str) -> None:
+    solved = _oracle(CODING_EXERCISES[filename], EXERCISES / "solutions")
+    assert solved.returncode == 0, solved.stdout[-3000:] + solved.stderr[-2000:]
+    assert "RESULT: PASS" in solved.stdout
+    starter = _oracle(CODING_EXERCISES[filename], EXERCISES)
+    assert starter.returncode == 1, starter.stdout[-3000:] + starter.stderr[-2000:]
+    assert "FAIL" in starter.stdout and "Traceback" not in starter.stderr
+
+
 # ------------------------------------------------------------------------ the built site
 
 
@@ -231,6 +272,25 @@ def test_no_python_reprs_or_escapes_in_visible_text(site: Path) -> None:
         if len(re.findall(r"= True\b", text)) >= 2:
             problems.append(f"{page.parent.name}: a list of '= True' values")
     assert not problems, "\n".join(problems)
+
+
+COURSE_PAGES = ["why", "convolution", "output-size", "parameters", "pooling", "softmax",
+                "backprop", "training"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", COURSE_PAGES)
+def test_course_pages_end_with_exercises(site: Path, page: str) -> None:
+    text = (site / page / "index.html").read_text()
+    heading = re.search(r'<h2 id="exercises">Exercises', text)
+    assert heading, f"{page} has no 'Exercises' heading"
+    after = text[heading.end():]
+    questions = re.findall(r'<details class="(question|example)"', after)
+    assert len(questions) >= 3, f"{page}: {len(questions)} exercises"
+    answers = re.findall(r'<details class="success"', after)
+    assert len(answers) >= questions.count("question"), f"{page}: a question has no answer"
+    for match in re.finditer(r"examples/exercises/(\w+\.py)", after):
+        assert match.group(1) in CODING_EXERCISES, f"{page} names {match.group(1)}"
 
 
 @pytest.mark.slow

@@ -112,7 +112,8 @@ def md_text(text: str) -> str:
 def md_table(header: Sequence[str], rows: Iterable[Sequence[Any]],
              align: str | None = None) -> str:
     """A Markdown table; cells are formatted with :func:`fmt` unless already strings."""
-    rows = [[c if isinstance(c, str) else fmt(c) for c in row] for row in rows]
+    rows = [[c if isinstance(c, str) else (intfmt(c) if isinstance(c, (int, np.integer)) and not
+              isinstance(c, (bool, np.bool_)) else fmt(c)) for c in row] for row in rows]
     align = align or "l" * len(header)
     marks = {"l": ":--", "r": "--:", "c": ":-:"}
     lines = ["| " + " | ".join(h if any(c in h for c in "`$*") else md_text(h)
@@ -229,7 +230,7 @@ def matrix_tex(array: Any, highlight: Iterable[tuple[int, int]] = (),
                errors: Iterable[tuple[int, int]] = ()) -> str:
     """LaTeX (no dollars) of a 2-D array as a bracketed matrix, cells through ``sympy.latex``.
 
-    ``highlight`` cells get a yellow box, ``errors`` a red one (0-based (row, column)).
+    ``highlight`` cells are boxed, ``errors`` boxed in red (0-based (row, column)).
     """
     import sympy
 
@@ -244,9 +245,9 @@ def matrix_tex(array: Any, highlight: Iterable[tuple[int, int]] = (),
         for j, v in enumerate(row):
             body = sympy.latex(_exact(v))
             if (i, j) in err:
-                body = rf"\colorbox{{#ffd0d0}}{{${body}$}}"
+                body = rf"\boxed{{\color{{#c62828}}{{{body}}}}}"
             elif (i, j) in hl:
-                body = rf"\colorbox{{#fff3b0}}{{${body}$}}"
+                body = rf"\boxed{{{body}}}"
             cells.append(body)
         rows.append(" & ".join(cells))
     return r"\begin{bmatrix}" + r" \\ ".join(rows) + r"\end{bmatrix}"
@@ -617,3 +618,89 @@ def render_item(it: Any, *, heading: str | None = None, level: int = 3,
                      f"    At {e.location} the document prints **{fmt(e.printed)}**; "
                      f"the math and the engine give **{fmt(e.correct)}**.\n")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------ exercises
+
+
+def _indent(text: str, by: int = 4) -> str:
+    return "\n".join((" " * by + line) if line.strip() else "" for line in text.splitlines())
+
+
+def exercise(number_: int, title: str, question: str, answer: str) -> str:
+    """One numeric exercise as a collapsible block, its answer in a nested collapsed block.
+
+    The answer is computed while the page is built (the caller passes the computed value).
+    """
+    body = question.strip() + '\n\n??? success "Answer"\n' + _indent(answer.strip()) + "\n"
+    return f'\n??? question "{number_}. {title}"\n' + _indent(body) + "\n\n"
+
+
+EXERCISES = None  # set lazily: the examples/exercises directory of the checkout
+
+
+def exercises_dir() -> Any:
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent.parent / "examples" / "exercises"
+
+
+def oracle_command(op: str, forward: str, backward: str | None = None,
+                   path: str = "examples/exercises") -> list[str]:
+    """The ``tinygrad-cnn oracle`` arguments that check an exercise file."""
+    args = [op, forward]
+    if backward:
+        args += ["--backward", backward]
+    return [*args, "--path", path]
+
+
+def run_oracle(args: list[str]) -> tuple[int, str]:
+    """Run ``tinygrad-cnn oracle ARGS`` in this process; (exit status, what it printed)."""
+    import contextlib
+    import sys
+
+    from spec import oracle
+
+    modules = {a.split(":")[0] for a in args if ":" in a}
+    buffer = io.StringIO()
+    saved_path = list(sys.path)
+    try:
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            code = oracle.main(list(args))
+    finally:
+        sys.path[:] = saved_path  # --path DIR is prepended only once: forget it
+        for name in modules:  # the starter and the solution share a module name
+            sys.modules.pop(name, None)
+    return int(code), buffer.getvalue()
+
+
+def coding_exercise(number_: int, title: str, task: str, op: str, filename: str,
+                    forward: str, backward: str | None = None) -> str:
+    """A coding exercise: the starter file, the command that checks it, and proof that the
+    starter fails and the reference solution passes (both run while the page is built)."""
+    from pathlib import Path
+
+    folder = exercises_dir()
+    starter = folder / filename
+    solution = folder / "solutions" / filename
+    check(starter.exists() and solution.exists(), f"missing exercise file {filename}")
+    code, report = run_oracle(oracle_command(op, forward, backward, str(folder)))
+    check(code == 1, f"the starter {filename} should fail the oracle, exit {code}:\n{report}")
+    solved, solved_report = run_oracle(oracle_command(op, forward, backward,
+                                                      str(folder / "solutions")))
+    check(solved == 0, f"the solution of {filename} fails the oracle:\n{solved_report}")
+    tail = report[report.find("SMALLEST FAILING CASE"):] if "SMALLEST FAILING CASE" in report \
+        else "\n".join(report.strip().splitlines()[-12:])
+    command = "tinygrad-cnn oracle " + " ".join(
+        oracle_command(op, forward, backward))
+    source = Path(starter).read_text().rstrip()
+    body = (f"{task.strip()}\n\nStart from `examples/exercises/{filename}` and check it with\n\n"
+            f"```bash\n{command}\n```\n\n"
+            "The command exits 0 when your code passes every case and 1 otherwise, with the "
+            "smallest case it found that fails, what was expected and what your code returned.\n"
+            f'\n??? abstract "The starter file"\n' + _indent(f"```python\n{source}\n```") +
+            '\n\n??? failure "What the oracle says about the unchanged starter"\n'
+            + _indent(f"```text\n{tail.strip()}\n```") +
+            "\n\nThe reference solution, `examples/exercises/solutions/" + filename + "`, passes "
+            "every case (both checked while this page was built).\n")
+    return f'\n??? example "{number_}. Coding: {title}"\n' + _indent(body) + "\n\n"
