@@ -534,6 +534,8 @@ def _open(browser: Browser, url: str) -> str:
                            {"targetId": target, "flatten": True})["sessionId"]
     browser.call("Page.enable", session=session)
     browser.call("Network.enable", session=session)
+    browser.call("Runtime.enable", session=session)  # console messages and uncaught errors
+    browser.call("Log.enable", session=session)
     browser.call("Page.navigate", {"url": url}, session=session)
     browser.wait_for(session, SETTLED, timeout=60)
     return session
@@ -564,6 +566,9 @@ def test_pages_render_in_chromium(site: Path, browser: Browser) -> None:
                     problems.append(f"{where}: image did not load: {image}")
             if any(h < 20 for h in report["mermaid"]):
                 problems.append(f"{where}: a Mermaid diagram did not render {report['mermaid']}")
+            errors = _console_errors(browser, session)
+            if errors:
+                problems.append(f"{where}: console errors {errors[:3]}")
             totals["katex"] += report["katex"]
             totals["images"] += len(report["images"])
             totals["mermaid"] += len(report["mermaid"])
@@ -576,6 +581,99 @@ def test_pages_render_in_chromium(site: Path, browser: Browser) -> None:
               f"{totals['mermaid']} Mermaid diagrams rendered; {len(urls)} requests, all local")
         # some math, some figures and the engine's graph exist somewhere on the site
         assert totals["katex"] >= 20 and totals["images"] >= 3 and totals["mermaid"] >= 1, totals
+
+
+def _console_errors(browser: Browser, session: str) -> list[str]:
+    """Uncaught exceptions and console.error / error log entries of one page (tab)."""
+    errors = []
+    for event in browser.events:
+        if event.get("sessionId") != session:
+            continue
+        method, params = event.get("method"), event.get("params", {})
+        if method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            errors.append(details.get("exception", {}).get("description")
+                          or details.get("text", "exception"))
+        elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            errors.append(" ".join(str(a.get("value", a.get("description", "")))
+                                   for a in params.get("args", [])))
+        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            errors.append(params["entry"].get("text", ""))
+    return errors
+
+
+STEPPER_STATE = r"""
+(() => {
+  const root = document.querySelector(".stepper");
+  const win = Array.from(root.querySelectorAll("table.st-input td.st-window"))
+    .map(td => td.dataset.r + "," + td.dataset.c);
+  const cur = Array.from(root.querySelectorAll("table.st-output td.st-current"))
+    .map(td => td.dataset.r + "," + td.dataset.c);
+  return {frame: root.dataset.frame, window: win, current: cur,
+          sum: root.querySelector(".st-sum").textContent,
+          note: root.querySelector(".st-note").textContent,
+          erratum: root.querySelectorAll("table.st-output td.st-erratum").length};
+})()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_window_stepper_moves_the_window_and_updates_the_sum(site: Path,
+                                                             browser: Browser) -> None:
+    with _serve(site) as base:
+        session = _open(browser, base + "convolution/")
+        first = browser.evaluate(session, STEPPER_STATE)
+        assert first["frame"] == "0" and len(first["window"]) == 9, first
+        assert first["current"] == ["0,0"] and first["erratum"] == 1, first
+        assert first["sum"].endswith("= 0") and first["sum"].count("×") == 9, first
+        browser.evaluate(session, "document.querySelector('.stepper .st-next').click()")
+        second = browser.evaluate(session, STEPPER_STATE)
+        assert second["frame"] == "1" and second["current"] == ["0,1"], second
+        moved = {tuple(map(int, c.split(","))) for c in second["window"]}
+        assert moved == {(r, c + 1) for r, c in
+                         (tuple(map(int, c.split(","))) for c in first["window"])}, second
+        assert second["sum"] != first["sum"] and second["sum"].endswith("= 1"), second
+        # previous goes back; stepping to the erratum cell shows the note
+        browser.evaluate(session, "document.querySelector('.stepper .st-prev').click()")
+        assert browser.evaluate(session, STEPPER_STATE)["frame"] == "0"
+        note = browser.evaluate(session, r"""(() => {
+            const root = document.querySelector(".stepper");
+            for (let i = 0; i < 25; i++) {
+              if (root.querySelector("table.st-output td.st-current.st-erratum")) break;
+              root.querySelector(".st-next").click();
+            }
+            return root.querySelector(".st-note").textContent; })()""")
+        assert "slides print" in note, note
+        assert not _console_errors(browser, session)
+
+
+ANIMATIONS = r"""
+(() => Array.from(document.querySelectorAll("svg.conv-anim")).map(svg => {
+  const rect = svg.querySelector("rect.tap");
+  svg.pauseAnimations();
+  svg.setCurrentTime(0.01);
+  const a = [rect.x.animVal.value, rect.y.animVal.value];
+  svg.setCurrentTime(0.01 + 0.7);
+  const b = [rect.x.animVal.value, rect.y.animVal.value];
+  return {frames: +svg.dataset.frames, animate: svg.querySelectorAll("animate").length,
+          moved: a[0] !== b[0] || a[1] !== b[1], width: svg.getBoundingClientRect().width};
+}))()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("page,count", [("output-size/", 5), ("backprop/", 1)])
+def test_conv_arithmetic_animations_play(site: Path, browser: Browser, page: str,
+                                         count: int) -> None:
+    with _serve(site) as base:
+        session = _open(browser, base + page)
+        animations = browser.evaluate(session, ANIMATIONS)
+        assert len(animations) == count, animations
+        for anim in animations:
+            assert anim["frames"] >= 4 and anim["animate"] >= 2 * 9, anim
+            assert anim["moved"] and anim["width"] > 100, anim
 
 
 @pytest.mark.slow
