@@ -188,6 +188,9 @@ def source_of(obj: Any) -> str:
 # ------------------------------------------------------------- values for a reader
 
 
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
 def number(value: Any) -> str:
     """A number for prose: thousands separators, fractions as p/q, floats to 4 digits."""
     if isinstance(value, (bool, np.bool_)):
@@ -200,7 +203,7 @@ def number(value: Any) -> str:
             return intfmt(int(v))
         if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e6):
             mantissa, exponent = f"{v:.3e}".split("e")
-            return f"{mantissa}·10^{int(exponent)}"
+            return f"{mantissa}·10" + str(int(exponent)).translate(_SUPERSCRIPTS)
         return f"{v:.4g}"
     return fmt(value)
 
@@ -704,3 +707,50 @@ def coding_exercise(number_: int, title: str, task: str, op: str, filename: str,
             "\n\nThe reference solution, `examples/exercises/solutions/" + filename + "`, passes "
             "every case (both checked while this page was built).\n")
     return f'\n??? example "{number_}. Coding: {title}"\n' + _indent(body) + "\n\n"
+
+
+# ------------------------------------------------------------------ step-by-step algebra
+
+
+def equal(a: Any, b: Any) -> bool:
+    """Whether two SymPy expressions are equal (expand, then simplify the difference)."""
+    import sympy
+
+    diff = sympy.expand(sympy.sympify(a) - sympy.sympify(b))
+    return diff == 0 or sympy.simplify(diff) == 0
+
+
+def steps(lhs: str, chain: Sequence[tuple[Any, str]], shown: Sequence[str] | None = None) -> str:
+    """A derivation as aligned display math, each step checked equal to the one before.
+
+    ``chain`` is a list of (SymPy expression, reason); ``shown`` optionally gives the LaTeX
+    to print for each step (when ``sympy.latex`` would reorder or evaluate the written
+    form), but the check is always on the expressions. A step that is not equal to the
+    previous one fails the build.
+    """
+    import sympy
+
+    check(chain, "steps: an empty derivation")
+    rows = []
+    for n, (expr, reason) in enumerate(chain):
+        if n:
+            check(equal(chain[n - 1][0], expr),
+                  f"step {n + 1} of {lhs} does not follow: {chain[n - 1][0]} != {expr}")
+        body = shown[n] if shown is not None else sympy.latex(expr)
+        why = rf"&&\text{{{reason}}}" if reason else ""
+        rows.append(("" if n else lhs) + f" &= {body} {why}")
+    return display(r"\begin{aligned}" + r" \\ ".join(rows) + r"\end{aligned}")
+
+
+def written_sum(window: Any, kernel: Any) -> tuple[str, int]:
+    """``a×b + c×d + ... = total`` for one window (d2l's 0×0 + 1×1 + 3×2 + 4×3 = 19)."""
+    import sympy
+
+    w = np.asarray(window).ravel().tolist()
+    k = np.asarray(kernel).ravel().tolist()
+    products = [sympy.Mul(sympy.Integer(a), sympy.Integer(b), evaluate=False)
+                for a, b in zip(w, k, strict=True)]
+    total = sympy.Add(*products, evaluate=False)
+    value = int(total.doit())
+    text = " + ".join(rf"{a} \times {b}" for a, b in zip(w, k, strict=True))
+    return f"{text} = {value}", value
