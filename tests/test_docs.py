@@ -142,6 +142,18 @@ def test_show_value_renders_for_a_reader(tgdocs) -> None:
     assert "Max(" not in tgdocs.show_value(sp.Max(0, sp.Symbol("t")))
 
 
+def test_steps_fail_the_build_on_a_wrong_step(tgdocs) -> None:
+    import sympy as sp
+
+    x = sp.Symbol("x")
+    shown = tgdocs.steps("f", [((x + 1)**2, "given"), (x**2 + 2 * x + 1, "expand")])
+    assert r"\begin{aligned}" in shown and r"\text{expand}" in shown
+    with pytest.raises(AssertionError, match="does not follow"):
+        tgdocs.steps("f", [((x + 1)**2, ""), (x**2 + 1, "a wrong expansion")])
+    assert tgdocs.written_sum([[0, 1], [3, 4]], [[0, 1], [2, 3]]) == (
+        r"0 \times 0 + 1 \times 1 + 3 \times 2 + 4 \times 3 = 19", 19)
+
+
 def test_times_tex_parenthesises_sums(tgdocs) -> None:
     import sympy as sp
 
@@ -291,6 +303,31 @@ def test_course_pages_end_with_exercises(site: Path, page: str) -> None:
     assert len(answers) >= questions.count("question"), f"{page}: a question has no answer"
     for match in re.finditer(r"examples/exercises/(\w+\.py)", after):
         assert match.group(1) in CODING_EXERCISES, f"{page} names {match.group(1)}"
+
+
+@pytest.mark.slow
+def test_links_between_pages_land_on_an_existing_heading(site: Path) -> None:
+    """A link like ``output-size.md#the-pictures`` must name a real anchor of that page."""
+    from urllib.parse import urljoin, urlparse
+
+    problems = []
+    ids: dict[Path, set[str]] = {}
+    for page in sorted(site.rglob("index.html")):
+        base = "http://site/" + page.parent.relative_to(site).as_posix() + "/"
+        for href in re.findall(r'<a[^>]+href="([^"#:]*#[^"]+)"', page.read_text()):
+            url = urlparse(urljoin(base, href))
+            if not url.fragment or url.fragment.startswith("__"):
+                continue
+            target = site / url.path.lstrip("/") / "index.html" if url.path.endswith("/") \
+                else site / url.path.lstrip("/")
+            if not target.exists():
+                problems.append(f"{page.parent.name}: {href} (no such page)")
+                continue
+            if target not in ids:
+                ids[target] = set(re.findall(r'id="([^"]+)"', target.read_text()))
+            if url.fragment not in ids[target]:
+                problems.append(f"{page.parent.name}: {href} (no such anchor)")
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.slow
