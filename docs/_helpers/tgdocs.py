@@ -143,11 +143,26 @@ def grid(array: Any, caption: str = "", highlight: Iterable[tuple[int, int]] = (
         for j, v in enumerate(row):
             cls = ' class="cell-err"' if (i, j) in err else (
                 ' class="cell-hl"' if (i, j) in hl else "")
-            cells.append(f"<td{cls}>{html.escape(fmt(v))}</td>")
+            cells.append(f"<td{cls}>{_cell_html(v)}</td>")
         head = f"<th>{i + 1}</th>" if labels else ""
         out.append(f"<tr>{head}{''.join(cells)}</tr>")
     out.append("</table>")
     return "\n" + "".join(out) + "\n"
+
+
+def _cell_html(value: Any) -> str:
+    """A grid cell: a fraction as KaTeX (rendered by math.js), a negative with a minus sign."""
+    if isinstance(value, str) and "/" in value:
+        try:
+            value = Fraction(value)
+        except ValueError:
+            return html.escape(value)
+    if isinstance(value, Fraction) and value.denominator != 1:
+        sign = "-" if value < 0 else ""
+        return (f'<span class="arithmatex">\\({sign}\\frac{{{abs(value.numerator)}}}'
+                f'{{{value.denominator}}}\\)</span>')
+    text = fmt(value)
+    return html.escape("−" + text[1:] if text.startswith("-") and len(text) > 1 else text)
 
 
 def grids_side_by_side(*tables: str) -> str:
