@@ -435,6 +435,9 @@ def _plain_prose(text: str) -> str:
     # SymPy's names for the math's max / min, where no expression could be parsed
     text = re.sub(r"\bMax\(", "max(", text)
     text = re.sub(r"\bMin\(", "min(", text)
+    # powers written the plain-text way, 10^12, as a reader writes them: 10¹²
+    text = re.sub(r"\b(\d+)\^(\d+)\b", lambda m: m.group(1) + m.group(2).translate(
+        _SUPERSCRIPTS), text)
     return md_text(text).replace("$", "\\$")
 
 
