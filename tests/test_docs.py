@@ -306,6 +306,19 @@ def test_course_pages_end_with_exercises(site: Path, page: str) -> None:
 
 
 @pytest.mark.slow
+def test_the_statements_issue_13_found_wrong_stay_right(site: Path) -> None:
+    """Each was wrong once: the Why page's two instances side by side with no word, the
+    volume formula without parentheses, the Engines table reading a freed graph."""
+    why = _visible_text(site / "why" / "index.html")
+    assert "N = 1000" in why and "N = 8" in why and "instance" in why
+    size = (site / "output-size" / "index.html").read_text()
+    assert r"\left(- f + n + 1\right) \times \left(- f + n + 1\right)" in size
+    engines = (site / "engines" / "index.html").read_text()
+    table = engines.split("primitives used by the trick")[1].split("</table>")[0]
+    assert "freed" not in table and table.count("<code>expand</code>") == 4, table[:500]
+
+
+@pytest.mark.slow
 def test_links_between_pages_land_on_an_existing_heading(site: Path) -> None:
     """A link like ``output-size.md#the-pictures`` must name a real anchor of that page."""
     from urllib.parse import urljoin, urlparse
