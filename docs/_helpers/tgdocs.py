@@ -577,6 +577,13 @@ def show_value(value: Any) -> str:
             and all(v.keys() == value[0].keys() for v in value)):
         keys = list(value[0])
         return md_table(list(map(str, keys)), [[_cell(v[k]) for k in keys] for v in value])
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, (str, Fraction, int, np.integer)) and not isinstance(v, bool)
+            for v in value):
+        try:
+            return "$" + ", ".join(sympy.latex(sympy.Rational(str(v))) for v in value) + "$"
+        except (TypeError, ValueError):
+            pass  # words, not numbers
     if isinstance(value, (list, tuple)):
         return ", ".join(_cell(v) for v in value) if len(value) <= 16 else (
             f"{len(value)} values: " + "; ".join(_cell(v) for v in value))
@@ -611,12 +618,13 @@ def _plain(value: Any) -> str:
 
 def render_item(it: Any, *, heading: str | None = None, level: int = 3,
                 result_label: str = "SymPy", engine_label: str = "the engine",
-                shown_above: str | None = None) -> str:
+                shown_above: str | None = None, engine_text: str | None = None) -> str:
     """Statement, derivation, result, engine value and verdict of one spec item.
 
     ``result_label`` / ``engine_label`` say what each value was computed on (the two may be
     different instances: say so). ``shown_above`` replaces both values with a sentence
-    pointing at the page's own figure of them, so that a matrix appears once.
+    pointing at the page's own figure of them, and ``engine_text`` the engine's value (when
+    it repeats the result the page has checked it against), so that a matrix appears once.
     """
     check(it.passed, f"spec item {it.topic}/{it.name} FAILED: {it.statement}")
     lines = []
@@ -631,7 +639,8 @@ def render_item(it: Any, *, heading: str | None = None, level: int = 3,
         lines.append(f"**Result and engine.** {shown_above}\n")
     else:
         lines.append(f"**Result** ({result_label}). {show_value(it.result)}\n")
-        lines.append(f"**Engine** ({engine_label}). {show_value(it.engine)}\n")
+        shown = engine_text if engine_text is not None else show_value(it.engine)
+        lines.append(f"**Engine** ({engine_label}). {shown}\n")
     lines.append('**Verdict.** <span class="verdict-pass">agrees</span> '
                  f"(checked while this page was built; spec item `{it.topic}/{it.name}`)\n")
     for e in it.errata:
