@@ -666,10 +666,8 @@ def exercise(number_: int, title: str, question: str, answer: str) -> str:
     return f'\n??? question "{number_}. {title}"\n' + _indent(body) + "\n\n"
 
 
-EXERCISES = None  # set lazily: the examples/exercises directory of the checkout
-
-
 def exercises_dir() -> Any:
+    """The checkout's ``examples/exercises`` directory (starters; ``solutions/`` inside)."""
     from pathlib import Path
 
     return Path(__file__).resolve().parent.parent.parent / "examples" / "exercises"
