@@ -102,11 +102,105 @@ def test_movement_op_windows_equal_the_window_view(tgdocs, shape, kernel, stride
     trick = tgdocs.windows_by_movement(b, kernel, stride, dilation)
     assert trick.shape == view.shape
     assert (trick.numpy() == view.numpy()).all()
+    used = set(tgdocs.primitives_used(trick))  # read before backward frees the graph
+    assert "window" not in used and {"expand", "reshape", "slice"} <= used, used
     g = np.random.default_rng(1).standard_normal(view.shape)
     view.backward(g)
     trick.backward(g)
     np.testing.assert_allclose(b.grad.numpy(), a.grad.numpy(), rtol=1e-13, atol=1e-13)
-    assert "window" not in tgdocs.primitives_used(trick)
+    with pytest.raises(AssertionError, match="freed"):  # the Engines table's old mistake
+        tgdocs.primitives_used(trick)
+
+
+def test_prose_turns_python_reprs_and_sympy_text_into_math(tgdocs) -> None:
+    text = ("At N = 1000: {'fully connected': 1000000000000, 'local': 100}. Gradient "
+            "[['1/9', '2/9'], ['2/9', '4/9']]; integrate gives -Max(0, t - 1) + "
+            "Max(0, t - 1, Min(1, t)); variance sigma1**2 + sigma2**2 for t < 0 on [0, t].")
+    out = tgdocs.prose(text)
+    for leftover in ("{'", "['", "Max(", "**", "\\<"):
+        assert leftover not in out, (leftover, out)
+    assert "fully connected: 1,000,000,000,000" in out
+    assert r"\frac{1}{9}" in out and r"\max\left(0, t - 1\right)" in out
+    assert r"\sigma_{1}^{2} + \sigma_{2}^{2}" in out
+    assert "&lt; 0" in out and "\\[0, t\\]" in out  # intervals stay words
+    # words are never taken for an expression, a tuple is not one
+    assert tgdocs.prose("the a = b integral is t*exp(-a*t), also the limit").endswith(
+        "$t e^{- a t}$, also the limit")
+
+
+def test_show_value_renders_for_a_reader(tgdocs) -> None:
+    import numpy as np
+    import sympy as sp
+
+    checks = tgdocs.show_value({"exact": True, "float64": True})
+    assert "= True" not in checks and "all 2 checks hold" in checks
+    nested = tgdocs.show_value({"max error": {"indices, mean": 1.4e-17, "sum": 5.5e-17}})
+    assert "{" not in nested and "| indices, mean |" in nested.replace("\\", "")
+    assert tgdocs.show_value({"fully connected": 10**12}).count("1,000,000,000,000") == 1
+    assert tgdocs.show_value(sp.Matrix([[1, 2], [3, 4]])).startswith("$\\begin{bmatrix}")
+    assert tgdocs.show_value(np.array([["1/2", "3"]], dtype=object)).count("frac") == 1
+    assert "Max(" not in tgdocs.show_value(sp.Max(0, sp.Symbol("t")))
+
+
+def test_steps_fail_the_build_on_a_wrong_step(tgdocs) -> None:
+    import sympy as sp
+
+    x = sp.Symbol("x")
+    shown = tgdocs.steps("f", [((x + 1)**2, "given"), (x**2 + 2 * x + 1, "expand")])
+    assert r"\begin{aligned}" in shown and r"\text{expand}" in shown
+    with pytest.raises(AssertionError, match="does not follow"):
+        tgdocs.steps("f", [((x + 1)**2, ""), (x**2 + 1, "a wrong expansion")])
+    assert tgdocs.written_sum([[0, 1], [3, 4]], [[0, 1], [2, 3]]) == (
+        r"0 \times 0 + 1 \times 1 + 3 \times 2 + 4 \times 3 = 19", 19)
+
+
+def test_times_tex_parenthesises_sums(tgdocs) -> None:
+    import sympy as sp
+
+    n, f, nf = sp.symbols("n f n_f")
+    assert tgdocs.times_tex((n - f + 1, n - f + 1, nf)) == (
+        r"\left(- f + n + 1\right) \times \left(- f + n + 1\right) \times n_{f}")
+
+
+# ------------------------------------------------------------------------ exercises
+
+EXERCISES = ROOT / "examples" / "exercises"
+#: file -> the `tinygrad-cnn oracle` arguments that check it (what the pages tell students)
+CODING_EXERCISES = {
+    "conv2d_numpy.py": ["conv2d", "conv2d_numpy:conv2d"],
+    "conv2d_backward_numpy.py": ["conv2d", "conv2d_backward_numpy:forward", "--backward",
+                                 "conv2d_backward_numpy:backward"],
+    "avg_pool2d_numpy.py": ["avg_pool2d", "avg_pool2d_numpy:avg_pool2d"],
+    "max_pool2d_numpy.py": ["max_pool2d", "max_pool2d_numpy:max_pool2d", "--backward",
+                            "max_pool2d_numpy:max_pool2d_backward"],
+    "cross_entropy_numpy.py": ["cross_entropy", "cross_entropy_numpy:cross_entropy",
+                               "--backward", "cross_entropy_numpy:cross_entropy_backward"],
+    "linear_numpy.py": ["linear", "linear_numpy:linear", "--backward",
+                        "linear_numpy:linear_backward"],
+}
+
+
+def test_every_exercise_file_has_a_solution_and_a_check() -> None:
+    starters = {p.name for p in EXERCISES.glob("*.py")}
+    solutions = {p.name for p in (EXERCISES / "solutions").glob("*.py")}
+    assert starters == solutions == set(CODING_EXERCISES), (starters, solutions)
+
+
+def _oracle(args: list[str], folder: Path) -> subprocess.CompletedProcess:
+    """``python -m spec.oracle`` (= ``tinygrad-cnn oracle``) in a fresh process."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "spec.oracle", *args, "--path", str(folder)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("filename", sorted(CODING_EXERCISES))
+def test_exercise_solution_passes_and_starter_fails(filename: str) -> None:
+    solved = _oracle(CODING_EXERCISES[filename], EXERCISES / "solutions")
+    assert solved.returncode == 0, solved.stdout[-3000:] + solved.stderr[-2000:]
+    assert "RESULT: PASS" in solved.stdout
+    starter = _oracle(CODING_EXERCISES[filename], EXERCISES)
+    assert starter.returncode == 1, starter.stdout[-3000:] + starter.stderr[-2000:]
+    assert "FAIL" in starter.stdout and "Traceback" not in starter.stderr
 
 
 # ------------------------------------------------------------------------ the built site
@@ -157,6 +251,108 @@ def test_no_execution_errors_in_pages(site: Path) -> None:
         text = page.read_text()
         assert "Traceback (most recent call last)" not in text, f"a block failed in {page}"
         assert "DocsCheckError" not in text, page
+
+
+def _visible_text(page: Path) -> str:
+    """The article's text as a reader sees it before the scripts run: no code, no TeX source."""
+    import html as html_module
+
+    match = re.search(r"<article.*?</article>", page.read_text(), re.S)
+    text = match.group(0) if match else ""
+    text = re.sub(r"<(script|style|pre|code)\b[^>]*>.*?</\1>", " ", text, flags=re.S)
+    text = re.sub(r'<(span|div) class="arithmatex">.*?</\1>', " [math] ", text, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return html_module.unescape(text)
+
+
+#: what a Python repr, SymPy's plain text or a double escape looks like in prose
+LEFTOVERS = ["{'", "['", "array(", "Piecewise(", "Max(", "Matrix(", "Fraction(", "\\<",
+             "\\>", "freed"]
+
+
+@pytest.mark.slow
+def test_no_python_reprs_or_escapes_in_visible_text(site: Path) -> None:
+    problems = []
+    for page in sorted(site.rglob("index.html")):
+        text = _visible_text(page)
+        for leftover in LEFTOVERS:
+            at = text.find(leftover)
+            if at >= 0:
+                problems.append(f"{page.parent.name or 'home'}: {leftover!r} in "
+                                f"{' '.join(text[max(0, at - 60):at + 60].split())!r}")
+        # a verdict made of "x = True" lines
+        if len(re.findall(r"= True\b", text)) >= 2:
+            problems.append(f"{page.parent.name}: a list of '= True' values")
+    assert not problems, "\n".join(problems)
+
+
+COURSE_PAGES = ["why", "convolution", "output-size", "parameters", "pooling", "softmax",
+                "backprop", "training"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", COURSE_PAGES)
+def test_course_pages_end_with_exercises(site: Path, page: str) -> None:
+    text = (site / page / "index.html").read_text()
+    heading = re.search(r'<h2 id="exercises">Exercises', text)
+    assert heading, f"{page} has no 'Exercises' heading"
+    after = text[heading.end():]
+    questions = re.findall(r'<details class="(question|example)"', after)
+    assert len(questions) >= 3, f"{page}: {len(questions)} exercises"
+    answers = re.findall(r'<details class="success"', after)
+    assert len(answers) >= questions.count("question"), f"{page}: a question has no answer"
+    for match in re.finditer(r"examples/exercises/(\w+\.py)", after):
+        assert match.group(1) in CODING_EXERCISES, f"{page} names {match.group(1)}"
+
+
+@pytest.mark.slow
+def test_the_statements_issue_13_found_wrong_stay_right(site: Path) -> None:
+    """Each was wrong once: the Why page's two instances side by side with no word, the
+    volume formula without parentheses, the Engines table reading a freed graph."""
+    why = _visible_text(site / "why" / "index.html")
+    assert "N = 1000" in why and "N = 8" in why and "instance" in why
+    size = (site / "output-size" / "index.html").read_text()
+    assert r"\left(- f + n + 1\right) \times \left(- f + n + 1\right)" in size
+    engines = (site / "engines" / "index.html").read_text()
+    table = engines.split("primitives used by the trick")[1].split("</table>")[0]
+    assert "freed" not in table and table.count("<code>expand</code>") == 4, table[:500]
+
+
+@pytest.mark.slow
+def test_links_between_pages_land_on_an_existing_heading(site: Path) -> None:
+    """A link like ``output-size.md#the-pictures`` must name a real anchor of that page."""
+    from urllib.parse import urljoin, urlparse
+
+    problems = []
+    ids: dict[Path, set[str]] = {}
+    for page in sorted(site.rglob("index.html")):
+        base = "http://site/" + page.parent.relative_to(site).as_posix() + "/"
+        for href in re.findall(r'<a[^>]+href="([^"#:]*#[^"]+)"', page.read_text()):
+            url = urlparse(urljoin(base, href))
+            if not url.fragment or url.fragment.startswith("__"):
+                continue
+            target = site / url.path.lstrip("/") / "index.html" if url.path.endswith("/") \
+                else site / url.path.lstrip("/")
+            if not target.exists():
+                problems.append(f"{page.parent.name}: {href} (no such page)")
+                continue
+            if target not in ids:
+                ids[target] = set(re.findall(r'id="([^"]+)"', target.read_text()))
+            if url.fragment not in ids[target]:
+                problems.append(f"{page.parent.name}: {href} (no such anchor)")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_mermaid_loads_only_where_a_diagram_is_drawn(site: Path) -> None:
+    with_diagram, without = [], []
+    for page in sorted(site.rglob("index.html")):
+        text = page.read_text()
+        loads = "assets/mermaid/mermaid.min.js" in text
+        draws = 'class="mermaid"' in text
+        assert loads == draws, f"{page}: loads Mermaid {loads}, draws a diagram {draws}"
+        (with_diagram if draws else without).append(page.parent.name)
+    assert with_diagram and len(without) > len(with_diagram), (with_diagram, without)
 
 
 @pytest.mark.slow
@@ -388,6 +584,8 @@ def _open(browser: Browser, url: str) -> str:
                            {"targetId": target, "flatten": True})["sessionId"]
     browser.call("Page.enable", session=session)
     browser.call("Network.enable", session=session)
+    browser.call("Runtime.enable", session=session)  # console messages and uncaught errors
+    browser.call("Log.enable", session=session)
     browser.call("Page.navigate", {"url": url}, session=session)
     browser.wait_for(session, SETTLED, timeout=60)
     return session
@@ -418,6 +616,9 @@ def test_pages_render_in_chromium(site: Path, browser: Browser) -> None:
                     problems.append(f"{where}: image did not load: {image}")
             if any(h < 20 for h in report["mermaid"]):
                 problems.append(f"{where}: a Mermaid diagram did not render {report['mermaid']}")
+            errors = _console_errors(browser, session)
+            if errors:
+                problems.append(f"{where}: console errors {errors[:3]}")
             totals["katex"] += report["katex"]
             totals["images"] += len(report["images"])
             totals["mermaid"] += len(report["mermaid"])
@@ -430,6 +631,99 @@ def test_pages_render_in_chromium(site: Path, browser: Browser) -> None:
               f"{totals['mermaid']} Mermaid diagrams rendered; {len(urls)} requests, all local")
         # some math, some figures and the engine's graph exist somewhere on the site
         assert totals["katex"] >= 20 and totals["images"] >= 3 and totals["mermaid"] >= 1, totals
+
+
+def _console_errors(browser: Browser, session: str) -> list[str]:
+    """Uncaught exceptions and console.error / error log entries of one page (tab)."""
+    errors = []
+    for event in browser.events:
+        if event.get("sessionId") != session:
+            continue
+        method, params = event.get("method"), event.get("params", {})
+        if method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            errors.append(details.get("exception", {}).get("description")
+                          or details.get("text", "exception"))
+        elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            errors.append(" ".join(str(a.get("value", a.get("description", "")))
+                                   for a in params.get("args", [])))
+        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            errors.append(params["entry"].get("text", ""))
+    return errors
+
+
+STEPPER_STATE = r"""
+(() => {
+  const root = document.querySelector(".stepper");
+  const win = Array.from(root.querySelectorAll("table.st-input td.st-window"))
+    .map(td => td.dataset.r + "," + td.dataset.c);
+  const cur = Array.from(root.querySelectorAll("table.st-output td.st-current"))
+    .map(td => td.dataset.r + "," + td.dataset.c);
+  return {frame: root.dataset.frame, window: win, current: cur,
+          sum: root.querySelector(".st-sum").textContent,
+          note: root.querySelector(".st-note").textContent,
+          erratum: root.querySelectorAll("table.st-output td.st-erratum").length};
+})()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_window_stepper_moves_the_window_and_updates_the_sum(site: Path,
+                                                             browser: Browser) -> None:
+    with _serve(site) as base:
+        session = _open(browser, base + "convolution/")
+        first = browser.evaluate(session, STEPPER_STATE)
+        assert first["frame"] == "0" and len(first["window"]) == 9, first
+        assert first["current"] == ["0,0"] and first["erratum"] == 1, first
+        assert first["sum"].endswith("= 0") and first["sum"].count("×") == 9, first
+        browser.evaluate(session, "document.querySelector('.stepper .st-next').click()")
+        second = browser.evaluate(session, STEPPER_STATE)
+        assert second["frame"] == "1" and second["current"] == ["0,1"], second
+        moved = {tuple(map(int, c.split(","))) for c in second["window"]}
+        assert moved == {(r, c + 1) for r, c in
+                         (tuple(map(int, c.split(","))) for c in first["window"])}, second
+        assert second["sum"] != first["sum"] and second["sum"].endswith("= 1"), second
+        # previous goes back; stepping to the erratum cell shows the note
+        browser.evaluate(session, "document.querySelector('.stepper .st-prev').click()")
+        assert browser.evaluate(session, STEPPER_STATE)["frame"] == "0"
+        note = browser.evaluate(session, r"""(() => {
+            const root = document.querySelector(".stepper");
+            for (let i = 0; i < 25; i++) {
+              if (root.querySelector("table.st-output td.st-current.st-erratum")) break;
+              root.querySelector(".st-next").click();
+            }
+            return root.querySelector(".st-note").textContent; })()""")
+        assert "slides print" in note, note
+        assert not _console_errors(browser, session)
+
+
+ANIMATIONS = r"""
+(() => Array.from(document.querySelectorAll("svg.conv-anim")).map(svg => {
+  const rect = svg.querySelector("rect.tap");
+  svg.pauseAnimations();
+  svg.setCurrentTime(0.01);
+  const a = [rect.x.animVal.value, rect.y.animVal.value];
+  svg.setCurrentTime(0.01 + 0.7);
+  const b = [rect.x.animVal.value, rect.y.animVal.value];
+  return {frames: +svg.dataset.frames, animate: svg.querySelectorAll("animate").length,
+          moved: a[0] !== b[0] || a[1] !== b[1], width: svg.getBoundingClientRect().width};
+}))()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("page,count", [("output-size/", 5), ("backprop/", 1)])
+def test_conv_arithmetic_animations_play(site: Path, browser: Browser, page: str,
+                                         count: int) -> None:
+    with _serve(site) as base:
+        session = _open(browser, base + page)
+        animations = browser.evaluate(session, ANIMATIONS)
+        assert len(animations) == count, animations
+        for anim in animations:
+            assert anim["frames"] >= 4 and anim["animate"] >= 2 * 9, anim
+            assert anim["moved"] and anim["width"] > 100, anim
 
 
 @pytest.mark.slow
