@@ -5,7 +5,9 @@ A node is anything with these attributes:
 - ``_parents``: tuple of nodes it was computed from (empty for a leaf);
 - ``_op``: the primitive that made it (an entry of :mod:`tinygrad_cnn.primitives`) or ``None``;
 - ``data``: its value;
-- ``_accumulate(g)`` / ``_take_grad()``: how the node stores the gradient flowing into it.
+- ``_accumulate(g)`` / ``_take_grad()``: how the node stores the gradient flowing into it;
+- ``_saved`` / ``_check_saved()``: ``None``, or what to check before the node's VJP runs (the
+  Tensor engine raises there if an array the VJP reads was changed in place).
 
 `backward` sorts the graph without recursion (an explicit stack, so a chain of 100,000 ops
 needs no raised recursion limit), then walks it from the output back to the leaves,
@@ -156,17 +158,19 @@ def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
     pop, push = ready.pop, ready.append
     while ready:
         node = ready[-1]  # popped once its VJP has run (see _walk)
+        if node._saved is not None:
+            node._check_saved()
         parents = node._parents
         g = node._take_grad()
         if len(parents) == 2:  # most nodes: written out, no list or zip
             a, b = parents
             if g is not None:  # None: nothing flowed here (e.g. a branch cut by no_grad)
                 if a.requires_grad and b.requires_grad:
-                    ga, gb = node._op.vjp(g, node.data, a.data, b.data)
+                    ga, gb = node._op.vjp(g, node._data, a._data, b._data)
                     a._accumulate(ga)
                     b._accumulate(gb)
                 else:  # one operand is a constant: the entry may skip its gradient
-                    ga, gb = node._op.vjp(g, node.data, a.data, b.data,
+                    ga, gb = node._op.vjp(g, node._data, a._data, b._data,
                                           needs=(a.requires_grad, b.requires_grad))
                     if ga is not None and a.requires_grad:
                         a._accumulate(ga)
@@ -189,7 +193,7 @@ def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
                 node = parents = a = b = g = ga = gb = None
             continue
         if g is not None:
-            grads = node._op.vjp(g, node.data, *[p.data for p in parents])
+            grads = node._op.vjp(g, node._data, *[p._data for p in parents])
             for parent, pg in zip(parents, grads, strict=True):
                 if pg is not None and parent.requires_grad:
                     parent._accumulate(pg)

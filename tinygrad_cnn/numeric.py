@@ -86,18 +86,28 @@ def tanh(x: Any) -> Any:
     return _apply("tanh", _scalar_tanh, np.tanh, x)
 
 
-def first_is_max(a: Any, b: Any) -> Any:
-    """``a >= b`` elementwise, or a SymPy Heaviside(a - b, 1) when the order is symbolic.
+def maximum_weights(a: Any, b: Any, tie: Any) -> tuple[Any, Any]:
+    """The derivatives of ``max(a, b)`` by a and by b, for scalars: (1, 0), (0, 1) or, at a
+    tie, ``(tie, 1 - tie)``; SymPy Heaviside steps when the order is symbolic.
 
-    Used by ``maximum``: ties send the gradient to the first argument.
+    ``tie = 1/2`` splits a tie evenly (``maximum``); ``tie = 1`` gives it to ``a`` (relu).
     """
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.greater_equal(a, b)
     try:
-        return bool(a >= b)
+        if a > b:
+            return 1, 0
+        if a < b:
+            return 0, 1
+        if a == b:
+            if isinstance(a, (float, np.floating)) or isinstance(b, (float, np.floating)):
+                return float(tie), 1.0 - float(tie)
+            if getattr(tie, "denominator", None) == 1:  # 1 and 0 stay ints
+                return int(tie), 1 - int(tie)
+            return tie, 1 - tie
+        return 0, 0  # NaN: as PyTorch, no gradient to either side
     except TypeError:  # a SymPy relation with free symbols has no truth value
         sp = _sympy()
-        return sp.Heaviside(sp.sympify(a) - b, 1)
+        diff = sp.sympify(a) - b
+        return sp.Heaviside(diff, tie), sp.Heaviside(-diff, 1 - tie)
 
 
 def scalar_maximum(a: Any, b: Any) -> Any:

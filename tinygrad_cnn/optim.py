@@ -49,10 +49,14 @@ class Optimizer:
 
     def _grads(self):
         """(parameter, its gradient as an ndarray, its state) for each parameter with one."""
-        for p, state in zip(self.params, self.state, strict=True):
+        for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
             if p.grad is None:
                 continue
-            g = p.grad.data
+            g = p.grad._data  # (the engine's own array: no in-place fingerprint needed)
+            if g.shape != p.shape:
+                raise ValueError(f"{type(self).__name__}.step(): parameter {i} has shape "
+                                 f"{p.shape} but its .grad has shape {g.shape}; a gradient "
+                                 f"must have its parameter's shape")
             if g.dtype != p.dtype:
                 g = g.astype(p.dtype)
             yield p, g, state

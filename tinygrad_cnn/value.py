@@ -8,13 +8,26 @@ polynomial expression is exact; with SymPy symbols it is the symbolic derivative
 
 from __future__ import annotations
 
+import numbers
 from fractions import Fraction
 from typing import Any
+
+import numpy as np
 
 from . import autograd
 from . import primitives as P
 
 _new = object.__new__
+_NUMBER_TYPES = {int, float, Fraction, bool}  # the fast path of the constructor's check
+
+
+def _is_number(x: Any) -> bool:
+    if isinstance(x, numbers.Number) and not isinstance(x, (np.ndarray, Value)):
+        return True
+    if isinstance(x, np.generic):
+        return x.dtype.kind in "biufc"
+    return type(x).__module__.startswith("sympy") and hasattr(x, "free_symbols")
+
 _ADD, _MUL = P.ADD, P.MUL
 _add, _mul = P.ADD.forward, P.MUL.forward  # the table's forwards, bound once
 
@@ -42,10 +55,14 @@ class Value:
     # a node is five slots and a tuple; ``label`` is stored only when one is given
     __slots__ = ("data", "grad", "_parents", "_op", "_pending", "_label")
     requires_grad = True
+    _saved = None  # nothing for autograd to check before a VJP (see Tensor)
 
     def __init__(self, data: Any, label: str = ""):
-        if isinstance(data, Value):
-            raise TypeError("Value(data): data is already a Value")
+        if type(data) not in _NUMBER_TYPES and not _is_number(data):
+            if isinstance(data, Value):
+                raise TypeError("Value(data): data is already a Value")
+            raise TypeError(f"Value(data): expected a number (int, float, Fraction, a SymPy "
+                            f"number or expression), got {data!r} ({type(data).__name__})")
         self.data = data
         self.grad: Any = 0
         self._parents: tuple[Value, ...] = ()
@@ -53,6 +70,10 @@ class Value:
         self._pending = 0  # consumers still to run, during backward (autograd's counter)
         if label:
             self._label = label
+
+    @property
+    def _data(self) -> Any:  # the name the autograd core reads (a Tensor's private array)
+        return self.data
 
     @property
     def label(self) -> str:
@@ -87,12 +108,22 @@ class Value:
     def _take_grad(self) -> Any:
         return self.grad
 
-    def _release(self) -> None:  # the scalar graph is kept so it can be drawn
-        pass
+    def _release(self) -> None:
+        # the graph is kept so it can be drawn; only the op is marked as used, so that a
+        # second backward through it raises, as with a Tensor
+        op = self._op
+        if op is not None and type(op) is not _Used:
+            self._op = _Used(op)
 
-    def backward(self) -> None:
-        """Fill ``.grad`` of every node of the graph with d(self)/d(node)."""
-        autograd.backward(self, 1, free_graph=False)
+    def backward(self, retain_graph: bool = False) -> None:
+        """Fill ``.grad`` of every node of the graph with d(self)/d(node).
+
+        As with `Tensor` (and PyTorch), leaves accumulate: a second backward through the
+        same graph raises RuntimeError unless the first one was called with
+        ``retain_graph=True`` (then the leaves' gradients add up). The graph itself stays
+        (it can still be drawn).
+        """
+        autograd.backward(self, 1, free_graph=not retain_graph)
 
     # ------------------------------------------------------------------- operations
     @staticmethod
@@ -160,12 +191,47 @@ class Value:
         return Value._make(P.TANH, self)
 
     def maximum(self, other: Any) -> Value:
-        """max(self, other); a tie sends the gradient to ``self``."""
+        """max(self, other); a tie splits the gradient evenly (as ``torch.maximum``)."""
         return Value._make(P.MAXIMUM, self, Value._wrap(other))
 
+    def minimum(self, other: Any) -> Value:
+        """min(self, other) = -max(-self, -other); a tie splits the gradient evenly."""
+        return -((-self).maximum(-Value._wrap(other)))
+
     def relu(self) -> Value:
-        """max(0, x), with relu'(0) = 0."""
-        return Value._make(P.MAXIMUM, Value(0), self)
+        """max(0, x), with relu'(0) = 0 (a tie goes to the constant 0)."""
+        return Value._make(P.MAXIMUM_FIRST, Value(0), self)
 
     def __repr__(self) -> str:
         return f"Value(data={self.data!r}, grad={self.grad!r})"
+
+
+class _Used(P.Primitive):
+    """The op of a `Value` node after a backward without ``retain_graph``: it still names
+    and describes the op (for drawing), but its VJP refuses to run a second time."""
+
+    def __init__(self, op: P.Primitive):
+        self._inner = op
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self._inner.name
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return self._inner.kind
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+    def forward(self, *xs: Any) -> Any:
+        return self._inner.forward(*xs)
+
+    def vjp(self, g, out, *xs, **kwargs):
+        raise RuntimeError(
+            "backward through a graph that a previous backward() already used; call "
+            "backward(retain_graph=True) the first time if you need it twice (the leaves' "
+            "gradients then add up, as in PyTorch)")

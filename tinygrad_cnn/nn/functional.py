@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, check_size
 
 __all__ = [
     "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "relu", "softmax", "log_softmax",
@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 IntOrPair = int | tuple[int, int]
+_INT_MAX = 2**63 - 1
 
 
 # ----------------------------------------------------------------------- argument checks
@@ -55,6 +56,8 @@ def _int(value: Any, name: str, fn: str, minimum: int) -> int:
                         f"({type(value).__name__})")
     if value < minimum:
         raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value}")
+    if value > _INT_MAX:  # as PyTorch's int64 arguments (a larger one overflows a stride)
+        raise ValueError(f"{fn}: {name} must be at most 2**63 - 1, got {value}")
     return int(value)
 
 
@@ -75,7 +78,64 @@ def _check_dtypes(fn: str, **tensors: Tensor | None) -> None:
     dtypes = {name: t.dtype for name, t in tensors.items() if t is not None}
     if len(set(dtypes.values())) > 1:
         listed = ", ".join(f"{name} is {dtype}" for name, dtype in dtypes.items())
-        raise TypeError(f"{fn}: dtypes differ ({listed}); convert them to one dtype")
+        names = list(dtypes)
+        target = dtypes.get("weight", dtypes[names[0]])
+        other = next(name for name in names if dtypes[name] != target)
+        how = (f"e.g. Tensor({other}.numpy().astype(np.{target})) (a float64 array fed to "
+               f"float32 layers: x.astype(np.float32))" if target.kind != "O" else
+               "e.g. an object array of Fractions for both")
+        raise TypeError(f"{fn}: dtypes differ ({listed}); convert them to one dtype, {how}")
+
+
+def _integer_inputs(fn: str, x: Tensor, w: Tensor, b: Tensor | None,
+                    ) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The dtype rule for a convolution / linear map of integers or bools: computed exactly
+    in int64 (NumPy's integer matmul), so int8 / uint8 / bool never wrap; refused (before
+    any work) if even int64 could overflow. Other dtypes are returned unchanged."""
+    if not all(t is None or t.dtype.kind in "iub" for t in (x, w, b)):
+        return x, w, b
+    k = int(np.prod(w.shape[1:], dtype=object))
+    def peak(t: Tensor | None) -> int:
+        return 0 if t is None or t.size == 0 else int(np.abs(t.numpy().astype(object)).max())
+    bound = peak(x) * peak(w) * k + peak(b)
+    if bound > _INT_MAX:
+        raise TypeError(f"{fn}: integer input and weight could overflow int64 (|x|max · "
+                        f"|w|max · {k} terms = {bound} > 2**63 - 1); convert them to float64 "
+                        f"(x.astype(np.float64)) or to an object array of Python ints (exact)")
+    def widen(t: Tensor | None) -> Tensor | None:
+        return None if t is None else Tensor(t.numpy().astype(np.int64))
+    return widen(x), widen(w), widen(b)
+
+
+def _check_conv_size(fn: str, x: Tensor, w: Tensor, pads: Sequence[tuple[int, int]],
+                     stride: Sequence[int], dilation: Sequence[int]) -> None:
+    """Refuse absurd paddings before allocating: the padded input and the im2col matrix
+    (N, C·KH·KW, OH·OW) must fit in memory."""
+    n, c, *size = x.shape
+    padded = tuple(m + lo + hi for m, (lo, hi) in zip(size, pads, strict=True))
+    check_size(fn, f"the input padded by padding={tuple(lo for lo, _ in pads)}",
+               (n, c, *padded), x.dtype)
+    kernel = w.shape[2:]
+    out = _check_fits(fn, size, kernel, stride, pads, dilation)
+    check_size(fn, "the im2col matrix (N, C·KH·KW, OH·OW) of this convolution",
+               (n, c * int(np.prod(kernel, dtype=object)), int(np.prod(out, dtype=object))),
+               x.dtype)
+
+
+def _lowest(dtype: np.dtype) -> Any:
+    """The padding value of max pooling: -inf, or the smallest integer (never a winner)."""
+    if dtype.kind in "iu":
+        return np.iinfo(dtype).min
+    if dtype.kind == "b":
+        return False
+    return -np.inf if dtype.kind != "O" else float("-inf")
+
+
+def _refuse_integers(x: Tensor, fn: str) -> None:
+    if x.dtype.kind in "iub":
+        raise TypeError(f"{fn}: input must be floating point (or an exact object array), got "
+                        f"dtype {x.dtype}; its result is not an integer: convert it, e.g. "
+                        f"Tensor(x.numpy().astype(np.float64))")
 
 
 def _padding(padding: Any, kernel: Sequence[int], stride: Sequence[int],
@@ -201,11 +261,13 @@ def conv2d(x: Any, w: Any, b: Any = None, stride: IntOrPair = 1,
     b = None if b is None else _as_tensor(b, "bias", fn)
     _check_ndim(x, 4, "input", fn, "(N, C, H, W)")
     _check_ndim(w, 4, "weight", fn, "(O, C/groups, KH, KW)")
+    x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     s = _tuple(stride, "stride", fn, 1)
     d = _tuple(dilation, "dilation", fn, 1)
     pads = _padding(padding, w.shape[2:], s, d, fn)
+    _check_conv_size(fn, x, w, pads, s, d)
     return _conv(fn, x, w, b, s, pads, d, groups)
 
 
@@ -221,6 +283,7 @@ def conv1d(x: Any, w: Any, b: Any = None, stride: int = 1, padding: int | str = 
     b = None if b is None else _as_tensor(b, "bias", fn)
     _check_ndim(x, 3, "input", fn, "(N, C, L)")
     _check_ndim(w, 3, "weight", fn, "(O, C/groups, K)")
+    x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     (s,) = _tuple(stride, "stride", fn, 1, n=1)
@@ -271,7 +334,7 @@ def max_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
     tiles = _tiles(x, k, s, pads, d)
     if tiles is not None:
         return tiles.max(axis=(3, 5))
-    xp = x.pad(((0, 0), (0, 0), *pads), value=-np.inf if x.dtype != object else float("-inf"))
+    xp = x.pad(((0, 0), (0, 0), *pads), value=_lowest(x.dtype))
     return xp.windows(k, s, d).max(axis=(4, 5))
 
 
@@ -355,9 +418,21 @@ def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
     return x + Tensor(-with_max)  # negated in NumPy: a constant needs no graph node
 
 
+def _zero_d(x: Tensor, axis: Any, fn: str) -> bool:
+    """A 0-d input is one logit along axis 0 (or -1), as in PyTorch."""
+    if x.ndim:
+        return False
+    if isinstance(axis, bool) or axis not in (0, -1):
+        raise ValueError(f"{fn}: axis must be 0 or -1 for a 0-d input, got {axis!r}")
+    return True
+
+
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """``x - max - log Σ exp(x - max)`` along ``axis``: stable for logits of ±1e4."""
     x = _as_tensor(x, "input", "log_softmax")
+    _refuse_integers(x, "log_softmax")
+    if _zero_d(x, axis, "log_softmax"):
+        return log_softmax(x.reshape(1), 0).reshape(())
     z = _shifted(x, axis, "log_softmax")
     return z - z.exp().sum(axis=axis, keepdims=True).log()
 
@@ -365,6 +440,9 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """``exp(x - max) / Σ exp(x - max)`` along ``axis``."""
     x = _as_tensor(x, "input", "softmax")
+    _refuse_integers(x, "softmax")
+    if _zero_d(x, axis, "softmax"):
+        return softmax(x.reshape(1), 0).reshape(())
     e = _shifted(x, axis).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -444,6 +522,7 @@ def linear(x: Any, w: Any, b: Any = None) -> Tensor:
     x, w = _as_tensor(x, "input", fn), _as_tensor(w, "weight", fn)
     b = None if b is None else _as_tensor(b, "bias", fn)
     _check_ndim(w, 2, "weight", fn, "(out_features, in_features)")
+    x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
     if x.ndim < 1 or x.shape[-1] != w.shape[1]:
         raise ValueError(f"{fn}: input's last axis must have in_features={w.shape[1]} "
