@@ -214,11 +214,17 @@ class Power(Primitive):
         ga = gb = None
         arrays = isinstance(a, np.ndarray) or isinstance(b, np.ndarray)
         if needs[0]:
-            ga = g * (b * a ** (b - 1))
-            if arrays and (np.asarray(b) == 0).any():
-                ga = np.where(np.asarray(b) == 0, 0 * np.asarray(g), ga)
-            elif not arrays and _is_zero(b):
+            if arrays:
+                zero_exponent = np.asarray(b) == 0
+                if zero_exponent.any():  # x^0 is constant: 0, also where 0^-1 would be inf
+                    safe = np.where(zero_exponent, 1, a).astype(np.result_type(a))
+                    ga = np.where(zero_exponent, 0 * np.asarray(g), g * (b * safe ** (b - 1)))
+                else:
+                    ga = g * (b * a ** (b - 1))
+            elif _is_zero(b):
                 ga = 0 * g
+            else:
+                ga = g * (b * a ** (b - 1))
         if needs[1]:
             if arrays:
                 zero_base = (np.asarray(a) == 0) & _nonnegative(np.asarray(b))

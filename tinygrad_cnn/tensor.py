@@ -70,6 +70,9 @@ def _check_elements(array: np.ndarray, where: str) -> np.ndarray:
                         f"(bool, int, float, or an object array of Fractions / SymPy values)")
     if array.dtype == object:
         for item in array.flat:
+            if isinstance(item, (list, tuple)):
+                raise ValueError(f"Tensor(data): {where} is not rectangular (nested lists of "
+                                 f"different lengths)")
             if not _is_number(item):
                 raise TypeError(f"Tensor(data): {where} holds {item!r} "
                                 f"({type(item).__name__}), expected numbers (int, float, "
@@ -91,9 +94,9 @@ def _to_array(data: Any) -> np.ndarray:
             return np.asarray(data, dtype=np.float32)
         try:
             array = np.asarray(data, dtype=object)  # Fractions, SymPy values, ...
-        except ValueError as exc:  # ragged nesting
-            raise ValueError(f"Tensor(data): the nested list is not rectangular ({exc})") \
-                from None
+        except ValueError:  # ragged nesting
+            raise ValueError("Tensor(data): the list is not rectangular (nested lists of "
+                             "different lengths)") from None
         return _check_elements(array, "the list")
     if isinstance(data, numbers.Number) or type(data).__module__.startswith("sympy"):
         return np.asarray(data, dtype=object)
@@ -350,11 +353,10 @@ class Tensor:
             problem = _changed(t, version, fingerprint)
             if problem:
                 raise RuntimeError(
-                    f"backward(): a {_describe(t)} that {self._op.name} saved for its "
-                    f"gradient {problem} after the forward pass (an in-place edit of .data "
-                    f"or of the NumPy array it was made from, or a reassigned .data); its "
-                    f"gradient would be wrong. Run the forward pass again after changing it, "
-                    f"or change a copy (t.data = t.data.copy() before editing).")
+                    f"backward(): the {_describe(t)} that {self._op.name} saved for its "
+                    f"gradient {problem} after the forward pass, so the gradient would be "
+                    f"wrong. Run the forward pass again after changing it, or edit a copy "
+                    f"(t.data = t.data.copy()).")
 
     # ----------------------------------------------------------------- graph plumbing
     @staticmethod

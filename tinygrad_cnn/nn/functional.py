@@ -113,8 +113,9 @@ def _check_conv_size(fn: str, x: Tensor, w: Tensor, pads: Sequence[tuple[int, in
     (N, C·KH·KW, OH·OW) must fit in memory."""
     n, c, *size = x.shape
     padded = tuple(m + lo + hi for m, (lo, hi) in zip(size, pads, strict=True))
-    check_size(fn, f"the input padded by padding={tuple(lo for lo, _ in pads)}",
-               (n, c, *padded), x.dtype)
+    if any(lo or hi for lo, hi in pads):
+        check_size(fn, f"the input padded by padding={tuple(lo for lo, _ in pads)}",
+                   (n, c, *padded), x.dtype)
     kernel = w.shape[2:]
     out = _check_fits(fn, size, kernel, stride, pads, dilation)
     check_size(fn, "the im2col matrix (N, C·KH·KW, OH·OW) of this convolution",
