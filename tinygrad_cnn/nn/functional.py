@@ -414,8 +414,10 @@ def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
                                   axis)
     else:
         with_max = data.max(axis=axis, keepdims=True)
-    if x.dtype != object and not np.isfinite(with_max).all():
-        with_max = np.where(np.isfinite(with_max), with_max, 0).astype(x.dtype)
+    if x.dtype != object and np.isneginf(with_max).any():
+        # a row of -inf: shift by 0 (its softmax is then 0/0 = NaN, as PyTorch's); a row
+        # with +inf or NaN keeps its shift, so that it is all NaN, as PyTorch's too
+        with_max = np.where(np.isneginf(with_max), 0, with_max).astype(x.dtype)
     return x + Tensor(-with_max)  # negated in NumPy: a constant needs no graph node
 
 
