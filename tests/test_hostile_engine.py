@@ -395,7 +395,7 @@ def test_value_accepts_every_number_type():
 def test_tensor_of_non_numbers_is_refused_without_mentioning_fractions_wrongly(data, words):
     with pytest.raises(TypeError, match=words) as info:
         Tensor(data)
-    assert "Fraction(" not in str(info.value)
+    assert "Fraction" not in str(info.value)
 
 
 def test_ragged_lists_are_refused():
@@ -669,3 +669,22 @@ def test_the_table_states_the_tie_rules():
     assert "first arg-max" in P.Max.vjp_formula
     x = distinct((3, 4), np.random.default_rng(0))
     check_gradients(lambda t: t.max(), x)  # away from ties: the usual derivative
+
+
+@pytest.mark.parametrize("make", [lambda ps: optim.SGD(ps, lr=1e30, momentum=0.9),
+                                  lambda ps: optim.Adam(ps, lr=1e30)])
+def test_a_diverged_optimizer_step_gives_inf_without_a_warning(make):
+    p = nn.Parameter(np.array([3e38, -3e38], np.float32))
+    opt = make([p])
+    p.grad = Tensor(np.array([3e38, np.inf], np.float32))
+    opt.step()  # (warnings are errors here)
+    assert not np.isfinite(p.data).any()
+
+
+def test_value_of_numpy_scalars_under_seterr_raise():
+    old = np.seterr(all="raise")
+    try:
+        assert Value(np.float64(0.0)).log().data == -np.inf
+        assert Value(np.float64(1000.0)).exp().data == np.inf
+    finally:
+        np.seterr(**old)

@@ -31,7 +31,8 @@ def _scalar_exp(x: Any) -> Any:
     if is_sympy(x):
         return _sympy().exp(x)
     if isinstance(x, np.generic):
-        return np.exp(x)
+        with np.errstate(all="ignore"):  # IEEE inf / NaN, as the array ops
+            return np.exp(x)
     try:
         return math.exp(x)
     except OverflowError:  # IEEE: e**x past the float range is inf, as in NumPy and PyTorch
@@ -42,7 +43,8 @@ def _scalar_log(x: Any) -> Any:
     if is_sympy(x):
         return _sympy().log(x)
     if isinstance(x, np.generic):
-        return np.log(x)
+        with np.errstate(all="ignore"):  # IEEE inf / NaN, as the array ops
+            return np.log(x)
     if x <= 0:
         raise ValueError(f"log of a non-positive number: {x!r}")
     return math.log(x)
@@ -52,7 +54,8 @@ def _scalar_tanh(x: Any) -> Any:
     if is_sympy(x):
         return _sympy().tanh(x)
     if isinstance(x, np.generic):
-        return np.tanh(x)
+        with np.errstate(all="ignore"):  # IEEE inf / NaN, as the array ops
+            return np.tanh(x)
     return math.tanh(x)
 
 

@@ -105,6 +105,10 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
+        with np.errstate(all="ignore"):  # diverged training gives inf / NaN, not a warning
+            self._step()
+
+    def _step(self) -> None:
         for p, g, state in self._grads():
             if self.weight_decay:
                 g = g + p.data * _cast(p, self.weight_decay)
@@ -151,6 +155,10 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
+        with np.errstate(all="ignore"):  # diverged training gives inf / NaN, not a warning
+            self._step()
+
+    def _step(self) -> None:
         beta1, beta2 = self.betas
         for p, g, state in self._grads():
             t = state["step"] = state.get("step", 0) + 1

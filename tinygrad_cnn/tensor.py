@@ -67,7 +67,8 @@ def _check_elements(array: np.ndarray, where: str) -> np.ndarray:
     """Refuse arrays of strings, dates, None, ... (they fail later with a stranger message)."""
     if array.dtype.kind not in _ARRAY_KINDS:
         raise TypeError(f"Tensor(data): {where} has dtype {array.dtype}, expected numbers "
-                        f"(bool, int, float, or an object array of Fractions / SymPy values)")
+                        f"(bool, int, float, or an object array of exact rationals / SymPy "
+                        f"values)")
     if array.dtype == object:
         for item in array.flat:
             if isinstance(item, (list, tuple)):
@@ -75,8 +76,8 @@ def _check_elements(array: np.ndarray, where: str) -> np.ndarray:
                                  f"different lengths)")
             if not _is_number(item):
                 raise TypeError(f"Tensor(data): {where} holds {item!r} "
-                                f"({type(item).__name__}), expected numbers (int, float, "
-                                f"Fraction, SymPy values)")
+                                f"({type(item).__name__}), expected numbers (bool, int, "
+                                f"float, exact rationals, SymPy values)")
     return array
 
 

@@ -113,7 +113,8 @@ class Value:
         # second backward through it raises, as with a Tensor
         op = self._op
         if op is not None and type(op) is not _Used:
-            self._op = _Used(op)
+            used = _USED.get(id(op))  # the shared stateless entries: one wrapper each
+            self._op = used if used is not None else _Used(op)
 
     def backward(self, retain_graph: bool = False) -> None:
         """Fill ``.grad`` of every node of the graph with d(self)/d(node).
@@ -235,3 +236,7 @@ class _Used(P.Primitive):
             "backward through a graph that a previous backward() already used; call "
             "backward(retain_graph=True) the first time if you need it twice (the leaves' "
             "gradients then add up, as in PyTorch)")
+
+
+_USED = {id(op): _Used(op) for op in (P.ADD, P.MUL, P.EXP, P.LOG, P.TANH, P.MAXIMUM,
+                                      P.MAXIMUM_FIRST)}
