@@ -24,6 +24,10 @@ from typing import Any
 
 _grad_enabled = True
 
+USED = ("backward through a graph that a previous backward() already used; call "
+        "backward(retain_graph=True) the first time if you need it twice (the leaves' "
+        "gradients then add up, as in PyTorch)")
+
 
 def is_grad_enabled() -> bool:
     """Return whether operations are being recorded for backward."""
@@ -105,6 +109,10 @@ def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
         backward).
     """
     # pass 1: count consumers; a node seen for the first time (count 0) is reset and walked
+    # (a negative count marks a node that a backward without retain_graph already ran
+    # through and kept: a Value's; a Tensor's releases its parents instead)
+    if root._pending < 0:
+        raise RuntimeError(USED)
     visited = [root]  # grows while it is walked: every intermediate node, once
     visit = visited.append
     try:
@@ -116,6 +124,8 @@ def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
                     if not n:
                         parent._reset_grad()
                         visit(parent)
+                    elif n < 0:
+                        raise RuntimeError(USED)
                     parent._pending = n + 1
     except BaseException:
         for node in visited:  # leave every counter at 0 for the next backward

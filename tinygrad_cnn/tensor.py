@@ -20,7 +20,9 @@ reach it, and ``backward()`` raises a RuntimeError naming the tensor if it chang
 
 from __future__ import annotations
 
+import functools
 import numbers
+import os
 import zlib
 from collections.abc import Sequence
 from fractions import Fraction
@@ -32,6 +34,24 @@ from . import autograd
 from . import primitives as P
 
 _FLOAT_KINDS = "fc"  # dtypes that may require grad (plus object, for exact arithmetic)
+
+
+def _quiet_state() -> tuple[Any, Any]:
+    """NumPy's floating-point error state as a context variable and its "ignore all" value,
+    so that an op can switch to IEEE results without warnings in ~0.3 µs (``np.errstate``
+    builds its state anew each time, ~1 µs, too much for every small op); ``(None, None)``
+    if this NumPy keeps it elsewhere (then `_quiet` is ``np.errstate``)."""
+    try:
+        from numpy._core import _ufunc_config
+
+        var = _ufunc_config._extobj_contextvar
+        with np.errstate(all="ignore"):
+            return var, var.get()
+    except (ImportError, AttributeError):  # pragma: no cover - another NumPy layout
+        return None, None
+
+
+_ERR_STATE, _ERR_IGNORE = _quiet_state()
 
 
 def _can_require_grad(dtype: np.dtype) -> bool:
@@ -125,11 +145,10 @@ def _describe(t: Tensor) -> str:
     return f"tensor of shape {t._data.shape}, dtype {t._data.dtype} ({what})"
 
 
+@functools.cache
 def _max_bytes() -> int:
     """The physical memory of this machine (an array larger than it is refused)."""
     try:
-        import os
-
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
         return 1 << 40
@@ -144,8 +163,8 @@ def check_size(fn: str, what: str, shape: Sequence[int], dtype: Any) -> None:
     count = 1
     for n in shape:
         count *= int(n)
-    nbytes = count * np.dtype(dtype).itemsize
     limit = _max_bytes()
+    nbytes = count * np.dtype(dtype).itemsize
     if nbytes > limit:
         raise ValueError(f"{fn}: {what} would have shape {tuple(int(n) for n in shape)}, "
                          f"{nbytes / 2**30:.4g} GiB as {np.dtype(dtype)}, more than this "
@@ -214,18 +233,28 @@ class _Freed(P.Primitive):
 _FREED = _Freed()
 
 
+#: bumped whenever the caller gains a way to change an array (a tensor's data is exposed
+#: or reassigned): a backward that finds it unchanged since a node's forward pass knows
+#: that no array unreachable back then can have changed, and skips their checks
+_epoch = 0
+
+
 def _record(saves: tuple[Any, ...], parents: tuple[Tensor, ...]) -> tuple[Any, ...]:
-    """What `Tensor._check_saved` compares at backward time, for each array an op saves:
-    (which, version, fingerprint); the fingerprint only for arrays the caller can reach
-    (the others can only change once exposed, and `Tensor._expose` stamps them then)."""
-    out = []
+    """What `Tensor._check_saved` compares at backward time for the arrays an op saves:
+    ``(epoch, checked, others)``, with (which, version, fingerprint) for the arrays the
+    caller can reach (fingerprinted now) and (which, version) for the others (they can only
+    change once exposed, and `Tensor._expose` stamps them then)."""
+    checked, others = [], []
     for i in saves:
         if i == "out":
-            out.append(("out", 0, None))
+            others.append(("out", 0))
+            continue
+        p = parents[i]
+        if _reachable(p):
+            checked.append((i, p._version, _checksum(p._data)))
         else:
-            p = parents[i]
-            out.append((i, p._version, _checksum(p._data) if _reachable(p) else None))
-    return tuple(out)
+            others.append((i, p._version))
+    return _epoch, tuple(checked), tuple(others)
 
 
 def _view_parent(t: Tensor) -> Tensor | None:
@@ -335,12 +364,16 @@ class Tensor:
             self._expose()
         if array is self._data:  # t.data += 1 lands here: an in-place edit (fingerprinted)
             return
+        global _epoch
+        _epoch += 1
         self._data = array if isinstance(array, np.ndarray) else np.asarray(array)
         self._version += 1
 
     def _expose(self) -> None:
         """The caller can now reach this array: fingerprint it as it is (unchanged since
         the engine made it), and likewise the tensors it is a view of."""
+        global _epoch
+        _epoch += 1
         self._exposed = True
         self._stamp = (self._version, _checksum(self._data))
         parent = _view_parent(self)
@@ -349,15 +382,22 @@ class Tensor:
 
     def _check_saved(self) -> None:
         """Raise if an array this node's VJP reads changed since the forward pass."""
-        for i, version, fingerprint in self._saved:
-            t = self if i == "out" else self._parents[i]
-            problem = _changed(t, version, fingerprint)
-            if problem:
-                raise RuntimeError(
-                    f"backward(): the {_describe(t)} that {self._op.name} saved for its "
-                    f"gradient {problem} after the forward pass, so the gradient would be "
-                    f"wrong. Run the forward pass again after changing it, or edit a copy "
-                    f"(t.data = t.data.copy()).")
+        epoch, checked, others = self._saved
+        for i, version, fingerprint in checked:
+            self._raise_if_changed(i, version, fingerprint)
+        if epoch != _epoch:  # something was exposed since: the others may have changed
+            for i, version in others:
+                self._raise_if_changed(i, version, None)
+
+    def _raise_if_changed(self, i: int | str, version: int, fingerprint: Any) -> None:
+        t = self if i == "out" else self._parents[i]
+        problem = _changed(t, version, fingerprint)
+        if problem:
+            raise RuntimeError(
+                f"backward(): the {_describe(t)} that {self._op.name} saved for its "
+                f"gradient {problem} after the forward pass, so the gradient would be "
+                f"wrong. Run the forward pass again after changing it, or edit a copy "
+                f"(t.data = t.data.copy()).")
 
     # ----------------------------------------------------------------- graph plumbing
     @staticmethod
@@ -366,9 +406,15 @@ class Tensor:
         out = Tensor.__new__(Tensor)
         if op.kind == "movement":  # no arithmetic: nothing to warn about
             data = op.forward(*[p._data for p in parents])
-        else:
+        elif _ERR_STATE is not None:
             # IEEE results (inf, NaN) without NumPy warnings, as PyTorch; also under
             # np.seterr(all="raise")
+            token = _ERR_STATE.set(_ERR_IGNORE)
+            try:
+                data = op.forward(*[p._data for p in parents])
+            finally:
+                _ERR_STATE.reset(token)
+        else:  # pragma: no cover - another NumPy layout
             with np.errstate(all="ignore"):
                 data = op.forward(*[p._data for p in parents])
         out._data = data if isinstance(data, np.ndarray) else np.asarray(data)

@@ -53,7 +53,7 @@ class Value:
     """
 
     # a node is five slots and a tuple; ``label`` is stored only when one is given
-    __slots__ = ("data", "grad", "_parents", "_op", "_pending", "_label")
+    __slots__ = ("_data", "grad", "_parents", "_op", "_pending", "_label")
     requires_grad = True
     _saved = None  # nothing for autograd to check before a VJP (see Tensor)
 
@@ -63,7 +63,7 @@ class Value:
                 raise TypeError("Value(data): data is already a Value")
             raise TypeError(f"Value(data): expected a number (int, float, Fraction, a SymPy "
                             f"number or expression), got {data!r} ({type(data).__name__})")
-        self.data = data
+        self._data = data
         self.grad: Any = 0
         self._parents: tuple[Value, ...] = ()
         self._op: P.Primitive | None = None
@@ -71,9 +71,15 @@ class Value:
         if label:
             self._label = label
 
+    # the value lives in ``_data``, the name the autograd core reads (as for a Tensor)
     @property
-    def _data(self) -> Any:  # the name the autograd core reads (a Tensor's private array)
-        return self.data
+    def data(self) -> Any:
+        """The number this node holds."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value
 
     @property
     def label(self) -> str:
@@ -90,7 +96,7 @@ class Value:
     @staticmethod
     def _make(op: P.Primitive, *parents: Value) -> Value:
         out = _new(Value)
-        out.data = op.forward(*[p.data for p in parents])
+        out._data = op.forward(*[p._data for p in parents])
         out.grad = 0
         out._parents = parents
         out._op = op
@@ -109,12 +115,9 @@ class Value:
         return self.grad
 
     def _release(self) -> None:
-        # the graph is kept so it can be drawn; only the op is marked as used, so that a
-        # second backward through it raises, as with a Tensor
-        op = self._op
-        if op is not None and type(op) is not _Used:
-            used = _USED.get(id(op))  # the shared stateless entries: one wrapper each
-            self._op = used if used is not None else _Used(op)
+        # the graph is kept so it can be drawn; the node is only marked as used (a negative
+        # counter), so that a second backward through it raises, as with a Tensor
+        self._pending = -1
 
     def backward(self, retain_graph: bool = False) -> None:
         """Fill ``.grad`` of every node of the graph with d(self)/d(node).
@@ -136,7 +139,7 @@ class Value:
         if not isinstance(other, Value):
             other = Value(other)
         out = _new(Value)
-        out.data = _add(self.data, other.data)
+        out._data = _add(self._data, other._data)
         out.grad = 0
         out._parents = (self, other)
         out._op = _ADD
@@ -150,7 +153,7 @@ class Value:
         if not isinstance(other, Value):
             other = Value(other)
         out = _new(Value)
-        out.data = _mul(self.data, other.data)
+        out._data = _mul(self._data, other._data)
         out.grad = 0
         out._parents = (self, other)
         out._op = _MUL
@@ -172,7 +175,7 @@ class Value:
     def __pow__(self, exponent: Any) -> Value:
         if isinstance(exponent, Value):
             raise TypeError("Value ** Value is not supported; use (y * x.log()).exp()")
-        if isinstance(exponent, int) and isinstance(self.data, (int, Fraction)):
+        if isinstance(exponent, int) and isinstance(self._data, (int, Fraction)):
             exponent = Fraction(exponent)  # keeps 3 ** -1 exact: Fraction(1, 3)
         return Value._make(P.Pow(exponent), self)
 
@@ -204,39 +207,4 @@ class Value:
         return Value._make(P.MAXIMUM_FIRST, Value(0), self)
 
     def __repr__(self) -> str:
-        return f"Value(data={self.data!r}, grad={self.grad!r})"
-
-
-class _Used(P.Primitive):
-    """The op of a `Value` node after a backward without ``retain_graph``: it still names
-    and describes the op (for drawing), but its VJP refuses to run a second time."""
-
-    def __init__(self, op: P.Primitive):
-        self._inner = op
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return self._inner.name
-
-    @property
-    def kind(self) -> str:  # type: ignore[override]
-        return self._inner.kind
-
-    def __repr__(self) -> str:
-        return repr(self._inner)
-
-    def forward(self, *xs: Any) -> Any:
-        return self._inner.forward(*xs)
-
-    def vjp(self, g, out, *xs, **kwargs):
-        raise RuntimeError(
-            "backward through a graph that a previous backward() already used; call "
-            "backward(retain_graph=True) the first time if you need it twice (the leaves' "
-            "gradients then add up, as in PyTorch)")
-
-
-_USED = {id(op): _Used(op) for op in (P.ADD, P.MUL, P.EXP, P.LOG, P.TANH, P.MAXIMUM,
-                                      P.MAXIMUM_FIRST)}
+        return f"Value(data={self._data!r}, grad={self.grad!r})"

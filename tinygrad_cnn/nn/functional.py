@@ -14,6 +14,7 @@ flip). Sizes obey ``out = floor((n + 2p - d(k-1) - 1) / s) + 1``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,7 +95,7 @@ def _integer_inputs(fn: str, x: Tensor, w: Tensor, b: Tensor | None,
     any work) if even int64 could overflow. Other dtypes are returned unchanged."""
     if not all(t is None or t.dtype.kind in "iub" for t in (x, w, b)):
         return x, w, b
-    k = int(np.prod(w.shape[1:], dtype=object))
+    k = math.prod(w.shape[1:])
     def peak(t: Tensor | None) -> int:
         return 0 if t is None or t.size == 0 else int(np.abs(t.numpy().astype(object)).max())
     bound = peak(x) * peak(w) * k + peak(b)
@@ -119,8 +120,7 @@ def _check_conv_size(fn: str, x: Tensor, w: Tensor, pads: Sequence[tuple[int, in
     kernel = w.shape[2:]
     out = _check_fits(fn, size, kernel, stride, pads, dilation)
     check_size(fn, "the im2col matrix (N, C·KH·KW, OH·OW) of this convolution",
-               (n, c * int(np.prod(kernel, dtype=object)), int(np.prod(out, dtype=object))),
-               x.dtype)
+               (n, c * math.prod(kernel), math.prod(out)), x.dtype)
 
 
 def _lowest(dtype: np.dtype) -> Any:
