@@ -688,3 +688,24 @@ def test_value_of_numpy_scalars_under_seterr_raise():
         assert Value(np.float64(1000.0)).exp().data == np.inf
     finally:
         np.seterr(**old)
+
+
+def test_huge_integer_arguments_are_value_errors_before_any_work():
+    x = np.ones((1, 1, 4, 4))
+    with pytest.raises(ValueError, match=r"kernel \(size 3, dilation 4611686018427387904"):
+        F.conv2d(x, np.ones((1, 1, 3, 3)), dilation=2**62)
+    with pytest.raises(ValueError, match=r"kernel_size must be at most 2\*\*63 - 1"):
+        F.max_pool2d(x, 10**30)
+    with pytest.raises(ValueError, match=r"padding must be at most 2\*\*63 - 1"):
+        F.avg_pool2d(x, 2, padding=10**19)
+    with pytest.raises(ValueError, match="padding must be at most half the kernel size"):
+        F.max_pool2d(x, 2, padding=10**5)
+
+
+def test_value_and_tensor_minimum_split_ties():
+    a, b = Value(Fraction(1)), Value(Fraction(1))
+    a.minimum(b).backward()
+    assert (a.grad, b.grad) == (Fraction(1, 2), Fraction(1, 2))
+    x = Tensor([1.0, 3.0], requires_grad=True)
+    x.minimum(1.0).sum().backward()  # against a constant: its half of the tie is dropped
+    assert x.grad.numpy().tolist() == [0.5, 0.0]
