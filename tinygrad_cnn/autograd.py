@@ -4,7 +4,7 @@ A node is anything with these attributes:
 
 - ``_parents``: tuple of nodes it was computed from (empty for a leaf);
 - ``_op``: the primitive that made it (an entry of :mod:`tinygrad_cnn.primitives`) or ``None``;
-- ``data``: its value;
+- ``_data``: its value (a Tensor's array, a Value's number);
 - ``_accumulate(g)`` / ``_take_grad()``: how the node stores the gradient flowing into it;
 - ``_saved`` / ``_check_saved()``: ``None``, or what to check before the node's VJP runs (the
   Tensor engine raises there if an array the VJP reads was changed in place).
