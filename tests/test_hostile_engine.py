@@ -709,3 +709,15 @@ def test_value_and_tensor_minimum_split_ties():
     x = Tensor([1.0, 3.0], requires_grad=True)
     x.minimum(1.0).sum().backward()  # against a constant: its half of the tie is dropped
     assert x.grad.numpy().tolist() == [0.5, 0.0]
+
+
+def test_numpy_operands_on_the_left_give_tensors_not_object_arrays():
+    t = Tensor([1.0, 2.0], requires_grad=True)
+    y = np.float32(2) * t + np.array([1.0, 1.0], np.float32)
+    assert isinstance(y, Tensor) and y.numpy().tolist() == [3.0, 5.0]
+    y.sum().backward()
+    assert t.grad.numpy().tolist() == [2.0, 2.0]
+    eq = np.array([1.0, 0.0]) == t
+    assert isinstance(eq, Tensor) and eq.numpy().tolist() == [True, False]
+    with pytest.raises(TypeError, match="does not support ufuncs"):
+        np.exp(t)  # (an object array holding a Tensor, before)

@@ -561,6 +561,9 @@ class Tensor:
     # Elementwise, as NumPy and PyTorch: a bool tensor (no gradient flows through them).
     # A Tensor stays hashable by identity (dict keys, sets), as torch.Tensor.
     __hash__ = object.__hash__
+    # NumPy arrays and scalars defer to the Tensor's operators (``ndarray + t``,
+    # ``np.float32(2) * t``, ``ndarray == t`` give Tensors, not object arrays of Tensors)
+    __array_ufunc__ = None
 
     def _compare(self, other: Any, ufunc: Any) -> Tensor:
         other_data = other._data if isinstance(other, Tensor) else other
