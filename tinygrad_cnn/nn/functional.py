@@ -96,8 +96,11 @@ def _integer_inputs(fn: str, x: Tensor, w: Tensor, b: Tensor | None,
     if not all(t is None or t.dtype.kind in "iub" for t in (x, w, b)):
         return x, w, b
     k = math.prod(w.shape[1:])
-    def peak(t: Tensor | None) -> int:
-        return 0 if t is None or t.size == 0 else int(np.abs(t.numpy().astype(object)).max())
+    def peak(t: Tensor | None) -> int:  # max |v|, on Python ints (|int64 min| fits)
+        if t is None or t.size == 0:
+            return 0
+        data = t.numpy()
+        return max(abs(int(data.max())), abs(int(data.min())))
     bound = peak(x) * peak(w) * k + peak(b)
     if bound > _INT_MAX:
         raise TypeError(f"{fn}: integer input and weight could overflow int64 (|x|max · "
