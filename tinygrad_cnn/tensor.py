@@ -85,7 +85,10 @@ def _is_number(x: Any) -> bool:
 
 def _check_elements(array: np.ndarray, where: str) -> np.ndarray:
     """Refuse arrays of strings, dates, None, ... (they fail later with a stranger message)."""
-    if array.dtype.kind not in _ARRAY_KINDS:
+    kind = array.dtype.kind
+    if kind in "fiub":  # the common case, checked first
+        return array
+    if kind not in _ARRAY_KINDS:
         raise TypeError(f"Tensor(data): {where} has dtype {array.dtype}, expected numbers "
                         f"(bool, int, float, or an object array of exact rationals / SymPy "
                         f"values)")

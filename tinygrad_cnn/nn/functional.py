@@ -409,7 +409,7 @@ def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
             not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{fn}: axis must be an int in [{-x.ndim}, {x.ndim}) for an input "
                          f"of shape {x.shape}, got {axis!r}")
-    data = x.data
+    data = x._data  # (read inside the engine: not exposed to the caller)
     if data.dtype != object and data.shape[axis] <= 64:
         # NumPy's max over a short contiguous axis runs row by row; with that axis first
         # (one small copy) it runs across whole rows
@@ -512,10 +512,10 @@ def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Tensor:
         raise TypeError(f"{fn}: target must hold int class indices or float probabilities, "
                         f"got dtype {target.dtype}")
     log_p = log_softmax(logits, axis=1)
-    if logits.dtype != object and np.isneginf(logits.data).any():
+    if logits.dtype != object and np.isneginf(logits._data).any():
         # a masked logit (-inf) has log p = -inf, and -inf · 0 would make the loss NaN:
         # raise the entries whose target weight is 0 to 0 first (0 · log 0 = 0)
-        floor = np.where(weights.data < 0, -np.inf, 0).astype(logits.dtype)
+        floor = np.where(weights._data < 0, -np.inf, 0).astype(logits.dtype)
         log_p = log_p.maximum(Tensor(floor))
     if reduction == "none":
         return (log_p * weights).sum(axis=1)
