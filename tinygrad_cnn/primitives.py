@@ -325,10 +325,6 @@ class Maximum(Primitive):
     def vjp(self, g, out, a, b, needs=(True, True)):
         t = self.tie
         if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-            if isinstance(g, np.ndarray) and g.dtype.kind == "f":
-                share = g.dtype.type(t)  # 1/2 and 1 are exact in binary
-            else:
-                share = t
             ga = gb = None
             if t == 1:  # relu: [x >= y] and [x < y], no equality pass
                 if needs[0]:
@@ -336,6 +332,10 @@ class Maximum(Primitive):
                 if needs[1]:
                     gb = _masked(g, np.less(a, b))
                 return ga, gb
+            if isinstance(g, np.ndarray) and g.dtype.kind == "f":
+                share = g.dtype.type(t)  # 1/2 is exact in binary
+            else:
+                share = t
             tie = np.equal(a, b)
             if needs[0]:
                 ga = _masked(g, np.greater(a, b)) + _masked(g, tie) * share

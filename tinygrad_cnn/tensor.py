@@ -275,6 +275,9 @@ def _reachable(t: Tensor) -> bool:
     while node is not None:
         if node._exposed:
             return True
+        op = node._op
+        if op is None or op.kind != "movement":  # (the common case, without a call)
+            return False
         node = _view_parent(node)
     return False
 
