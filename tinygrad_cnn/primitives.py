@@ -403,7 +403,8 @@ class Max(Primitive):
     name, kind = "max", "reduction"
     formula = "z = max_axis x"
     vjp_formula = "x̄ = ḡ at the first arg-max along axis, 0 elsewhere"
-    saves = (0,)
+    # (saves nothing the caller can change: the VJP reads the arg-max index of the forward
+    # pass, kept in the entry, and only the shape of x)
     examples = ((((2, 3, 4),), {"axis": 2, "keepdims": False}),
                 (((3, 4),), {"axis": 0, "keepdims": True}))
 
