@@ -106,7 +106,7 @@ def _vjp_times_jacobian(op: Any, xs: list[np.ndarray]) -> dict[str, Any]:
 def _check_smooth(cls: type) -> list[dict[str, Any]]:
     """Entries whose forward is a polynomial / elementary function of symbols."""
     results = []
-    positive = cls.name in ("log", "pow")  # keep log x and x**c on their real domain
+    positive = cls.name in ("log", "pow", "power")  # keep log x and x**c on their real domain
     for shapes, params in cls.examples:
         op = cls(**params)
         xs = [symbol_array(f"x{k}_", shape, positive=positive) if positive
@@ -194,7 +194,8 @@ def _check_max(cls: type) -> list[dict[str, Any]]:
 
 
 def _check_maximum(cls: type) -> list[dict[str, Any]]:
-    """``maximum(a, b)``: d Max(a, b) at a > b and at a < b, and the tie rule (first)."""
+    """``maximum(a, b)``: d Max(a, b) at a > b and at a < b, and the tie rule: the share
+    ``tie`` of a tie's gradient to a, the rest to b (1/2 as torch.maximum, 1 for relu)."""
     sp = _sp()
     results = []
     for shapes, params in cls.examples:
@@ -220,13 +221,16 @@ def _check_maximum(cls: type) -> list[dict[str, Any]]:
                 _is_zero(x - y) for x, y in itertools.chain(
                     zip(np.asarray(ga).ravel(), want_a, strict=True),
                     zip(np.asarray(gb).ravel(), want_b, strict=True))))
-        # a tie is a convention (SymPy's Heaviside(0) is 1/2): the first argument gets it all
+        # a tie is a convention (SymPy's Heaviside(0) is 1/2): the entry's share `tie`
+        t = sp.Rational(op.tie.numerator, op.tie.denominator)
         out = op.forward(base, base.copy())
         g = symbol_array("g", np.shape(out))
         ga, gb = op.vjp(g, out, base, base.copy())
-        sub_ok["tie -> first"] = bool(all(_is_zero(x - y) for x, y in
-                                          zip(np.asarray(ga).ravel(), g.ravel(), strict=True))
-                                      and all(_is_zero(x) for x in np.asarray(gb).ravel()))
+        sub_ok[f"tie -> {t} to the first"] = bool(
+            all(_is_zero(x - t * y) for x, y in zip(np.asarray(ga).ravel(), g.ravel(),
+                                                    strict=True))
+            and all(_is_zero(x - (1 - t) * y) for x, y in zip(np.asarray(gb).ravel(),
+                                                              g.ravel(), strict=True)))
         # float64 / float32, mixed order with ties: the same Heaviside(a − b, first) rule
         a_mixed, b_mixed = cases["mixed"]
         b_mixed = b_mixed.copy()
@@ -235,11 +239,12 @@ def _check_maximum(cls: type) -> list[dict[str, Any]]:
             a_f, b_f = a_mixed.astype(dtype), b_mixed.astype(dtype)
             g_f = (np.arange(1, a_f.size + 1, dtype=dtype) / 4).reshape(a_f.shape)
             ga_f, gb_f = op.vjp(g_f, op.forward(a_f, b_f), a_f, b_f)
-            first = np.array([ai >= bi for ai, bi in zip(a_mixed.ravel(), b_mixed.ravel(),
-                                                         strict=True)]).reshape(a_f.shape)
+            share = np.array([1.0 if ai > bi else float(t) if ai == bi else 0.0
+                              for ai, bi in zip(a_mixed.ravel(), b_mixed.ravel(), strict=True)],
+                             dtype=dtype).reshape(a_f.shape)
             sub_ok[f"{np.dtype(dtype).name}"] = bool(
-                np.array_equal(ga_f, np.where(first, g_f, 0))
-                and np.array_equal(gb_f, np.where(first, 0, g_f)))
+                np.array_equal(ga_f, g_f * share)
+                and np.array_equal(gb_f, g_f * (1 - share)))
         # scalars with a symbolic order: the VJP is a Heaviside step, equal to SymPy's
         # derivative away from the tie
         ga_s, gb_s = op.vjp(sp.Integer(1), sp.Max(a_sym, b_sym), a_sym, b_sym)
@@ -255,8 +260,8 @@ def _check_maximum(cls: type) -> list[dict[str, Any]]:
 #: primitive name -> how the spec checks it; a name missing here fails the table item
 CHECKS: dict[str, Callable[[type], list[dict[str, Any]]]] = {
     **{name: _check_smooth for name in (
-        "add", "mul", "pow", "exp", "log", "tanh",  # elementwise: J diagonal
-        "sum", "reshape", "permute", "expand", "pad", "slice", "window",  # linear
+        "add", "mul", "pow", "power", "exp", "log", "tanh",  # elementwise: J diagonal
+        "sum", "reshape", "permute", "expand", "pad", "slice", "gather", "window",  # linear
         "matmul")},  # bilinear: J with respect to each input
     "max": _check_max,
     "maximum": _check_maximum,

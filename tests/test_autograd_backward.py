@@ -55,7 +55,14 @@ def test_backward_twice_through_a_freed_graph_raises_and_recovers():
     v = Value(3.0)
     w = v * v + v
     w.backward()
-    w.backward()  # the scalar engine keeps its graph: gradients accumulate
+    with pytest.raises(RuntimeError, match="retain_graph=True"):  # as a Tensor
+        w.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):  # through it, too
+        (w * 2).backward()
+    v = Value(3.0)
+    w = v * v + v
+    w.backward(retain_graph=True)
+    w.backward()  # kept: the leaves' gradients accumulate, as in PyTorch
     assert v.grad == 2 * 7.0
 
 

@@ -50,7 +50,8 @@ INPUTS = {
     "add": _uniform, "mul": _uniform, "pow": _positive, "exp": _uniform, "log": _positive,
     "tanh": _uniform, "maximum": _tie_free, "sum": _uniform, "max": _tie_free,
     "reshape": _uniform, "permute": _uniform, "expand": _uniform, "pad": _uniform,
-    "slice": _uniform, "window": _uniform, "matmul": _uniform,
+    "slice": _uniform, "window": _uniform, "matmul": _uniform, "power": _positive,
+    "gather": _uniform,
 }
 
 CASES = [(name, shapes, params) for name, cls in TABLE.items()
@@ -162,12 +163,16 @@ def test_matmul_on_drawn_shapes(m, k, n, batch, seed):
 # ------------------------------------------------------------------- tie conventions
 
 
-def test_maximum_tie_goes_to_the_first_argument():
+def test_maximum_tie_splits_evenly_and_relus_goes_to_the_first_argument():
     a, b = np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.0, 4.0])
     ga, gb = P.MAXIMUM.vjp(np.ones(3), np.maximum(a, b), a, b)
+    assert ga.tolist() == [0.5, 1.0, 0.0]  # torch.maximum splits a tie
+    assert gb.tolist() == [0.5, 0.0, 1.0]
+    assert P.MAXIMUM.vjp(5, 2, 2, 2) == (Fraction(5, 2), Fraction(5, 2))  # the Value path
+    ga, gb = P.MAXIMUM_FIRST.vjp(np.ones(3), np.maximum(a, b), a, b)  # relu / max-pool
     assert ga.tolist() == [1.0, 1.0, 0.0]
     assert gb.tolist() == [0.0, 0.0, 1.0]
-    assert P.MAXIMUM.vjp(5, 2, 2, 2) == (5, 0)  # scalars (the Value path)
+    assert P.MAXIMUM_FIRST.vjp(5, 2, 2, 2) == (5, 0)
 
 
 def test_max_reduction_tie_goes_to_the_first_maximum():
@@ -206,7 +211,7 @@ ADJOINT_CASES += [("matmul@1", shapes, params) for shapes, params in TABLE["matm
 
 def test_linear_entries_are_the_movement_ops_sum_and_add():
     assert set(LINEAR) == {"add", "sum", "reshape", "permute", "expand", "pad", "slice",
-                           "window"}
+                           "gather", "window"}
     assert not TABLE["matmul"].linear  # bilinear: checked one argument at a time
 
 

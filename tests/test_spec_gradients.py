@@ -21,7 +21,8 @@ def test_derivative_table_checks_every_primitive() -> None:
     rows = {r["primitive"]: r for r in it.details["rows"]}
     assert rows["max"]["examples"][0]["tie_to_first_max"]
     assert rows["max"]["examples"][0]["float64_float32"]
-    assert rows["maximum"]["examples"][0]["tie -> first"]
+    assert rows["maximum"]["examples"][0]["tie -> 1/2 to the first"]  # torch.maximum
+    assert rows["maximum"]["examples"][1]["tie -> 1 to the first"]  # relu
     assert rows["maximum"]["examples"][0]["float32"]
     assert all(e["constant_jacobian"] for e in rows["window"]["examples"])
 

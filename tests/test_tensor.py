@@ -224,12 +224,12 @@ def test_integer_tensor_arithmetic_follows_numpy(dtype):
     assert (t + 1).dtype == dtype
 
 
-def test_tensor_max_tie_goes_to_the_first_element():
+def test_tensor_max_ties_as_pytorch():
     x = Tensor(np.array([1.0, 5.0, 5.0, 5.0]), requires_grad=True)
-    x.max().backward()
-    assert x.grad.numpy().tolist() == [0.0, 1.0, 0.0, 0.0]
+    x.max().backward()  # the full reduction splits evenly among the maxima (torch.max(x))
+    assert x.grad.numpy().tolist() == [0.0, 1 / 3, 1 / 3, 1 / 3]
     x = Tensor(np.array([[2.0, 1.0], [2.0, 2.0]]), requires_grad=True)
-    x.max().backward()  # several axes: row-major first
+    x.max(axis=(0, 1)).backward()  # given axes: row-major first (max-pooling's rule)
     assert x.grad.numpy().tolist() == [[1.0, 0.0], [0.0, 0.0]]
     x = Tensor(np.array([[3.0, 3.0], [1.0, 3.0]]), requires_grad=True)
     x.max(axis=0).sum().backward()

@@ -4,8 +4,10 @@ A node is anything with these attributes:
 
 - ``_parents``: tuple of nodes it was computed from (empty for a leaf);
 - ``_op``: the primitive that made it (an entry of :mod:`tinygrad_cnn.primitives`) or ``None``;
-- ``data``: its value;
-- ``_accumulate(g)`` / ``_take_grad()``: how the node stores the gradient flowing into it.
+- ``_data``: its value (a Tensor's array, a Value's number);
+- ``_accumulate(g)`` / ``_take_grad()``: how the node stores the gradient flowing into it;
+- ``_saved`` / ``_check_saved()``: ``None``, or what to check before the node's VJP runs (the
+  Tensor engine raises there if an array the VJP reads was changed in place).
 
 `backward` sorts the graph without recursion (an explicit stack, so a chain of 100,000 ops
 needs no raised recursion limit), then walks it from the output back to the leaves,
@@ -21,6 +23,10 @@ from collections.abc import Iterator
 from typing import Any
 
 _grad_enabled = True
+
+USED = ("backward through a graph that a previous backward() already used; call "
+        "backward(retain_graph=True) the first time if you need it twice (the leaves' "
+        "gradients then add up, as in PyTorch)")
 
 
 def is_grad_enabled() -> bool:
@@ -103,6 +109,10 @@ def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
         backward).
     """
     # pass 1: count consumers; a node seen for the first time (count 0) is reset and walked
+    # (a negative count marks a node that a backward without retain_graph already ran
+    # through and kept: a Value's; a Tensor's releases its parents instead)
+    if root._pending < 0:
+        raise RuntimeError(USED)
     visited = [root]  # grows while it is walked: every intermediate node, once
     visit = visited.append
     try:
@@ -114,6 +124,8 @@ def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
                     if not n:
                         parent._reset_grad()
                         visit(parent)
+                    elif n < 0:
+                        raise RuntimeError(USED)
                     parent._pending = n + 1
     except BaseException:
         for node in visited:  # leave every counter at 0 for the next backward
@@ -156,17 +168,19 @@ def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
     pop, push = ready.pop, ready.append
     while ready:
         node = ready[-1]  # popped once its VJP has run (see _walk)
+        if node._saved is not None:
+            node._check_saved()
         parents = node._parents
         g = node._take_grad()
         if len(parents) == 2:  # most nodes: written out, no list or zip
             a, b = parents
             if g is not None:  # None: nothing flowed here (e.g. a branch cut by no_grad)
                 if a.requires_grad and b.requires_grad:
-                    ga, gb = node._op.vjp(g, node.data, a.data, b.data)
+                    ga, gb = node._op.vjp(g, node._data, a._data, b._data)
                     a._accumulate(ga)
                     b._accumulate(gb)
                 else:  # one operand is a constant: the entry may skip its gradient
-                    ga, gb = node._op.vjp(g, node.data, a.data, b.data,
+                    ga, gb = node._op.vjp(g, node._data, a._data, b._data,
                                           needs=(a.requires_grad, b.requires_grad))
                     if ga is not None and a.requires_grad:
                         a._accumulate(ga)
@@ -189,7 +203,7 @@ def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
                 node = parents = a = b = g = ga = gb = None
             continue
         if g is not None:
-            grads = node._op.vjp(g, node.data, *[p.data for p in parents])
+            grads = node._op.vjp(g, node._data, *[p._data for p in parents])
             for parent, pg in zip(parents, grads, strict=True):
                 if pg is not None and parent.requires_grad:
                     parent._accumulate(pg)

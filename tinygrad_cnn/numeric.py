@@ -31,7 +31,8 @@ def _scalar_exp(x: Any) -> Any:
     if is_sympy(x):
         return _sympy().exp(x)
     if isinstance(x, np.generic):
-        return np.exp(x)
+        with np.errstate(all="ignore"):  # IEEE inf / NaN, as the array ops
+            return np.exp(x)
     try:
         return math.exp(x)
     except OverflowError:  # IEEE: e**x past the float range is inf, as in NumPy and PyTorch
@@ -42,7 +43,8 @@ def _scalar_log(x: Any) -> Any:
     if is_sympy(x):
         return _sympy().log(x)
     if isinstance(x, np.generic):
-        return np.log(x)
+        with np.errstate(all="ignore"):  # IEEE inf / NaN, as the array ops
+            return np.log(x)
     if x <= 0:
         raise ValueError(f"log of a non-positive number: {x!r}")
     return math.log(x)
@@ -52,7 +54,8 @@ def _scalar_tanh(x: Any) -> Any:
     if is_sympy(x):
         return _sympy().tanh(x)
     if isinstance(x, np.generic):
-        return np.tanh(x)
+        with np.errstate(all="ignore"):  # IEEE inf / NaN, as the array ops
+            return np.tanh(x)
     return math.tanh(x)
 
 
@@ -86,18 +89,28 @@ def tanh(x: Any) -> Any:
     return _apply("tanh", _scalar_tanh, np.tanh, x)
 
 
-def first_is_max(a: Any, b: Any) -> Any:
-    """``a >= b`` elementwise, or a SymPy Heaviside(a - b, 1) when the order is symbolic.
+def maximum_weights(a: Any, b: Any, tie: Any) -> tuple[Any, Any]:
+    """The derivatives of ``max(a, b)`` by a and by b, for scalars: (1, 0), (0, 1) or, at a
+    tie, ``(tie, 1 - tie)``; SymPy Heaviside steps when the order is symbolic.
 
-    Used by ``maximum``: ties send the gradient to the first argument.
+    ``tie = 1/2`` splits a tie evenly (``maximum``); ``tie = 1`` gives it to ``a`` (relu).
     """
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.greater_equal(a, b)
     try:
-        return bool(a >= b)
+        if a > b:
+            return 1, 0
+        if a < b:
+            return 0, 1
+        if a == b:
+            if isinstance(a, (float, np.floating)) or isinstance(b, (float, np.floating)):
+                return float(tie), 1.0 - float(tie)
+            if getattr(tie, "denominator", None) == 1:  # 1 and 0 stay ints
+                return int(tie), 1 - int(tie)
+            return tie, 1 - tie
+        return 0, 0  # NaN: as PyTorch, no gradient to either side
     except TypeError:  # a SymPy relation with free symbols has no truth value
         sp = _sympy()
-        return sp.Heaviside(sp.sympify(a) - b, 1)
+        diff = sp.sympify(a) - b
+        return sp.Heaviside(diff, tie), sp.Heaviside(-diff, 1 - tie)
 
 
 def scalar_maximum(a: Any, b: Any) -> Any:

@@ -49,10 +49,14 @@ class Optimizer:
 
     def _grads(self):
         """(parameter, its gradient as an ndarray, its state) for each parameter with one."""
-        for p, state in zip(self.params, self.state, strict=True):
+        for i, (p, state) in enumerate(zip(self.params, self.state, strict=True)):
             if p.grad is None:
                 continue
-            g = p.grad.data
+            g = p.grad._data  # (the engine's own array: no in-place fingerprint needed)
+            if g.shape != p.shape:
+                raise ValueError(f"{type(self).__name__}.step(): parameter {i} has shape "
+                                 f"{p.shape} but its .grad has shape {g.shape}; a gradient "
+                                 f"must have its parameter's shape")
             if g.dtype != p.dtype:
                 g = g.astype(p.dtype)
             yield p, g, state
@@ -101,6 +105,10 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
+        with np.errstate(all="ignore"):  # diverged training gives inf / NaN, not a warning
+            self._step()
+
+    def _step(self) -> None:
         for p, g, state in self._grads():
             if self.weight_decay:
                 g = g + p.data * _cast(p, self.weight_decay)
@@ -147,6 +155,10 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         """Update every parameter that has a gradient."""
+        with np.errstate(all="ignore"):  # diverged training gives inf / NaN, not a warning
+            self._step()
+
+    def _step(self) -> None:
         beta1, beta2 = self.betas
         for p, g, state in self._grads():
             t = state["step"] = state.get("step", 0) + 1

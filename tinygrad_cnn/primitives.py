@@ -17,9 +17,13 @@ product costs nothing). Without it every gradient is computed.
 - Elementwise entries work on plain numbers and on same-shaped arrays (broadcasting is
   made explicit by the Tensor engine with `Expand`, whose VJP is the one place where a
   broadcast gradient is summed back).
-- ``maximum`` sends the gradient of a tie to its first argument; ``relu(x)`` is
-  ``maximum(0, x)``, hence relu'(0) = 0. ``max`` (the reduction) sends it to the first
-  maximal element, as PyTorch's max-pooling does.
+- Ties, as PyTorch: ``maximum`` splits the gradient of a tie evenly between its two
+  arguments (``tie=1/2``); ``relu(x)`` is ``maximum(0, x)`` with ``tie=1`` (the whole tie to
+  the constant 0), hence relu'(0) = 0. ``max`` (the reduction over an axis) sends it to
+  the first maximal element, as PyTorch's ``max(dim)`` and max-pooling do.
+- Entries whose VJP reads the *values* of an input (not only its shape) list it in
+  ``saves`` (``"out"`` for the output): the Tensor engine checks at backward time that
+  those arrays were not changed in place since the forward pass.
 - Linear entries (movement, sum, matmul) come in adjoint pairs: the VJP of a linear map
   is its transpose (expand/sum, pad/slice, window/scatter-add, permute/inverse permute).
 
@@ -31,6 +35,7 @@ its kind, and a few example input shapes with parameters (``examples``). The spe
 from __future__ import annotations
 
 import sys
+from fractions import Fraction
 from typing import Any, ClassVar
 
 import numpy as np
@@ -113,6 +118,8 @@ class Primitive:
     formula: ClassVar[str] = ""  # forward, one line
     vjp_formula: ClassVar[str] = ""  # vector-Jacobian product, one line
     linear: ClassVar[bool] = False  # linear in its (single or every) input
+    # indices of the inputs whose values the VJP reads, and "out" if it reads the output
+    saves: ClassVar[tuple[int | str, ...]] = ()
     # (input shapes, constructor parameters) pairs the spec uses to check this entry
     examples: ClassVar[tuple[tuple[tuple[Shape, ...], dict[str, Any]], ...]] = ()
 
@@ -145,6 +152,7 @@ class Add(Primitive):
 
 class Mul(Primitive):
     name, kind, arity = "mul", "elementwise", 2
+    saves = (0, 1)
     formula = "z = x · y"
     vjp_formula = "x̄ = ḡ · y,  ȳ = ḡ · x"
     examples = ((((2, 3), (2, 3)), {}),)
@@ -157,13 +165,18 @@ class Mul(Primitive):
 
 
 class Pow(Primitive):
-    """``x ** c`` for a constant exponent ``c`` (division is ``x · y**-1``)."""
+    """``x ** c`` for a constant exponent ``c`` (division is ``x · y**-1``).
+
+    As PyTorch: the derivative of ``x ** 0`` is 0 everywhere, also at x = 0 (where the
+    formula's ``0 · 0^-1`` would be NaN).
+    """
 
     name, kind = "pow", "elementwise"
     formula = "z = x^c  (c constant)"
-    vjp_formula = "x̄ = ḡ · c · x^(c−1)"
+    vjp_formula = "x̄ = ḡ · c · x^(c−1)  (0 when c = 0)"
+    saves = (0,)
     examples = ((((2, 3),), {"exponent": 2}), (((2, 3),), {"exponent": -1}),
-                (((2, 3),), {"exponent": 3}))
+                (((2, 3),), {"exponent": 3}), (((2, 3),), {"exponent": 0}))
 
     def __init__(self, exponent: Any):
         self.exponent = exponent
@@ -173,11 +186,82 @@ class Pow(Primitive):
 
     def vjp(self, g, out, a):
         c = self.exponent
+        if c == 0:
+            return (g * 0 if not isinstance(a, np.ndarray) else
+                    np.zeros(np.shape(a), dtype=np.result_type(g)),)
         return (g * (c * a ** (c - 1)),)
+
+
+class Power(Primitive):
+    """``x ** y`` with both operands variables (``Tensor ** Tensor``), as ``torch.pow``.
+
+    Forward is NumPy's power, so ``0 ** 0 = 1`` and ``(-2) ** 2 = 4``. The VJP is
+    PyTorch's: ``x̄ = ḡ · y · x^(y−1)``, taken as 0 where ``y = 0`` (x^0 is constant in x);
+    ``ȳ = ḡ · z · ln x``, taken as 0 where ``x = 0`` and ``y >= 0`` (the limit of z·ln x is
+    0 there). A negative base gives ``ȳ = NaN`` (ln x), as in PyTorch.
+    """
+
+    name, kind, arity = "power", "elementwise", 2
+    formula = "z = x^y"
+    vjp_formula = "x̄ = ḡ · y · x^(y−1)  (0 where y = 0),  ȳ = ḡ · z · ln x  (0 where x = 0, y ≥ 0)"
+    saves = (0, 1, "out")
+    examples = ((((2, 3), (2, 3)), {}),)
+
+    def forward(self, a, b):
+        return a**b
+
+    def vjp(self, g, out, a, b, needs=(True, True)):
+        ga = gb = None
+        arrays = isinstance(a, np.ndarray) or isinstance(b, np.ndarray)
+        if needs[0]:
+            if arrays:
+                zero_exponent = np.asarray(b) == 0
+                if zero_exponent.any():  # x^0 is constant: 0, also where 0^-1 would be inf
+                    safe = np.where(zero_exponent, 1, a).astype(np.result_type(a))
+                    ga = np.where(zero_exponent, 0 * np.asarray(g), g * (b * safe ** (b - 1)))
+                else:
+                    ga = g * (b * a ** (b - 1))
+            elif _is_zero(b):
+                ga = 0 * g
+            else:
+                ga = g * (b * a ** (b - 1))
+        if needs[1]:
+            if arrays:
+                zero_base = (np.asarray(a) == 0) & _nonnegative(np.asarray(b))
+                if zero_base.any():
+                    safe = np.where(zero_base, 1, a).astype(np.result_type(a))
+                    gb = np.where(zero_base, 0 * np.asarray(g), g * (out * numeric.log(safe)))
+                else:
+                    gb = g * (out * numeric.log(a))
+            elif _is_zero(a) and _nonnegative(b):
+                gb = 0 * g
+            else:
+                gb = g * (out * numeric.log(a))
+        return ga, gb
+
+
+def _is_zero(x: Any) -> bool:
+    try:
+        return bool(x == 0)
+    except TypeError:  # a SymPy relation
+        return False
+
+
+def _nonnegative(x: Any) -> Any:
+    """``x >= 0`` elementwise for numbers; False for a symbolic value of unknown sign."""
+    if isinstance(x, np.ndarray):
+        if x.dtype != object:
+            return x >= 0
+        return np.array([_nonnegative(v) for v in x.ravel()], dtype=bool).reshape(x.shape)
+    try:
+        return bool(x >= 0)
+    except TypeError:
+        return False
 
 
 class Exp(Primitive):
     name, kind = "exp", "elementwise"
+    saves = ("out",)
     formula = "z = e^x"
     vjp_formula = "x̄ = ḡ · z"
     examples = ((((2, 3),), {}),)
@@ -191,6 +275,7 @@ class Exp(Primitive):
 
 class Log(Primitive):
     name, kind = "log", "elementwise"
+    saves = (0,)
     formula = "z = ln x"
     vjp_formula = "x̄ = ḡ / x"
     examples = ((((2, 3),), {}),)
@@ -204,6 +289,7 @@ class Log(Primitive):
 
 class Tanh(Primitive):
     name, kind = "tanh", "elementwise"
+    saves = ("out",)
     formula = "z = tanh x"
     vjp_formula = "x̄ = ḡ · (1 − z²)"
     examples = ((((2, 3),), {}),)
@@ -216,12 +302,20 @@ class Tanh(Primitive):
 
 
 class Maximum(Primitive):
-    """Elementwise max; a tie sends the gradient to the first argument."""
+    """Elementwise max; a tie gives the share ``tie`` of the gradient to the first argument.
+
+    ``tie=1/2`` (the default) splits a tie evenly, as ``torch.maximum``; ``relu`` uses
+    ``tie=1`` with the constant 0 as first argument, so relu'(0) = 0 (as ``torch.relu``).
+    """
 
     name, kind, arity = "maximum", "elementwise", 2
     formula = "z = max(x, y)"
-    vjp_formula = "x̄ = ḡ · [x ≥ y],  ȳ = ḡ · [x < y]"
-    examples = ((((2, 3), (2, 3)), {}),)
+    vjp_formula = "x̄ = ḡ · ([x > y] + t·[x = y]),  ȳ = ḡ · ([x < y] + (1 − t)·[x = y])"
+    saves = (0, 1)
+    examples = ((((2, 3), (2, 3)), {}), (((2, 3), (2, 3)), {"tie": 1}))
+
+    def __init__(self, tie: Any = Fraction(1, 2)):
+        self.tie = Fraction(tie)
 
     def forward(self, a, b):
         if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
@@ -229,19 +323,38 @@ class Maximum(Primitive):
         return numeric.scalar_maximum(a, b)
 
     def vjp(self, g, out, a, b, needs=(True, True)):
-        first = numeric.first_is_max(a, b)
-        if isinstance(first, np.ndarray):
-            if isinstance(g, np.ndarray) and g.dtype.kind == "f" and np.isfinite(g).all():
-                # g · mask equals where(mask, g, 0) for finite g, and is ~10x faster
-                return (g * first if needs[0] else None), (g * ~first if needs[1] else None)
-            zero = np.zeros((), dtype=g.dtype) if isinstance(g, np.ndarray) else 0
-            return (np.where(first, g, zero) if needs[0] else None,
-                    np.where(first, zero, g) if needs[1] else None)
-        if first is True:
-            return g, 0 * g
-        if first is False:
-            return 0 * g, g
-        return g * first, g * (1 - first)  # symbolic: a Heaviside step
+        t = self.tie
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            ga = gb = None
+            if t == 1:  # relu: [x >= y] and [x < y], no equality pass
+                if needs[0]:
+                    ga = _masked(g, np.greater_equal(a, b))
+                if needs[1]:
+                    gb = _masked(g, np.less(a, b))
+                return ga, gb
+            if isinstance(g, np.ndarray) and g.dtype.kind == "f":
+                share = g.dtype.type(t)  # 1/2 is exact in binary
+            else:
+                share = t
+            tie = np.equal(a, b)
+            if needs[0]:
+                ga = _masked(g, np.greater(a, b)) + _masked(g, tie) * share
+            if needs[1]:
+                gb = _masked(g, np.less(a, b)) + _masked(g, tie) * (1 - share)
+            return ga, gb
+        wa, wb = numeric.maximum_weights(a, b, t)
+        return g * wa, g * wb
+
+
+def _masked(g: Any, mask: np.ndarray) -> Any:
+    """``g`` where ``mask``, 0 elsewhere (``g · mask`` for finite float g: ~10x faster)."""
+    if isinstance(g, np.ndarray) and g.dtype.kind == "f":
+        if np.isfinite(g).all():
+            return g * mask
+        return np.where(mask, g, np.zeros((), dtype=g.dtype))
+    if isinstance(g, np.ndarray) and g.dtype == object:
+        return np.where(mask, g, 0)
+    return np.where(mask, g, 0) if np.ndim(g) or np.ndim(mask) else (g if mask else 0 * g)
 
 
 # ---------------------------------------------------------------------------- reductions
@@ -275,6 +388,8 @@ class Sum(Primitive):
 
     def forward(self, a):
         out = _sum(a, self.axis, self.keepdims)
+        if a.dtype.kind in "iub":  # NumPy's accumulator (int64 / uint64): never wraps int8
+            return np.asarray(out)
         return np.asarray(out, dtype=a.dtype)
 
     def vjp(self, g, out, a):
@@ -288,6 +403,8 @@ class Max(Primitive):
     name, kind = "max", "reduction"
     formula = "z = max_axis x"
     vjp_formula = "x̄ = ḡ at the first arg-max along axis, 0 elsewhere"
+    # (saves nothing the caller can change: the VJP reads the arg-max index of the forward
+    # pass, kept in the entry, and only the shape of x)
     examples = ((((2, 3, 4),), {"axis": 2, "keepdims": False}),
                 (((3, 4),), {"axis": 0, "keepdims": True}))
 
@@ -474,6 +591,9 @@ class Window(Primitive):
             raise ValueError(f"window {self.kernel} (dilation {self.dilation}) does not fit "
                              f"in an input of size {(h, w)}")
         (sh, sw), (dh, dw) = self.stride, self.dilation
+        # with one window along an axis its stride is never used (and a huge one would
+        # overflow the byte strides below)
+        sh, sw = (sh if oh > 1 else 1), (sw if ow > 1 else 1)
         *lead_strides, s_h, s_w = a.strides
         return as_strided(a, shape=(*lead, oh, ow, *self.kernel),
                           strides=(*lead_strides, s_h * sh, s_w * sw, s_h * dh, s_w * dw),
@@ -500,6 +620,34 @@ class Window(Primitive):
         return (grad,)
 
 
+class Gather(Primitive):
+    """Advanced indexing ``x[index]`` (integer arrays, masks, ``None``, slices), NumPy's rules.
+
+    Its VJP scatter-adds: ``np.add.at`` accumulates a repeated index (``x[[0, 0]]`` sends
+    both gradients to ``x[0]``), where a plain assignment would keep only the last.
+    """
+
+    name, kind, linear = "gather", "movement", True
+    formula = "z = x[index]  (integer arrays: z[k] = x[i_k])"
+    vjp_formula = "x̄ = zeros shaped like x;  x̄[i_k] += ḡ[k]  (scatter-add, repeats accumulate)"
+    examples = ((((5, 3),), {"index": (np.array([0, 2, 2, 4]),)}),
+                (((3, 4),), {"index": (slice(None), np.array([[1, 1], [0, 3]]))}),
+                (((2, 3),), {"index": (None, np.array([1, 0, 1]), slice(0, 2))}))
+
+    def __init__(self, index: tuple[Any, ...]):
+        self.index = tuple(index)
+
+    def forward(self, a):
+        return a[self.index]
+
+    def vjp(self, g, out, a):
+        grad = np.zeros(a.shape, dtype=np.result_type(g))
+        if grad.dtype == object:
+            grad[...] = 0
+        np.add.at(grad, self.index, g)
+        return (grad,)
+
+
 # --------------------------------------------------------------------------- contraction
 
 
@@ -509,6 +657,7 @@ class MatMul(Primitive):
     name, kind, arity = "matmul", "contraction", 2
     formula = "z[…, m, n] = Σ_k x[…, m, k] · y[…, k, n]"
     vjp_formula = "x̄ = ḡ · yᵀ,  ȳ = xᵀ · ḡ"
+    saves = (0, 1)
     examples = ((((2, 3), (3, 4)), {}), (((2, 2, 3), (2, 3, 1)), {}))
 
     def forward(self, a, b):
@@ -536,10 +685,13 @@ def _product(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 #: The derivative table: every primitive of the engine, by name.
 TABLE: dict[str, type[Primitive]] = {
     cls.name: cls
-    for cls in (Add, Mul, Pow, Exp, Log, Tanh, Maximum, Sum, Max, Reshape, Permute, Expand,
-                Pad, Slice, Window, MatMul)
+    for cls in (Add, Mul, Pow, Power, Exp, Log, Tanh, Maximum, Sum, Max, Reshape, Permute,
+                Expand, Pad, Slice, Gather, Window, MatMul)
 }
 
 # Stateless entries are shared (the scalar engine creates one node per operation, so this
 # saves an allocation per node); entries with parameters are instantiated per call.
-ADD, MUL, EXP, LOG, TANH, MAXIMUM, MATMUL = Add(), Mul(), Exp(), Log(), Tanh(), Maximum(), MatMul()
+ADD, MUL, EXP, LOG, TANH, MATMUL = Add(), Mul(), Exp(), Log(), Tanh(), MatMul()
+POWER = Power()
+MAXIMUM = Maximum()  # a tie split evenly (torch.maximum)
+MAXIMUM_FIRST = Maximum(tie=1)  # a tie to the first argument: relu = max(0, x), max-pool

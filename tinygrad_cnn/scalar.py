@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from functools import reduce
 from typing import Any
 
+from . import primitives as P
 from .value import Value
 
 __all__ = ["values", "to_data", "to_grad", "conv2d", "max_pool2d", "relu", "softmax",
@@ -219,10 +220,11 @@ def conv2d(x: Nested, w: Nested, b: Any = None, stride: Any = 1, padding: Any = 
 def max_pool2d(x: Nested, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Nested:
     """Max pooling: ``y[c][i][j] = max_{p,q} x_pad[c][i·s + p][j·s + q]`` (-inf padding).
 
-    Each window's maximum is a chain ``((v0 ∨ v1) ∨ v2) ∨ …`` of `Value.maximum`, whose
-    tie rule (the gradient goes to the first argument) sends the gradient of a tied window
-    to its first maximal element in row-major order, as PyTorch does. ``stride`` defaults
-    to ``kernel_size``; padded positions are left out of the chain (they never win).
+    Each window's maximum is a chain ``((v0 ∨ v1) ∨ v2) ∨ …`` of the ``maximum`` entry with
+    ``tie=1`` (a tie's gradient goes to the first argument), which sends the gradient of a
+    tied window to its first maximal element in row-major order, as PyTorch does.
+    ``stride`` defaults to ``kernel_size``; padded positions are left out of the chain
+    (they never win).
 
     Parameters
     ----------
@@ -268,10 +270,10 @@ def max_pool2d(x: Nested, kernel_size: Any, stride: Any = None, padding: Any = 0
 
 
 def _maximum(a: Any, b: Any) -> Any:
-    if isinstance(a, Value):
-        return a.maximum(b)
-    if isinstance(b, Value):
-        return Value(a).maximum(b)
+    """max(a, b) with a tie's gradient to ``a`` (max-pooling's rule, not `Value.maximum`'s
+    even split)."""
+    if isinstance(a, Value) or isinstance(b, Value):
+        return Value._make(P.MAXIMUM_FIRST, Value._wrap(a), Value._wrap(b))
     return a if a >= b else b
 
 

@@ -9,11 +9,21 @@ The element type is kept: float32 in, float32 out and float32 gradients; float64
 NumPy object arrays of ``fractions.Fraction`` or SymPy values run the very same code with
 exact arithmetic wherever the math is exact (movement, add, mul, sum, matmul, max on
 rationals).
+
+In-place changes: ``Tensor(ndarray)`` shares the array (no copy, like ``torch.from_numpy``),
+and ``t.data`` is the array itself. Changing either in place between a forward pass and its
+``backward()`` is detected where it matters, as PyTorch's version counter does: every
+array an op's backward reads (its ``saves``) is fingerprinted (CRC-32) once the caller can
+reach it, and ``backward()`` raises a RuntimeError naming the tensor if it changed, or if
+``.data`` was reassigned. Arrays only the engine can reach are not fingerprinted (no cost).
 """
 
 from __future__ import annotations
 
+import functools
 import numbers
+import os
+import zlib
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
@@ -24,6 +34,24 @@ from . import autograd
 from . import primitives as P
 
 _FLOAT_KINDS = "fc"  # dtypes that may require grad (plus object, for exact arithmetic)
+
+
+def _quiet_state() -> tuple[Any, Any]:
+    """NumPy's floating-point error state as a context variable and its "ignore all" value,
+    so that an op can switch to IEEE results without warnings in ~0.3 µs (``np.errstate``
+    builds its state anew each time, ~1 µs, too much for every small op); ``(None, None)``
+    if this NumPy keeps it elsewhere (then `_quiet` is ``np.errstate``)."""
+    try:
+        from numpy._core import _ufunc_config
+
+        var = _ufunc_config._extobj_contextvar
+        with np.errstate(all="ignore"):
+            return var, var.get()
+    except (ImportError, AttributeError):  # pragma: no cover - another NumPy layout
+        return None, None
+
+
+_ERR_STATE, _ERR_IGNORE = _quiet_state()
 
 
 def _can_require_grad(dtype: np.dtype) -> bool:
@@ -46,23 +74,131 @@ def _all_plain(data: Any) -> bool:
     return True
 
 
+_ARRAY_KINDS = "biufcO"  # bool, integers, floats, complex, object (exact numbers)
+
+
+def _is_number(x: Any) -> bool:
+    """A number the engine computes with: Python / NumPy numbers, Fractions, SymPy values."""
+    return (isinstance(x, (numbers.Number, np.number, np.bool_))
+            or type(x).__module__.startswith("sympy"))
+
+
+def _check_elements(array: np.ndarray, where: str) -> np.ndarray:
+    """Refuse arrays of strings, dates, None, ... (they fail later with a stranger message)."""
+    kind = array.dtype.kind
+    if kind in "fiub":  # the common case, checked first
+        return array
+    if kind not in _ARRAY_KINDS:
+        raise TypeError(f"Tensor(data): {where} has dtype {array.dtype}, expected numbers "
+                        f"(bool, int, float, or an object array of exact rationals / SymPy "
+                        f"values)")
+    if array.dtype == object:
+        for item in array.flat:
+            if isinstance(item, (list, tuple)):
+                raise ValueError(f"Tensor(data): {where} is not rectangular (nested lists of "
+                                 f"different lengths)")
+            if not _is_number(item):
+                raise TypeError(f"Tensor(data): {where} holds {item!r} "
+                                f"({type(item).__name__}), expected numbers (bool, int, "
+                                f"float, exact rationals, SymPy values)")
+    return array
+
+
 def _to_array(data: Any) -> np.ndarray:
     if isinstance(data, Tensor):
-        return data.data.copy()
+        return data._data.copy()
     if isinstance(data, np.ndarray):
-        return data
+        return _check_elements(data, "the ndarray")
     if isinstance(data, np.generic):
-        return np.asarray(data)
+        return _check_elements(np.asarray(data), "the NumPy scalar")
     if _is_plain_number(data):
         return np.asarray(data, dtype=np.float32)
     if isinstance(data, (list, tuple)):
         if _all_plain(data):
             return np.asarray(data, dtype=np.float32)
-        return np.asarray(data, dtype=object)  # Fractions, SymPy values, ...
+        try:
+            array = np.asarray(data, dtype=object)  # Fractions, SymPy values, ...
+        except ValueError:  # ragged nesting
+            raise ValueError("Tensor(data): the list is not rectangular (nested lists of "
+                             "different lengths)") from None
+        return _check_elements(array, "the list")
     if isinstance(data, numbers.Number) or type(data).__module__.startswith("sympy"):
         return np.asarray(data, dtype=object)
     raise TypeError(f"Tensor(data): expected an ndarray, a nested list or a number, "
                     f"got {type(data).__name__}")
+
+
+def _checksum(a: np.ndarray) -> Any:
+    """A fingerprint of the values of ``a``: CRC-32 of its bytes (any edit changes it, a
+    swap of two elements too); for object arrays the hash of the values."""
+    if a.dtype == object:
+        try:
+            return hash(tuple(a.flat))
+        except TypeError:  # unhashable elements: their identities
+            return tuple(map(id, a.flat))
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    return (a.shape, zlib.crc32(a.reshape(-1).view(np.uint8)))
+
+
+def _describe(t: Tensor) -> str:
+    what = "a leaf" if t._op is None else f"the output of {t._op.name}"
+    if t._op is _FREED:
+        what = "an already backpropagated result"
+    return f"tensor of shape {t._data.shape}, dtype {t._data.dtype} ({what})"
+
+
+@functools.cache
+def _max_bytes() -> int:
+    """The physical memory of this machine (an array larger than it is refused)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 1 << 40
+
+
+def check_size(fn: str, what: str, shape: Sequence[int], dtype: Any) -> None:
+    """Refuse, before allocating, an array larger than this machine's memory.
+
+    Raises ValueError naming ``what``, the shape it would have and its size in bytes. The
+    product is taken on Python ints, so it never overflows.
+    """
+    count = 1
+    for n in shape:
+        count *= int(n)
+    limit = _max_bytes()
+    nbytes = count * np.dtype(dtype).itemsize
+    if nbytes > limit:
+        raise ValueError(f"{fn}: {what} would have shape {tuple(int(n) for n in shape)}, "
+                         f"{nbytes / 2**30:.4g} GiB as {np.dtype(dtype)}, more than this "
+                         f"machine's memory ({limit / 2**30:.3g} GiB); refused before "
+                         f"allocating")
+
+
+def _index_item(i: Any) -> Any:
+    """One item of an index: Tensors and lists become ndarrays (integer or bool)."""
+    if isinstance(i, Tensor):
+        i = i._data
+    elif isinstance(i, list):
+        i = np.asarray(i)
+        if i.size == 0:
+            i = i.astype(np.intp)
+    if isinstance(i, np.ndarray):
+        if i.dtype.kind not in "iub":
+            raise IndexError(f"arrays used as indices must be of integer or boolean type, "
+                             f"got dtype {i.dtype}")
+        return i
+    if isinstance(i, bool) or i is None or i is Ellipsis or isinstance(i, slice):
+        return i
+    if isinstance(i, (int, np.integer)):
+        return i
+    raise TypeError(f"unsupported index {i!r} ({type(i).__name__}): use ints, slices, None, "
+                    f"..., integer arrays or boolean masks")
+
+
+def _show(index: tuple[Any, ...]) -> str:
+    return "(" + ", ".join(f"array{i.shape}" if isinstance(i, np.ndarray) else repr(i)
+                           for i in index) + ")"
 
 
 def _resolve_shape(old: tuple[int, ...], size: int, shape: tuple[Any, ...]
@@ -100,6 +236,74 @@ class _Freed(P.Primitive):
 _FREED = _Freed()
 
 
+#: bumped whenever the caller gains a way to change an array (a tensor's data is exposed
+#: or reassigned): a backward that finds it unchanged since a node's forward pass knows
+#: that no array unreachable back then can have changed, and skips their checks
+_epoch = 0
+
+
+def _record(saves: tuple[Any, ...], parents: tuple[Tensor, ...]) -> tuple[Any, ...]:
+    """What `Tensor._check_saved` compares at backward time for the arrays an op saves:
+    ``(epoch, checked, others)``, with (which, version, fingerprint) for the arrays the
+    caller can reach (fingerprinted now) and (which, version) for the others (they can only
+    change once exposed, and `Tensor._expose` stamps them then)."""
+    checked, others = [], []
+    for i in saves:
+        if i == "out":
+            others.append(("out", 0))
+            continue
+        p = parents[i]
+        if _reachable(p):
+            checked.append((i, p._version, _checksum(p._data)))
+        else:
+            others.append((i, p._version))
+    return _epoch, tuple(checked), tuple(others)
+
+
+def _view_parent(t: Tensor) -> Tensor | None:
+    """The tensor whose memory ``t``'s data is a view of (a movement op's input), if any."""
+    op = t._op
+    if op is None or op.kind != "movement" or not t._parents:
+        return None
+    parent = t._parents[0]
+    return parent if np.may_share_memory(t._data, parent._data) else None
+
+
+def _reachable(t: Tensor) -> bool:
+    """Whether the caller can reach ``t``'s memory: ``t`` or a tensor it views is exposed."""
+    node: Tensor | None = t
+    while node is not None:
+        if node._exposed:
+            return True
+        op = node._op
+        if op is None or op.kind != "movement":  # (the common case, without a call)
+            return False
+        node = _view_parent(node)
+    return False
+
+
+def _changed(t: Tensor, version: int, fingerprint: Any) -> str:
+    """How ``t`` changed since an op saved it ("" if it did not)."""
+    if t._version != version:
+        return "had its .data reassigned"
+    if fingerprint is not None:
+        return "" if _checksum(t._data) == fingerprint else "was changed in place"
+    # not reachable by the caller when saved: it can only have changed after being
+    # exposed (its stamp), or through a tensor it is a view of
+    node = t
+    while True:
+        stamp = node._stamp
+        if stamp is not None:
+            if stamp[0] != node._version:
+                return "had its .data reassigned"
+            if _checksum(node._data) != stamp[1]:
+                return "was changed in place" if node is t else \
+                    f"was changed in place (through the {_describe(node)} it is a view of)"
+        node = _view_parent(node)
+        if node is None:
+            return ""
+
+
 class Tensor:
     """An n-dimensional array with reverse-mode automatic differentiation.
 
@@ -107,8 +311,11 @@ class Tensor:
     ----------
     data : ndarray, nested list, number or Tensor
         An ndarray keeps its dtype (use float32 or float64 for training, an object array of
-        ``Fraction`` / SymPy values for exact results); a nested list of Python numbers
-        becomes float32; a list holding Fractions or SymPy values becomes an object array.
+        ``Fraction`` / SymPy values for exact results) and is shared, not copied (as
+        ``torch.from_numpy``): editing it in place before a ``backward()`` that needs its
+        values makes that backward raise. A nested list of Python numbers becomes float32;
+        a list holding Fractions or SymPy values becomes an object array; a Tensor is
+        copied.
     requires_grad : bool, default False
         Record operations on this tensor so that ``backward()`` fills ``.grad``. Only
         floating and object dtypes may require grad (class labels never do).
@@ -122,32 +329,108 @@ class Tensor:
     [[2.0, -4.0], [6.0, 1.0]]
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_op", "_parents", "_g", "_pending",
-                 "__weakref__")
+    __slots__ = ("_data", "grad", "requires_grad", "_op", "_parents", "_g", "_pending",
+                 "_version", "_exposed", "_stamp", "_saved", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False):
         array = _to_array(data)
         if requires_grad and not _can_require_grad(array.dtype):
             raise TypeError(f"Tensor(requires_grad=True): only floating-point or object dtypes "
-                            f"can require gradients, got dtype {array.dtype}")
-        self.data: np.ndarray = array
+                            f"can require gradients, got dtype {array.dtype}; convert it, "
+                            f"e.g. Tensor(x.astype(np.float32), requires_grad=True)")
+        self._data: np.ndarray = array
         self.grad: Tensor | None = None
         self.requires_grad: bool = bool(requires_grad)
         self._op: P.Primitive | None = None
         self._parents: tuple[Tensor, ...] = ()
         self._g: np.ndarray | None = None
         self._pending = 0  # consumers still to run, during backward (autograd's counter)
+        self._version = 0  # bumped when .data is reassigned
+        # the caller holds the array (an ndarray passed in is shared): fingerprint it when
+        # an op saves it
+        self._exposed = isinstance(data, np.ndarray)
+        self._stamp = None  # (version, fingerprint) when first exposed after creation
+        self._saved = None  # (input index or "out", version, fingerprint) per saved array
+
+    # ------------------------------------------------------------- data and in-place edits
+    @property
+    def data(self) -> np.ndarray:
+        """The values, as an ndarray (shared, not copied).
+
+        Changing it in place (``t.data[0] = 5``, ``t.data += 1``) or reassigning it between
+        a forward pass and a ``backward()`` that needs these values raises at backward time.
+        """
+        if not self._exposed:
+            self._expose()
+        return self._data
+
+    @data.setter
+    def data(self, array: Any) -> None:
+        if not self._exposed:
+            self._expose()
+        if array is self._data:  # t.data += 1 lands here: an in-place edit (fingerprinted)
+            return
+        global _epoch
+        _epoch += 1
+        self._data = array if isinstance(array, np.ndarray) else np.asarray(array)
+        self._version += 1
+
+    def _expose(self) -> None:
+        """The caller can now reach this array: fingerprint it as it is (unchanged since
+        the engine made it), and likewise the tensors it is a view of."""
+        global _epoch
+        _epoch += 1
+        self._exposed = True
+        self._stamp = (self._version, _checksum(self._data))
+        parent = _view_parent(self)
+        if parent is not None and not parent._exposed:
+            parent._expose()
+
+    def _check_saved(self) -> None:
+        """Raise if an array this node's VJP reads changed since the forward pass."""
+        epoch, checked, others = self._saved
+        for i, version, fingerprint in checked:
+            self._raise_if_changed(i, version, fingerprint)
+        if epoch != _epoch:  # something was exposed since: the others may have changed
+            for i, version in others:
+                self._raise_if_changed(i, version, None)
+
+    def _raise_if_changed(self, i: int | str, version: int, fingerprint: Any) -> None:
+        t = self if i == "out" else self._parents[i]
+        problem = _changed(t, version, fingerprint)
+        if problem:
+            raise RuntimeError(
+                f"backward(): the {_describe(t)} that {self._op.name} saved for its "
+                f"gradient {problem} after the forward pass, so the gradient would be "
+                f"wrong. Run the forward pass again after changing it, or edit a copy "
+                f"(t.data = t.data.copy()).")
 
     # ----------------------------------------------------------------- graph plumbing
     @staticmethod
     def _apply(op: P.Primitive, *parents: Tensor) -> Tensor:
         """Run one primitive forward and, if needed, record it for backward."""
         out = Tensor.__new__(Tensor)
-        data = op.forward(*[p.data for p in parents])
-        out.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        if op.kind == "movement":  # no arithmetic: nothing to warn about
+            data = op.forward(*[p._data for p in parents])
+        elif _ERR_STATE is not None:
+            # IEEE results (inf, NaN) without NumPy warnings, as PyTorch; also under
+            # np.seterr(all="raise")
+            token = _ERR_STATE.set(_ERR_IGNORE)
+            try:
+                data = op.forward(*[p._data for p in parents])
+            finally:
+                _ERR_STATE.reset(token)
+        else:  # pragma: no cover - another NumPy layout
+            with np.errstate(all="ignore"):
+                data = op.forward(*[p._data for p in parents])
+        out._data = data if isinstance(data, np.ndarray) else np.asarray(data)
         out.grad = None
         out._g = None
         out._pending = 0
+        out._version = 0
+        out._exposed = False
+        out._stamp = None
+        out._saved = None
         record = False
         if autograd._grad_enabled:
             for p in parents:  # (a loop: cheaper than any() over a generator)
@@ -158,6 +441,8 @@ class Tensor:
             out.requires_grad = True
             out._op = op
             out._parents = parents
+            if op.saves:
+                out._saved = _record(op.saves, parents)
         else:
             out.requires_grad = False
             out._op = None
@@ -171,7 +456,7 @@ class Tensor:
     def _accumulate(self, g: Any) -> None:
         if type(g) is not np.ndarray:
             g = np.asarray(g)
-        data = self.data
+        data = self._data
         if g.dtype != data.dtype and data.dtype != object:
             g = g.astype(data.dtype)
         if g.shape != data.shape:  # an engine bug, never a user error
@@ -181,7 +466,7 @@ class Tensor:
             if self.grad is None:
                 self.grad = Tensor(np.array(g, copy=True))
             else:
-                self.grad.data = self.grad.data + g
+                self.grad._data = self.grad._data + g
         elif self._g is None:
             self._g = g
         else:
@@ -194,6 +479,7 @@ class Tensor:
     def _release(self) -> None:
         self._op = _FREED
         self._parents = ()
+        self._saved = None
 
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Compute the gradient of this tensor with respect to every leaf that requires grad.
@@ -209,47 +495,50 @@ class Tensor:
             raise RuntimeError("backward(): this tensor does not require grad (no input "
                                "requires grad, or it was computed under no_grad())")
         if gradient is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(f"backward(): gradient can be omitted only for a tensor "
                                    f"with one element, this one has shape {self.shape}")
-            seed = np.ones(self.shape, dtype=self.data.dtype)
+            seed = np.ones(self.shape, dtype=self._data.dtype)
         else:
-            seed = gradient.data if isinstance(gradient, Tensor) else np.asarray(gradient)
+            seed = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient)
             if seed.shape != self.shape:
                 raise ValueError(f"backward(gradient): expected shape {self.shape}, got "
                                  f"{seed.shape}")
-        autograd.backward(self, seed, free_graph=not retain_graph)
+        # IEEE results without NumPy warnings (0 · inf is NaN, as in PyTorch), also under
+        # np.seterr(all="raise")
+        with np.errstate(all="ignore"):
+            autograd.backward(self, seed, free_graph=not retain_graph)
 
     # --------------------------------------------------------------------- properties
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def size(self) -> int:
-        return self.data.size
+        return self._data.size
 
     @property
     def is_leaf(self) -> bool:
         return self._op is None
 
     def numpy(self) -> np.ndarray:
-        """The data as an ndarray (shared, not copied)."""
+        """The data as an ndarray (shared, not copied: see `data`)."""
         return self.data
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
-            raise ValueError(f"item(): tensor has {self.data.size} elements, expected 1")
-        return self.data.reshape(()).item() if self.dtype != object else self.data.flat[0]
+        if self._data.size != 1:
+            raise ValueError(f"item(): tensor has {self._data.size} elements, expected 1")
+        return self._data.reshape(()).item() if self.dtype != object else self._data.flat[0]
 
     def detach(self) -> Tensor:
         """A tensor sharing this data, cut from the graph."""
@@ -259,11 +548,57 @@ class Tensor:
         self.grad = None
 
     def __len__(self) -> int:
-        return len(self.data)
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self._data)
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self._data.size} elements "
+                             f"(shape {self.shape}) is ambiguous; use .numpy().any() or "
+                             f".numpy().all()")
+        return bool(self._data.reshape(()))
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
-        return f"Tensor({np.array2string(self.data, separator=', ')}, dtype={self.dtype}{grad})"
+        return f"Tensor({np.array2string(self._data, separator=', ')}, dtype={self.dtype}{grad})"
+
+    # ------------------------------------------------------------------------ comparisons
+    # Elementwise, as NumPy and PyTorch: a bool tensor (no gradient flows through them).
+    # A Tensor stays hashable by identity (dict keys, sets), as torch.Tensor.
+    __hash__ = object.__hash__
+    # NumPy arrays and scalars defer to the Tensor's operators (``ndarray + t``,
+    # ``np.float32(2) * t``, ``ndarray == t`` give Tensors, not object arrays of Tensors)
+    __array_ufunc__ = None
+
+    def _compare(self, other: Any, ufunc: Any) -> Tensor:
+        other_data = other._data if isinstance(other, Tensor) else other
+        try:
+            result = ufunc(self._data, other_data)
+        except ValueError as exc:
+            raise ValueError(f"comparison: shapes {self.shape} and {np.shape(other_data)} "
+                             f"do not broadcast ({exc})") from None
+        if result is NotImplemented:  # pragma: no cover - defensive
+            return result
+        return Tensor._constant(np.asarray(result, dtype=bool))
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, np.not_equal)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._compare(other, np.less)
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater_equal)
 
     # ------------------------------------------------------------------------ helpers
     def _const(self, x: Any) -> Tensor:
@@ -288,13 +623,17 @@ class Tensor:
     def _constant(array: np.ndarray) -> Tensor:
         """A leaf that requires no grad around an ndarray (Tensor(array) without checks)."""
         out = Tensor.__new__(Tensor)
-        out.data = array
+        out._data = array
         out.grad = None
         out.requires_grad = False
         out._op = None
         out._parents = ()
         out._g = None
         out._pending = 0
+        out._version = 0
+        out._exposed = False
+        out._stamp = None
+        out._saved = None
         return out
 
     def _broadcast_to(self, shape: tuple[int, ...]) -> Tensor:
@@ -355,19 +694,33 @@ class Tensor:
         return self._const(other) + (-self)
 
     def __pow__(self, exponent: Any) -> Tensor:
-        if isinstance(exponent, Tensor):
-            raise TypeError("Tensor ** Tensor is not supported; use exp(y * log(x))")
+        if isinstance(exponent, Tensor) or (isinstance(exponent, np.ndarray)
+                                            and exponent.ndim > 0):
+            return self._power(exponent)
         if isinstance(exponent, int) and self.dtype == object:
             exponent = Fraction(exponent) if exponent < 0 else exponent
         if self.dtype.kind in "iub" and not (isinstance(exponent, (int, np.integer))
                                             and exponent >= 0):
             # NumPy refuses negative integer powers of integers; an integer tensor never
             # requires grad, so its values can be taken to float64 first
-            return Tensor._constant(self.data.astype(np.float64)) ** exponent
+            return Tensor._constant(self._data.astype(np.float64)) ** exponent
         return Tensor._apply(P.Pow(exponent), self)
 
+    def _power(self, exponent: Any, reverse: bool = False) -> Tensor:
+        """``self ** exponent`` (or ``exponent ** self``) with both as tensors: torch.pow."""
+        other = self._const(exponent)
+        base, power = (other, self) if reverse else (self, other)
+        if base.dtype.kind in "iub" and power.dtype.kind in "iub":
+            if (power._data < 0).any():  # NumPy refuses negative integer powers of ints
+                base = Tensor._constant(base._data.astype(np.float64))
+            else:
+                return Tensor._constant(np.power(base._data, power._data))
+        return base._binary(P.POWER, power)
+
     def __rpow__(self, base: Any) -> Tensor:
-        return (self * self._const(base).log()).exp()
+        """``base ** self``: torch.pow's values and gradients (``0 ** 0 = 1``,
+        ``(-2) ** 2 = 4``), not ``exp(self · ln base)``."""
+        return self._power(base, reverse=True)
 
     def __truediv__(self, other: Any) -> Tensor:
         return self * self._const(other) ** -1
@@ -394,12 +747,16 @@ class Tensor:
         return Tensor._apply(P.TANH, self)
 
     def maximum(self, other: Any) -> Tensor:
-        """Elementwise max(self, other); a tie sends the gradient to ``self``."""
+        """Elementwise max(self, other); a tie splits the gradient evenly (torch.maximum)."""
         return self._binary(P.MAXIMUM, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        """Elementwise min(self, other) = -max(-self, -other); a tie splits the gradient."""
+        return -((-self).maximum(-self._const(other)))
 
     def relu(self) -> Tensor:
         """max(0, x) elementwise, with relu'(0) = 0 (the tie goes to the constant 0)."""
-        return self._binary(P.MAXIMUM, 0, reverse=True)
+        return self._binary(P.MAXIMUM_FIRST, 0, reverse=True)
 
     def sigmoid(self) -> Tensor:
         """1 / (1 + e**-x), composed from maximum, exp, add, mul and pow.
@@ -407,10 +764,11 @@ class Tensor:
         Computed as ``(m + (1 - m)·e) / (1 + e)`` with ``e = exp(-|x|)`` and the constant
         mask ``m = [x >= 0]``: the same function, but exp never overflows (the plain form
         gives ``1/(1 + inf)`` for x << 0 and a NaN gradient, 0 · inf). ``|x|`` is
-        ``maximum(x, -x)``, whose tie rule gives |x|'(0) = +1, matching m = 1 at 0.
+        ``maximum(x, -x)`` with the tie to the first argument (``tie=1``): |x|'(0) = +1,
+        matching m = 1 at 0.
         """
-        e = (-self.maximum(-self)).exp()
-        positive = self.data >= 0
+        e = (-self._binary(P.MAXIMUM_FIRST, -self)).exp()
+        positive = self._data >= 0
         if self.dtype == object:
             mask = Tensor(np.where(positive, Fraction(1), Fraction(0)))
         else:
@@ -424,29 +782,59 @@ class Tensor:
         axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
         out = []
         for a in axes:
-            if not -self.ndim <= a < max(self.ndim, 1):
+            if isinstance(a, bool) or not isinstance(a, (int, np.integer)):
+                raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}")
+            if self.ndim == 0:  # as PyTorch: a 0-d tensor has the one axis 0 (or -1)
+                if a not in (0, -1):
+                    raise ValueError(f"axis {a} is out of range for a 0-d tensor (expected "
+                                     f"0 or -1)")
+                continue
+            if not -self.ndim <= a < self.ndim:
                 raise ValueError(f"axis {a} is out of range for a tensor of {self.ndim} dims")
-            out.append(int(a) % max(self.ndim, 1))
+            out.append(int(a) % self.ndim)
         if len(set(out)) != len(out):
             raise ValueError(f"axis {axis} repeats an axis")
         return tuple(sorted(out))
 
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        """Sum over ``axis`` (all axes when None)."""
+        """Sum over ``axis`` (all axes when None). Integers and bools sum in int64 (uint64
+        for unsigned), as NumPy: a uint8 image's sum does not wrap."""
         return Tensor._apply(P.Sum(self._axes(axis), keepdims), self)
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        """Mean over ``axis`` (all axes when None): sum times 1/count."""
+        """Mean over ``axis`` (all axes when None): sum times 1/count.
+
+        The mean over an empty axis is NaN, as in PyTorch and NumPy (for an exact object
+        tensor it has no value: ValueError).
+        """
         axes = self._axes(axis)
-        count = int(np.prod([self.shape[a] for a in axes])) if axes else 1
+        count = 1
+        for a in axes:
+            count *= self.shape[a]
+        if count == 0:
+            if self.dtype == object:
+                raise ValueError(f"mean over an empty axis (shape {self.shape}, axis {axis}) "
+                                 f"has no exact value")
+            return self.sum(axes, keepdims) * np.nan
         scale = Fraction(1, count) if self.dtype == object else 1.0 / count
         return self.sum(axes, keepdims) * scale
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
-        """Max over ``axis`` (all axes when None); the gradient goes to the first max."""
+        """Max over ``axis`` (all axes when None).
+
+        Ties, as PyTorch: the full reduction ``x.max()`` splits the gradient evenly among
+        all the maxima (``torch.max(x)``); over given axes (``x.max(axis)``, as
+        ``torch.max(x, dim)`` and max-pooling) it goes to the first maximum in row-major
+        order.
+        """
         axes = self._axes(axis)
         if self.ndim == 0:
             return self
+        if self.size == 0 and any(self.shape[a] == 0 for a in axes):
+            raise ValueError(f"max over an empty axis (shape {self.shape}, axis {axis}) has "
+                             f"no value")
+        if axis is None:
+            return self._max_split(keepdims)
         if len(axes) == 1:
             return Tensor._apply(P.Max(axes[0], keepdims), self)
         # several axes: reduce them one at a time, last axis first. The winner is then the
@@ -459,12 +847,54 @@ class Tensor:
             out = out.reshape(tuple(1 if a in axes else n for a, n in enumerate(self.shape)))
         return out
 
+    def _max_split(self, keepdims: bool) -> Tensor:
+        """The maximum of all elements, its gradient split evenly among the maxima.
+
+        Composed: gather the k maxima (m each), then ``m + Σ (x_i - m) · (1/k)`` with m a
+        constant, which is exactly m (each x_i - m is 0) and has gradient 1/k per maximum.
+        With a NaN the result is NaN and the NaNs share the gradient (PyTorch's rule).
+        """
+        data = self._data
+        kept = (1,) * self.ndim if keepdims else ()
+        if not (autograd._grad_enabled and self.requires_grad):
+            return Tensor._constant(np.asarray(data.max()).reshape(kept))
+        if data.dtype.kind in "fc" and np.isnan(data).any():
+            where = np.isnan(data)
+            m = None
+        else:
+            m = data.max()
+            where = data == m
+        index = np.flatnonzero(where)
+        flat = self.reshape(-1)
+        if len(index) == 1:
+            return flat[int(index[0])].reshape(kept)
+        picked = Tensor._apply(P.Gather((index,)), flat)
+        share = Fraction(1, len(index)) if self.dtype == object else 1.0 / len(index)
+        if m is None or (self.dtype != object and not np.isfinite(m)):
+            out = (picked * share).sum()
+        else:
+            constant = self._const(np.asarray(m, dtype=self.dtype))
+            out = ((picked - constant) * share).sum() + constant
+        return out.reshape(kept)
+
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Min over ``axis``: ``-max(-x)``, with `max`'s tie rules (all axes: split evenly;
+        given axes: the first minimum)."""
+        if self.dtype.kind in "iub":  # -x would wrap for unsigned ints; no gradient here
+            axes = self._axes(axis)
+            if self.size == 0 and any(self.shape[a] == 0 for a in axes):
+                raise ValueError(f"min over an empty axis (shape {self.shape}, axis {axis}) "
+                                 f"has no value")
+            return Tensor._constant(np.asarray(np.min(self._data, axis=axes,
+                                                      keepdims=keepdims)))
+        return -((-self).max(axis, keepdims))
+
     # -------------------------------------------------------------------------- movement
     def reshape(self, *shape: Any) -> Tensor:
         """View with a new shape (one entry may be -1)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        new_shape = _resolve_shape(self.shape, self.data.size, shape)
+        new_shape = _resolve_shape(self.shape, self._data.size, shape)
         if new_shape is None:
             raise ValueError(f"reshape: cannot view a tensor of shape {self.shape} "
                              f"({self.size} elements) as {tuple(shape)}")
@@ -530,21 +960,45 @@ class Tensor:
                              f"got {pad_width}")
         if all(lo == hi == 0 for lo, hi in pad_width):
             return self
+        check_size("pad", "the padded tensor", tuple(n + lo + hi for n, (lo, hi) in
+                                                     zip(self.shape, pad_width, strict=True)),
+                   self.dtype)
         return Tensor._apply(P.Pad(pad_width, value), self)
 
     def __getitem__(self, index: Any) -> Tensor:
-        """Basic indexing: integers and slices with positive steps."""
+        """Indexing with NumPy's rules.
+
+        Basic indexing (integers, slices with positive steps, ``None``, ``...``) is a
+        `Slice` (and a reshape); integer arrays (lists, ndarrays, integer Tensors), boolean
+        masks and negative steps are a `Gather`, whose gradient scatter-adds: a repeated
+        index accumulates (``x[[0, 0]].sum()`` gives ``x.grad[0] = 2``), as in PyTorch.
+        """
         if not isinstance(index, tuple):
             index = (index,)
+        index = tuple(_index_item(i) for i in index)
+        if any(isinstance(i, np.ndarray) or (isinstance(i, slice) and i.step is not None
+                                             and i.step < 0) for i in index):
+            try:
+                shape = np.broadcast_to(np.empty((), np.uint8), self.shape)[index].shape
+            except IndexError as exc:
+                raise IndexError(f"index {_show(index)} for a tensor of shape {self.shape}: "
+                                 f"{exc}") from None
+            check_size("indexing", "the result", shape, self.dtype)
+            return Tensor._apply(P.Gather(index), self)
+        if index.count(Ellipsis) > 1:
+            raise IndexError("an index can only have a single ellipsis ('...')")
         if any(i is Ellipsis for i in index):
             k = index.index(Ellipsis)
-            index = index[:k] + (slice(None),) * (self.ndim - len(index) + 1) + index[k + 1:]
-        if len(index) > self.ndim:
-            raise IndexError(f"too many indices ({len(index)}) for {self.ndim} dims")
+            used = sum(1 for i in index if i is not None and i is not Ellipsis)
+            index = index[:k] + (slice(None),) * (self.ndim - used) + index[k + 1:]
+        new_axes = [k for k, i in enumerate(index) if i is None]
+        plain = tuple(i for i in index if i is not None)
+        if len(plain) > self.ndim:
+            raise IndexError(f"too many indices ({len(plain)}) for {self.ndim} dims")
         slices, squeeze = [], []
-        for axis, i in enumerate(index):
+        for axis, i in enumerate(plain):
             n = self.shape[axis]
-            if isinstance(i, (int, np.integer)):
+            if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
                 if not -n <= i < n:
                     raise IndexError(f"index {i} is out of range for axis {axis} of size {n}")
                 i = int(i) % n
@@ -552,16 +1006,27 @@ class Tensor:
                 squeeze.append(axis)
             elif isinstance(i, slice):
                 start, stop, step = i.indices(n)
-                if step <= 0:
-                    raise IndexError("only positive slice steps are supported")
+                if step == 0:  # pragma: no cover - slice.indices refuses it already
+                    raise IndexError("slice step cannot be zero")
                 slices.append(slice(start, stop, step))
             else:
-                raise TypeError(f"unsupported index {i!r}: use ints and slices")
+                raise TypeError(f"unsupported index {i!r}: use ints, slices, None, ..., "
+                                f"integer arrays or boolean masks")
         slices += [slice(0, n, 1) for n in self.shape[len(slices):]]
-        out = Tensor._apply(P.Slice(tuple(slices)), self)
-        if squeeze:
-            out = out.reshape(tuple(n for a, n in enumerate(out.shape) if a not in squeeze))
-        return out
+        out = self
+        if any(sl != slice(0, n, 1) for sl, n in zip(slices, self.shape, strict=True)):
+            out = Tensor._apply(P.Slice(tuple(slices)), self)
+        shape = [n for a, n in enumerate(out.shape) if a not in squeeze]
+        if new_axes:  # None: a new axis of size 1 where it stands among the kept axes
+            kept = iter(shape)
+            shape = []
+            for i in index:
+                if i is None:
+                    shape.append(1)
+                elif isinstance(i, slice):
+                    shape.append(next(kept))
+            shape.extend(kept)
+        return out.reshape(tuple(shape))
 
     def windows(self, kernel: tuple[int, int], stride: tuple[int, int],
                 dilation: tuple[int, int] = (1, 1)) -> Tensor:

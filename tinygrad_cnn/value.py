@@ -8,13 +8,26 @@ polynomial expression is exact; with SymPy symbols it is the symbolic derivative
 
 from __future__ import annotations
 
+import numbers
 from fractions import Fraction
 from typing import Any
+
+import numpy as np
 
 from . import autograd
 from . import primitives as P
 
 _new = object.__new__
+_NUMBER_TYPES = {int, float, Fraction, bool}  # the fast path of the constructor's check
+
+
+def _is_number(x: Any) -> bool:
+    if isinstance(x, numbers.Number) and not isinstance(x, (np.ndarray, Value)):
+        return True
+    if isinstance(x, np.generic):
+        return x.dtype.kind in "biufc"
+    return type(x).__module__.startswith("sympy") and hasattr(x, "free_symbols")
+
 _ADD, _MUL = P.ADD, P.MUL
 _add, _mul = P.ADD.forward, P.MUL.forward  # the table's forwards, bound once
 
@@ -40,19 +53,33 @@ class Value:
     """
 
     # a node is five slots and a tuple; ``label`` is stored only when one is given
-    __slots__ = ("data", "grad", "_parents", "_op", "_pending", "_label")
+    __slots__ = ("_data", "grad", "_parents", "_op", "_pending", "_label")
     requires_grad = True
+    _saved = None  # nothing for autograd to check before a VJP (see Tensor)
 
     def __init__(self, data: Any, label: str = ""):
-        if isinstance(data, Value):
-            raise TypeError("Value(data): data is already a Value")
-        self.data = data
+        if type(data) not in _NUMBER_TYPES and not _is_number(data):
+            if isinstance(data, Value):
+                raise TypeError("Value(data): data is already a Value")
+            raise TypeError(f"Value(data): expected a number (int, float, Fraction, a SymPy "
+                            f"number or expression), got {data!r} ({type(data).__name__})")
+        self._data = data
         self.grad: Any = 0
         self._parents: tuple[Value, ...] = ()
         self._op: P.Primitive | None = None
         self._pending = 0  # consumers still to run, during backward (autograd's counter)
         if label:
             self._label = label
+
+    # the value lives in ``_data``, the name the autograd core reads (as for a Tensor)
+    @property
+    def data(self) -> Any:
+        """The number this node holds."""
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value
 
     @property
     def label(self) -> str:
@@ -69,7 +96,7 @@ class Value:
     @staticmethod
     def _make(op: P.Primitive, *parents: Value) -> Value:
         out = _new(Value)
-        out.data = op.forward(*[p.data for p in parents])
+        out._data = op.forward(*[p._data for p in parents])
         out.grad = 0
         out._parents = parents
         out._op = op
@@ -87,12 +114,20 @@ class Value:
     def _take_grad(self) -> Any:
         return self.grad
 
-    def _release(self) -> None:  # the scalar graph is kept so it can be drawn
-        pass
+    def _release(self) -> None:
+        # the graph is kept so it can be drawn; the node is only marked as used (a negative
+        # counter), so that a second backward through it raises, as with a Tensor
+        self._pending = -1
 
-    def backward(self) -> None:
-        """Fill ``.grad`` of every node of the graph with d(self)/d(node)."""
-        autograd.backward(self, 1, free_graph=False)
+    def backward(self, retain_graph: bool = False) -> None:
+        """Fill ``.grad`` of every node of the graph with d(self)/d(node).
+
+        As with `Tensor` (and PyTorch), leaves accumulate: a second backward through the
+        same graph raises RuntimeError unless the first one was called with
+        ``retain_graph=True`` (then the leaves' gradients add up). The graph itself stays
+        (it can still be drawn).
+        """
+        autograd.backward(self, 1, free_graph=not retain_graph)
 
     # ------------------------------------------------------------------- operations
     @staticmethod
@@ -104,7 +139,7 @@ class Value:
         if not isinstance(other, Value):
             other = Value(other)
         out = _new(Value)
-        out.data = _add(self.data, other.data)
+        out._data = _add(self._data, other._data)
         out.grad = 0
         out._parents = (self, other)
         out._op = _ADD
@@ -118,7 +153,7 @@ class Value:
         if not isinstance(other, Value):
             other = Value(other)
         out = _new(Value)
-        out.data = _mul(self.data, other.data)
+        out._data = _mul(self._data, other._data)
         out.grad = 0
         out._parents = (self, other)
         out._op = _MUL
@@ -140,7 +175,7 @@ class Value:
     def __pow__(self, exponent: Any) -> Value:
         if isinstance(exponent, Value):
             raise TypeError("Value ** Value is not supported; use (y * x.log()).exp()")
-        if isinstance(exponent, int) and isinstance(self.data, (int, Fraction)):
+        if isinstance(exponent, int) and isinstance(self._data, (int, Fraction)):
             exponent = Fraction(exponent)  # keeps 3 ** -1 exact: Fraction(1, 3)
         return Value._make(P.Pow(exponent), self)
 
@@ -160,12 +195,16 @@ class Value:
         return Value._make(P.TANH, self)
 
     def maximum(self, other: Any) -> Value:
-        """max(self, other); a tie sends the gradient to ``self``."""
+        """max(self, other); a tie splits the gradient evenly (as ``torch.maximum``)."""
         return Value._make(P.MAXIMUM, self, Value._wrap(other))
 
+    def minimum(self, other: Any) -> Value:
+        """min(self, other) = -max(-self, -other); a tie splits the gradient evenly."""
+        return -((-self).maximum(-Value._wrap(other)))
+
     def relu(self) -> Value:
-        """max(0, x), with relu'(0) = 0."""
-        return Value._make(P.MAXIMUM, Value(0), self)
+        """max(0, x), with relu'(0) = 0 (a tie goes to the constant 0)."""
+        return Value._make(P.MAXIMUM_FIRST, Value(0), self)
 
     def __repr__(self) -> str:
-        return f"Value(data={self.data!r}, grad={self.grad!r})"
+        return f"Value(data={self._data!r}, grad={self.grad!r})"

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..tensor import Tensor, check_size
 
 __all__ = [
     "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool2d", "max_unpool2d",
@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 IntOrPair = int | tuple[int, int]
+_INT_MAX = 2**63 - 1
 
 
 # ----------------------------------------------------------------------- argument checks
@@ -72,6 +73,8 @@ def _int(value: Any, name: str, fn: str, minimum: int) -> int:
                         f"({type(value).__name__})")
     if value < minimum:
         raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value}")
+    if value > _INT_MAX:  # as PyTorch's int64 arguments (a larger one overflows a stride)
+        raise ValueError(f"{fn}: {name} must be at most 2**63 - 1, got {value}")
     return int(value)
 
 
@@ -92,7 +95,67 @@ def _check_dtypes(fn: str, **tensors: Tensor | None) -> None:
     dtypes = {name: t.dtype for name, t in tensors.items() if t is not None}
     if len(set(dtypes.values())) > 1:
         listed = ", ".join(f"{name} is {dtype}" for name, dtype in dtypes.items())
-        raise TypeError(f"{fn}: dtypes differ ({listed}); convert them to one dtype")
+        names = list(dtypes)
+        target = dtypes.get("weight", dtypes[names[0]])
+        other = next(name for name in names if dtypes[name] != target)
+        how = (f"e.g. Tensor({other}.numpy().astype(np.{target})) (a float64 array fed to "
+               f"float32 layers: x.astype(np.float32))" if target.kind != "O" else
+               "e.g. an object array of Fractions for both")
+        raise TypeError(f"{fn}: dtypes differ ({listed}); convert them to one dtype, {how}")
+
+
+def _integer_inputs(fn: str, x: Tensor, w: Tensor, b: Tensor | None,
+                    ) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The dtype rule for a convolution / linear map of integers or bools: computed exactly
+    in int64 (NumPy's integer matmul), so int8 / uint8 / bool never wrap; refused (before
+    any work) if even int64 could overflow. Other dtypes are returned unchanged."""
+    if not all(t is None or t.dtype.kind in "iub" for t in (x, w, b)):
+        return x, w, b
+    k = math.prod(w.shape[1:])
+    def peak(t: Tensor | None) -> int:  # max |v|, on Python ints (|int64 min| fits)
+        if t is None or t.size == 0:
+            return 0
+        data = t._data
+        return max(abs(int(data.max())), abs(int(data.min())))
+    bound = peak(x) * peak(w) * k + peak(b)
+    if bound > _INT_MAX:
+        raise TypeError(f"{fn}: integer input and weight could overflow int64 (|x|max · "
+                        f"|w|max · {k} terms = {bound} > 2**63 - 1); convert them to float64 "
+                        f"(x.astype(np.float64)) or to an object array of Python ints (exact)")
+    def widen(t: Tensor | None) -> Tensor | None:
+        return None if t is None else Tensor(t._data.astype(np.int64))
+    return widen(x), widen(w), widen(b)
+
+
+def _check_conv_size(fn: str, x: Tensor, w: Tensor, pads: Sequence[tuple[int, int]],
+                     stride: Sequence[int], dilation: Sequence[int]) -> None:
+    """Refuse absurd paddings before allocating: the padded input and the im2col matrix
+    (N, C·KH·KW, OH·OW) must fit in memory."""
+    n, c, *size = x.shape
+    padded = tuple(m + lo + hi for m, (lo, hi) in zip(size, pads, strict=True))
+    if any(lo or hi for lo, hi in pads):
+        check_size(fn, f"the input padded by padding={tuple(lo for lo, _ in pads)}",
+                   (n, c, *padded), x.dtype)
+    kernel = w.shape[2:]
+    out = _check_fits(fn, size, kernel, stride, pads, dilation)
+    check_size(fn, "the im2col matrix (N, C·KH·KW, OH·OW) of this convolution",
+               (n, c * math.prod(kernel), math.prod(out)), x.dtype)
+
+
+def _lowest(dtype: np.dtype) -> Any:
+    """The padding value of max pooling: -inf, or the smallest integer (never a winner)."""
+    if dtype.kind in "iu":
+        return np.iinfo(dtype).min
+    if dtype.kind == "b":
+        return False
+    return -np.inf if dtype.kind != "O" else float("-inf")
+
+
+def _refuse_integers(x: Tensor, fn: str) -> None:
+    if x.dtype.kind in "iub":
+        raise TypeError(f"{fn}: input must be floating point (or an exact object array), got "
+                        f"dtype {x.dtype}; its result is not an integer: convert it, e.g. "
+                        f"Tensor(x.numpy().astype(np.float64))")
 
 
 def _padding(padding: Any, kernel: Sequence[int], stride: Sequence[int],
@@ -288,11 +351,13 @@ def conv2d(x: Any, w: Any, b: Any = None, stride: IntOrPair = 1,
     b = None if b is None else _as_tensor(b, "bias", fn)
     _check_ndim(x, 4, "input", fn, "(N, C, H, W)")
     _check_ndim(w, 4, "weight", fn, "(O, C/groups, KH, KW)")
+    x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     s = _tuple(stride, "stride", fn, 1)
     d = _tuple(dilation, "dilation", fn, 1)
     pads = _padding(padding, w.shape[2:], s, d, fn)
+    _check_conv_size(fn, x, w, pads, s, d)
     return _conv(fn, x, w, b, s, pads, d, groups)
 
 
@@ -308,6 +373,7 @@ def conv1d(x: Any, w: Any, b: Any = None, stride: int = 1, padding: int | str = 
     b = None if b is None else _as_tensor(b, "bias", fn)
     _check_ndim(x, 3, "input", fn, "(N, C, L)")
     _check_ndim(w, 3, "weight", fn, "(O, C/groups, K)")
+    x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     (s,) = _tuple(stride, "stride", fn, 1, n=1)
@@ -517,14 +583,14 @@ def _window_argmax(data: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],
     padded = np.full(shape, -np.inf, dtype=data.dtype if data.dtype.kind in "fO"
                      else np.float64)
     padded[:, :, ph:ph + h, pw:pw + w] = data
-    win = Tensor(padded).windows(k, s, d).numpy()  # (N, C, OH, OW, KH, KW)
+    win = Tensor(padded).windows(k, s, d)._data  # (N, C, OH, OW, KH, KW)
     oh, ow = win.shape[2:4]
     best = np.argmax(win.reshape(n, c, oh, ow, -1), axis=-1)
     # a window whose input cells are all -inf ties with its padding: PyTorch then names
     # the window's first input cell (it never looks at the padding)
     inside = np.zeros(shape[2:], dtype=bool)
     inside[ph:ph + h, pw:pw + w] = True
-    inside = Tensor(inside).windows(k, s, d).numpy().reshape(oh, ow, -1)
+    inside = Tensor(inside).windows(k, s, d)._data.reshape(oh, ow, -1)
     on_padding = ~np.take_along_axis(inside[None, None], best[..., None], axis=-1)[..., 0]
     best = np.where(on_padding, np.argmax(inside, axis=-1), best)
     a, b = np.divmod(best, k[1])
@@ -558,12 +624,11 @@ def max_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
     if tiles is not None:
         out = tiles.max(axis=(3, 5))
     else:
-        xp = x.pad(((0, 0), (0, 0), *pads),
-                   value=-np.inf if x.dtype != object else float("-inf"))
+        xp = x.pad(((0, 0), (0, 0), *pads), value=_lowest(x.dtype))
         out = xp.windows(k, s, d).max(axis=(4, 5))
     if not return_indices:
         return out
-    return out, Tensor(_window_argmax(x.data, k, s, pads, d))
+    return out, Tensor(_window_argmax(x._data, k, s, pads, d))
 
 
 def _tiles(x: Tensor, k: tuple[int, ...], s: tuple[int, ...],
@@ -619,7 +684,7 @@ def avg_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
         region[:h + 2 * p[0], :w + 2 * p[1]] = 1
     else:
         region[p[0]:p[0] + h, p[1]:p[1] + w] = 1
-    counts = Tensor(region).windows(k, s, d).sum(axis=(2, 3)).numpy()
+    counts = Tensor(region).windows(k, s, d).sum(axis=(2, 3))._data
     return total * Tensor(_reciprocal_array(counts, x))
 
 
@@ -660,7 +725,7 @@ def max_unpool2d(x: Any, indices: Any, kernel_size: IntOrPair, stride: IntOrPair
     fn = "max_unpool2d"
     x = _as_tensor(x, "input", fn)
     _check_ndim(x, 4, "input", fn, "(N, C, H, W)")
-    idx = indices.numpy() if isinstance(indices, Tensor) else np.asarray(indices)
+    idx = indices._data if isinstance(indices, Tensor) else np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{fn}: indices must be integers (as max_pool2d(..., "
                         f"return_indices=True) returns them), got dtype {idx.dtype}")
@@ -799,7 +864,7 @@ def adaptive_max_pool2d(x: Any, output_size: int | tuple[int | None, int | None]
     out = _adaptive_axis(_adaptive_axis(x, 3, ow, "max"), 2, oh, "max")
     if not return_indices:
         return out
-    data = x.data
+    data = x._data
     indices = np.empty(out.shape, dtype=np.int64)
     for i, (r0, r1) in enumerate(_adaptive_bins(h, oh)):
         for j, (c0, c1) in enumerate(_adaptive_bins(w, ow)):
@@ -910,7 +975,7 @@ def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
             not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{fn}: axis must be an int in [{-x.ndim}, {x.ndim}) for an input "
                          f"of shape {x.shape}, got {axis!r}")
-    data = x.data
+    data = x._data  # (read inside the engine: not exposed to the caller)
     if data.dtype != object and data.shape[axis] <= 64:
         # NumPy's max over a short contiguous axis runs row by row; with that axis first
         # (one small copy) it runs across whole rows
@@ -918,14 +983,28 @@ def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
                                   axis)
     else:
         with_max = data.max(axis=axis, keepdims=True)
-    if x.dtype != object and not np.isfinite(with_max).all():
-        with_max = np.where(np.isfinite(with_max), with_max, 0).astype(x.dtype)
+    if x.dtype != object and np.isneginf(with_max).any():
+        # a row of -inf: shift by 0 (its softmax is then 0/0 = NaN, as PyTorch's); a row
+        # with +inf or NaN keeps its shift, so that it is all NaN, as PyTorch's too
+        with_max = np.where(np.isneginf(with_max), 0, with_max).astype(x.dtype)
     return x + Tensor(-with_max)  # negated in NumPy: a constant needs no graph node
+
+
+def _zero_d(x: Tensor, axis: Any, fn: str) -> bool:
+    """A 0-d input is one logit along axis 0 (or -1), as in PyTorch."""
+    if x.ndim:
+        return False
+    if isinstance(axis, bool) or axis not in (0, -1):
+        raise ValueError(f"{fn}: axis must be 0 or -1 for a 0-d input, got {axis!r}")
+    return True
 
 
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """``x - max - log Σ exp(x - max)`` along ``axis``: stable for logits of ±1e4."""
     x = _as_tensor(x, "input", "log_softmax")
+    _refuse_integers(x, "log_softmax")
+    if _zero_d(x, axis, "log_softmax"):
+        return log_softmax(x.reshape(1), 0).reshape(())
     z = _shifted(x, axis, "log_softmax")
     return z - z.exp().sum(axis=axis, keepdims=True).log()
 
@@ -933,6 +1012,9 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """``exp(x - max) / Σ exp(x - max)`` along ``axis``."""
     x = _as_tensor(x, "input", "softmax")
+    _refuse_integers(x, "softmax")
+    if _zero_d(x, axis, "softmax"):
+        return softmax(x.reshape(1), 0).reshape(())
     e = _shifted(x, axis).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -987,7 +1069,7 @@ def _class_weight(fn: str, weight: Any, like: Tensor) -> np.ndarray | None:
             raise ValueError(f"{fn}: weight must not require grad (PyTorch does not "
                              f"differentiate the loss with respect to the class weights); "
                              f"pass weight.detach()")
-        weight = weight.numpy()
+        weight = weight._data
     array = np.asarray(weight)
     c = like.shape[1]
     if array.shape != (c,):
@@ -1004,7 +1086,7 @@ def _labels(fn: str, target: Tensor, n: int, c: int, ignore_index: Any) -> np.nd
                          f"{target.shape}")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"{fn}: ignore_index must be an int, got {ignore_index!r}")
-    labels = target.numpy()
+    labels = target._data
     kept = labels != ignore_index
     bad = kept & ((labels < 0) | (labels >= c))
     if bad.any():
@@ -1112,7 +1194,7 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, ignore_index: in
     logits, target, shape = _to_rows(fn, logits, target)
     n, c = logits.shape
     w = _class_weight(fn, weight, logits)
-    neg_inf = logits.dtype != object and bool(np.isneginf(logits.data).any())
+    neg_inf = logits.dtype != object and bool(np.isneginf(logits._data).any())
     if target.dtype.kind in "iu":
         labels = _labels(fn, target, n, c, ignore_index)
         loss = _index_loss(log_softmax(logits, axis=1), labels, w, ignore_index, reduction,
@@ -1136,9 +1218,9 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, ignore_index: in
             target * (1 - label_smoothing) + label_smoothing / c
         y = y if w is None else y * Tensor(w)
         weights = -y * scale if reduction == "mean" else -y
-        weights_array = weights.data
+        weights_array = weights._data
     else:
-        y = target.numpy()
+        y = target._data
         if label_smoothing != 0:
             y = y * (1 - label_smoothing) + label_smoothing / c
         y = y if w is None else y * w
@@ -1180,7 +1262,7 @@ def nll_loss(log_probs: Any, target: Any, weight: Any = None, ignore_index: int 
     log_probs, target, shape = _to_rows(fn, log_probs, target)
     n, c = log_probs.shape
     labels = _labels(fn, target, n, c, ignore_index)
-    neg_inf = log_probs.dtype != object and bool(np.isneginf(log_probs.data).any())
+    neg_inf = log_probs.dtype != object and bool(np.isneginf(log_probs._data).any())
     loss = _index_loss(log_probs, labels, _class_weight(fn, weight, log_probs), ignore_index,
                        reduction, 0, neg_inf)
     return loss.reshape(shape) if reduction == "none" else loss
@@ -1192,6 +1274,7 @@ def linear(x: Any, w: Any, b: Any = None) -> Tensor:
     x, w = _as_tensor(x, "input", fn), _as_tensor(w, "weight", fn)
     b = None if b is None else _as_tensor(b, "bias", fn)
     _check_ndim(w, 2, "weight", fn, "(out_features, in_features)")
+    x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
     if x.ndim < 1 or x.shape[-1] != w.shape[1]:
         raise ValueError(f"{fn}: input's last axis must have in_features={w.shape[1]} "
