@@ -436,11 +436,12 @@ def _loss_rows(logits, target, weight, ignore_index, label_smoothing, mistake):
         row = logits[i] - logits[i].max()
         log_p = row - np.log(np.exp(row).sum())
         if target[i] == ignore_index and mistake != "ignore":
-            rows.append((0.0, np.zeros(c), 1.0 if mistake == "count-ignored" else 0.0))
+            # the mistake: the loss masked, the divisor not (w[-1] is the last class's)
+            rows.append((0.0, np.zeros(c), w[target[i]] if mistake == "count-ignored" else 0.0))
             continue
         y = np.zeros(c)
         y[target[i]] = 1.0  # (NumPy wraps a negative index: the "ignore" mistake)
-        if mistake == "smoothing-others":
+        if mistake == "smoothing-others" and eps:
             dist = (1 - eps) * y + eps / (c - 1) * (1 - y)
         else:
             dist = (1 - eps) * y + eps / c
