@@ -164,6 +164,9 @@ def valid(op: str, config: dict[str, Any]) -> bool:
     if op in ("cross_entropy", "linear") and min(c["n"], c.get("c", 1), c.get("i", 1),
                                                      c.get("o", 1)) < 1:
         return False
+    if op == "cross_entropy" and "ignore" in c and c["reduction"] == "mean" \
+            and c.get("ignored", 1) >= c["n"]:
+        return False  # every target ignored: the mean is 0/0 (NaN), nothing to compare
     try:
         shape = expected_shape(op, config)
     except (KeyError, TypeError):
@@ -720,10 +723,11 @@ _MINIMUM = {"p": 0, "op": 0, "axis": -99, "scale": 1, "ties": 1}
 
 
 def shrink_moves(op: str, config: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Valid configs one step smaller than ``config`` (sizes, batch, channels, kernel,
-    stride, padding, dilation, groups, bias)."""
-    order = ["n", "c", "o", "g", "h", "w", "l", "i", "kh", "kw", "k", "s", "p", "d", "op", "bias",
-             "shape"]
+    """Valid configs one step smaller than ``config`` (sizes, batch, ignored targets,
+    channels, kernel, stride, padding, dilation, output_padding, groups, bias). The later
+    options themselves (ceil_mode, weights, ...) are kept: the case stays about them."""
+    order = ["n", "ignored", "c", "o", "g", "h", "w", "l", "i", "kh", "kw", "k", "s", "p", "d",
+             "op", "bias", "shape"]
     for key in order:
         if key not in config:
             continue

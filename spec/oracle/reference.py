@@ -554,9 +554,7 @@ def _loss_option_variant(case: Case, stage: str, mistake: str) -> Any:
         ones = np.ones(classes)
         forms.append((_coefficients(labels, kept, ones, eps, classes), float(kept.sum())))
     elif mistake == "weighted-mean-divided-by-n" and weighted and mean:
-        forms.append((right, float(kept.sum())))
-        if ignoring:
-            forms.append((right, float(n)))
+        forms.append((right, float(kept.sum())))  # (all N: ignored-targets-counted-in-mean)
     elif mistake == "label-smoothing-ignored" and eps:
         forms.append((_coefficients(labels, kept, weight, 0, classes), right_divisor))
     elif mistake == "label-smoothing-wrong" and eps:
