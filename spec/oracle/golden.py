@@ -651,7 +651,8 @@ KIND_TEXT = {
     "document": "the worked examples of the course's documents, with their printed numbers "
                 "(a 5x5 input with a 3x3 filter; a 6x6 image with two filters at stride 1 "
                 "and 2 and the 2x2 pooling of the results; a 7x7 image with a 3x3 feature "
-                "detector)",
+                "detector; for conv_transpose2d, the input gradients of the first two "
+                "convolutions)",
     "edge": "one boundary situation each: a kernel as large as the input, stride larger "
             "than the kernel, windows that do not tile the input, padding up to k - 1, "
             "dilation, groups, no bias, logits of 1e4, a single class, ...",
