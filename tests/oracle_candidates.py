@@ -271,7 +271,215 @@ def linear_backward(x, w, b=None, *, grad_out):
     return grads + ((grad_out.sum(axis=0),) if b is not None else ())
 
 
-REFERENCE: dict[str, tuple[Callable, Callable]] = {
+# ------------------------------------------- transposed convolution and the later options
+
+
+def _transposed_size(n, k, s, p, d, a):
+    return (n - 1) * s - 2 * p + d * (k - 1) + a + 1
+
+
+def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1, *, ignore_output_padding=False, unflipped=False,
+                     unswapped=False):
+    """Scatter every input element's kernel slice onto the output:
+    y[n, g*O/G + o, i*s + p*d - pad, j*s + q*d - pad] += x[n, g*C/G + c, i, j] * w[., o, p, q].
+    The mistakes: output_padding left out, the kernel rotated by 180 degrees (what a
+    correlation-based version without the flip computes), w[c, o] read as w[o, c]."""
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    (ah, aw) = (0, 0) if ignore_output_padding else _pair(output_padding)
+    n, c, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    cg = c // groups
+    if unswapped:  # each group's (C/G, O/G) block read transposed (needs C/G == O/G)
+        w = w.reshape(groups, cg, og, kh, kw).swapaxes(1, 2).reshape(w.shape)
+    if unflipped:
+        w = w[:, :, ::-1, ::-1]
+    oh, ow = _transposed_size(h, kh, sh, ph, dh, ah), _transposed_size(wd, kw, sw, pw, dw, aw)
+    y = np.zeros((n, og * groups, oh, ow))
+    for ni in range(n):
+        for ci in range(c):
+            g = ci // cg
+            for i in range(h):
+                for j in range(wd):
+                    for p in range(kh):
+                        for q in range(kw):
+                            r, t = i * sh + p * dh - ph, j * sw + q * dw - pw
+                            if 0 <= r < oh and 0 <= t < ow:
+                                y[ni, g * og:(g + 1) * og, r, t] += x[ni, ci, i, j] * w[ci, :, p, q]
+    if b is not None:
+        y += b[None, :, None, None]
+    return y
+
+
+def conv_transpose2d_backward(x, w, b=None, *, grad_out, stride=1, padding=0,
+                              output_padding=0, groups=1, dilation=1):
+    """Gather: dx[n, c, i, j] = sum g[n, o, i*s + p*d - pad, ...] w[c, o, p, q], and
+    dw[c, o, p, q] = sum x[n, c, i, j] g[n, o, i*s + p*d - pad, ...]."""
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    n, c, h, wd = x.shape
+    _, og, kh, kw = w.shape
+    cg = c // groups
+    _, _, oh, ow = grad_out.shape
+    dx, dwt = np.zeros_like(x), np.zeros_like(w)
+    for ni in range(n):
+        for ci in range(c):
+            g = ci // cg
+            outs = slice(g * og, (g + 1) * og)
+            for i in range(h):
+                for j in range(wd):
+                    for p in range(kh):
+                        for q in range(kw):
+                            r, t = i * sh + p * dh - ph, j * sw + q * dw - pw
+                            if 0 <= r < oh and 0 <= t < ow:
+                                dx[ni, ci, i, j] += grad_out[ni, outs, r, t] @ w[ci, :, p, q]
+                                dwt[ci, :, p, q] += x[ni, ci, i, j] * grad_out[ni, outs, r, t]
+    grads = (dx, dwt)
+    if b is not None:
+        grads += (grad_out.sum(axis=(0, 2, 3)),)
+    return grads
+
+
+def _pool_size_torch(n, k, s, p, d, ceil_mode, start_rule=True):
+    """PyTorch's output size: with ceil_mode a last window must start before n + p."""
+    out = _pool_size(n, k, s, p, d, ceil_mode)
+    if ceil_mode and start_rule and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def max_pool2d_options(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                       *, ignore_ceil_mode=False, no_start_rule=False):
+    """max_pool2d with ceil_mode; the mistakes: ceil_mode ignored, or ceil without the
+    rule that drops a last window starting in the right padding."""
+    kh, kw = _pair(kernel_size)
+    sh, sw = _pair(kernel_size if stride is None else stride)
+    (ph, pw), (dh, dw) = _pair(padding), _pair(dilation)
+    ceil = ceil_mode and not ignore_ceil_mode
+    n, c, h, wd = x.shape
+    oh = _pool_size_torch(h, kh, sh, ph, dh, ceil, not no_start_rule)
+    ow = _pool_size_torch(wd, kw, sw, pw, dw, ceil, not no_start_rule)
+    full = max_pool2d(x, kernel_size, stride, padding, dilation, ceil=ceil)
+    if full.shape[2] < oh or full.shape[3] < ow:  # a window past the end of the input
+        full = np.pad(full, ((0, 0), (0, 0), (0, oh - full.shape[2]),
+                             (0, ow - full.shape[3])), constant_values=-np.inf)
+    return full[:, :, :oh, :ow]
+
+
+def max_pool2d_options_backward(x, kernel_size, stride=None, padding=0, dilation=1,
+                                ceil_mode=False, *, grad_out):
+    """The loop backward reads the number of windows from grad_out: nothing to add."""
+    return max_pool2d_backward(x, kernel_size, stride, padding, dilation, grad_out=grad_out)
+
+
+def _avg_options_windows(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                         divisor_override, ignore=()):
+    """(i, j, the input cells of window (i, j), its divisor), PyTorch's rules: a window
+    is clipped to the padded input [-p, n + p) for its count, to the input for its sum."""
+    kh, kw = _pair(kernel_size)
+    sh, sw = _pair(kernel_size if stride is None else stride)
+    ph, pw = _pair(padding)
+    _, _, h, wd = x.shape
+    ceil = ceil_mode and "ceil_mode" not in ignore
+    oh, ow = _pool_size_torch(h, kh, sh, ph, 1, ceil), _pool_size_torch(wd, kw, sw, pw, 1, ceil)
+    for i in range(oh):
+        for j in range(ow):
+            r0, t0 = i * sh - ph, j * sw - pw
+            r1, t1 = min(r0 + kh, h + ph), min(t0 + kw, wd + pw)
+            cells = [(r, t) for r in range(max(r0, 0), min(r1, h))
+                     for t in range(max(t0, 0), min(t1, wd))]
+            if divisor_override is not None and "divisor_override" not in ignore:
+                divisor = divisor_override
+            elif count_include_pad or "count_include_pad" in ignore:
+                divisor = (r1 - r0) * (t1 - t0)
+            else:
+                divisor = len(cells)
+            yield i, j, cells, divisor, (oh, ow)
+
+
+def avg_pool2d_options(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                       count_include_pad=True, divisor_override=None, *, ignore=()):
+    """avg_pool2d with ceil_mode, count_include_pad and divisor_override; ``ignore`` names
+    the options a broken copy leaves out."""
+    n, c = x.shape[:2]
+    y = None
+    for i, j, cells, divisor, (oh, ow) in _avg_options_windows(
+            x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
+            ignore):
+        if y is None:
+            y = np.zeros((n, c, oh, ow))
+        for r, t in cells:
+            y[:, :, i, j] += x[:, :, r, t]
+        y[:, :, i, j] /= divisor
+    return y
+
+
+def avg_pool2d_options_backward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                                count_include_pad=True, divisor_override=None, *, grad_out,
+                                ignore=()):
+    dx = np.zeros_like(x)
+    for i, j, cells, divisor, _ in _avg_options_windows(
+            x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
+            ignore):
+        for r, t in cells:
+            dx[:, :, r, t] += grad_out[:, :, i, j] / divisor
+    return (dx,)
+
+
+def _loss_rows(logits, target, weight, ignore_index, label_smoothing, mistake):
+    """Per row: the loss, its gradient for an upstream gradient of 1, and the row's share
+    of the mean's divisor."""
+    n, c = logits.shape
+    w = np.ones(c) if weight is None or mistake == "weights" else np.asarray(weight)
+    eps = 0.0 if mistake == "smoothing" else label_smoothing
+    rows = []
+    for i in range(n):
+        row = logits[i] - logits[i].max()
+        log_p = row - np.log(np.exp(row).sum())
+        if target[i] == ignore_index and mistake != "ignore":
+            # the mistake: the loss masked, the divisor not (w[-1] is the last class's)
+            rows.append((0.0, np.zeros(c), w[target[i]] if mistake == "count-ignored" else 0.0))
+            continue
+        y = np.zeros(c)
+        y[target[i]] = 1.0  # (NumPy wraps a negative index: the "ignore" mistake)
+        if mistake == "smoothing-others" and eps:
+            dist = (1 - eps) * y + eps / (c - 1) * (1 - y)
+        else:
+            dist = (1 - eps) * y + eps / c
+        coeff = dist * w if eps else y * w[target[i]]
+        loss = -(coeff * log_p).sum()
+        grad = coeff.sum() * np.exp(log_p) - coeff
+        share = 1.0 if mistake == "mean-by-n" else w[target[i]]
+        rows.append((loss, grad, share))
+    return rows
+
+
+def cross_entropy_options(logits, target, reduction="mean", weight=None, ignore_index=-100,
+                          label_smoothing=0.0, *, mistake=None):
+    """cross_entropy with weight, ignore_index and label_smoothing, one row at a time (the
+    argument order of this signature is not PyTorch's: the oracle passes keywords)."""
+    rows = _loss_rows(logits, target, weight, ignore_index, label_smoothing, mistake)
+    losses = np.array([r[0] for r in rows])
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return np.asarray(losses.sum())
+    return np.asarray(losses.sum() / sum(r[2] for r in rows))
+
+
+def cross_entropy_options_backward(logits, target, *, grad_out, reduction="mean", weight=None,
+                                   ignore_index=-100, label_smoothing=0.0, mistake=None):
+    rows = _loss_rows(logits, target, weight, ignore_index, label_smoothing, mistake)
+    grad = np.array([r[1] for r in rows])
+    if reduction == "none":
+        return (grad * grad_out[:, None],)
+    if reduction == "sum":
+        return (grad * grad_out,)
+    return (grad * grad_out / sum(r[2] for r in rows),)
+
+
+#: the loop reference as it was before the later options and conv_transpose2d: what an
+#: implementation written then looks like (it must still pass, the new cases out of scope)
+BEFORE_OPTIONS: dict[str, tuple[Callable, Callable]] = {
     "conv1d": (conv1d, conv1d_backward),
     "conv2d": (conv2d, conv2d_backward),
     "max_pool2d": (max_pool2d, max_pool2d_backward),
@@ -281,6 +489,15 @@ REFERENCE: dict[str, tuple[Callable, Callable]] = {
     "log_softmax": (log_softmax, log_softmax_backward),
     "cross_entropy": (cross_entropy, cross_entropy_backward),
     "linear": (linear, linear_backward),
+}
+
+#: the loop reference of every op and option
+REFERENCE: dict[str, tuple[Callable, Callable]] = {
+    **BEFORE_OPTIONS,
+    "max_pool2d": (max_pool2d_options, max_pool2d_options_backward),
+    "avg_pool2d": (avg_pool2d_options, avg_pool2d_options_backward),
+    "cross_entropy": (cross_entropy_options, cross_entropy_options_backward),
+    "conv_transpose2d": (conv_transpose2d, conv_transpose2d_backward),
 }
 
 # ------------------------------------------------------------- the deliberately broken

@@ -62,20 +62,34 @@ gradients both ways. Other ops have no image axes and are unaffected.
 Whatever a style cannot express (a stride ``(1, 2)`` for a single ``"stride"``, padding
 for a pooling without one, dilation, groups, another reduction, a softmax over another
 axis than the last) is out of scope for that style: the case is not run and the reason is
-listed. A case without a bias is run with a zero bias in the styles whose conv / affine
+listed.
+
+Options added to an op later (:data:`spec.oracle.cases.NEW_OPTIONS`: pooling's
+``ceil_mode``, ``count_include_pad``, ``divisor_override``; cross_entropy's ``weight``,
+``ignore_index``, ``label_smoothing``) are passed, as keywords, only by the cases about
+them. In the ``"arrays"`` style such a case is out of scope ("does not take ceil_mode")
+when the candidate's signature has no parameter of that name (a ``**kwargs`` takes every
+name), so an implementation written before the option keeps passing; the ``weight`` of
+cross_entropy is passed as a float64 array of shape (C,). The ``"cs231n"`` and
+``"layer"`` APIs have no way to say these options: their cases are out of scope there.
+In NHWC, ``conv_transpose2d``'s weight ``(C_in, C_out/groups, KH, KW)`` is given as
+``(KH, KW, C_out/groups, C_in)``, TensorFlow's ``conv2d_transpose`` filter layout.
+
+A case without a bias is run with a zero bias in the styles whose conv / affine
 always takes ``b`` (the same function); the gradient of that zero bias is not checked.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .cases import OPS, Case
+from .cases import NEW_OPTIONS, OPS, Case
 
 STYLES = ("arrays", "cs231n", "layer")
 LAYOUTS = ("NCHW", "NHWC")
@@ -89,7 +103,7 @@ STYLE_OPS = {
 }
 
 #: the ops whose arrays have image axes (what ``layout`` converts)
-IMAGE_OPS = ("conv1d", "conv2d", "max_pool2d", "avg_pool2d")
+IMAGE_OPS = ("conv1d", "conv2d", "max_pool2d", "avg_pool2d", "conv_transpose2d")
 
 #: the cs231n functions, for the messages
 CS231N_NAMES = {
@@ -216,6 +230,80 @@ def _as_array(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         return np.asarray(value)
     return value
+
+
+# ------------------------------------------------------------------ the later options
+
+
+def takes(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` accepts the keyword argument ``name``: a parameter of that name (not
+    positional-only) or a ``**kwargs``. A callable whose signature cannot be read (a
+    builtin, say) is assumed to take it."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return True
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            return True
+        if p.name == name and p.kind is not p.POSITIONAL_ONLY:
+            return True
+    return False
+
+
+def _later_options(case: Case) -> list[str]:
+    """The options of ``case`` that its op gained later (in the order of NEW_OPTIONS)."""
+    return [k for k in NEW_OPTIONS.get(case.op, ()) if k in case.params]
+
+
+def _signature_scope(forward: Callable[..., Any], backward: Callable[..., Any] | None
+                     ) -> Callable[[Case], list[str]]:
+    """The arrays style's scope: a case passing a later option that the candidate's
+    signature has no parameter for is out of scope."""
+    cache: dict[tuple[str, str], bool] = {}
+
+    def has(which: str, fn: Callable[..., Any], name: str) -> bool:
+        if (which, name) not in cache:
+            cache[which, name] = takes(fn, name)
+        return cache[which, name]
+
+    def scope(case: Case) -> list[str]:
+        reasons = []
+        for name in _later_options(case):
+            if not has("forward", forward, name):
+                reasons.append(f"does not take {name}")
+            elif backward is not None and not has("backward", backward, name):
+                reasons.append(f"its backward does not take {name}")
+        return reasons
+
+    return scope
+
+
+def _options_unsaid(op: str, style: str) -> Callable[[Case], list[str]]:
+    """The cs231n and layer styles' scope for the later options: they cannot say them."""
+    words = (CS231N_NAMES[op][0] if style == "cs231n" and op in CS231N_NAMES
+             else f"factory{_LAYER_CALL.get(op, '(...)')}")
+
+    def scope(case: Case) -> list[str]:
+        return [f"{name}={case.params[name]!r} ({words} has no {name})"
+                for name in _later_options(case)]
+
+    return scope
+
+
+def _weight_as_array(fn: Callable[..., Any] | None) -> Callable[..., Any] | None:
+    """cross_entropy's ``weight`` (a tuple in the case, so that it can be compared and
+    printed) handed to the candidate as a fresh float64 array, as PyTorch's is a tensor."""
+    if fn is None:
+        return None
+
+    @functools.wraps(fn)
+    def call(*arrays: Any, **params: Any) -> Any:
+        if isinstance(params.get("weight"), tuple):
+            params["weight"] = np.asarray(params["weight"], dtype=np.float64)
+        return fn(*arrays, **params)
+
+    return call
 
 
 # -------------------------------------------------------------------------- cs231n
@@ -429,6 +517,7 @@ def from_layout(op: str, name: str, a: Any, layout: str) -> Any:
 
 
 _ARRAY_NAMES = {"conv1d": ("x", "w", "b"), "conv2d": ("x", "w", "b"),
+                "conv_transpose2d": ("x", "w", "b"),
                 "max_pool2d": ("x",), "avg_pool2d": ("x",), "relu": ("x",),
                 "softmax": ("x",), "log_softmax": ("x",),
                 "cross_entropy": ("logits", "target"), "linear": ("x", "w", "b")}
@@ -516,7 +605,9 @@ def adapt(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
                          f"got grads={grads!r} with style={style!r}")
     if style == "arrays":
         fwd, bwd = forward, backward
-        scope = None
+        scope = _signature_scope(forward, backward)
+        if op == "cross_entropy":
+            fwd, bwd = _weight_as_array(forward), _weight_as_array(backward)
     elif style == "cs231n":
         if op == "cross_entropy" and backward is not None:
             raise ValueError("backward: softmax_loss(x, y) returns (loss, dx) itself; pass it "
@@ -536,5 +627,8 @@ def adapt(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
             raise ValueError(f"grads: {op} has {needed} weight array(s), so grads names "
                              f"{needed} attribute(s) (weight, bias); got {grads!r}")
         fwd, bwd, scope = _layer(op, forward, grads, layout)
+    if style != "arrays" and op in NEW_OPTIONS:
+        style_scope, unsaid = scope, _options_unsaid(op, style)
+        scope = lambda case: unsaid(case) + style_scope(case)  # noqa: E731
     fwd, bwd = _with_layout(op, layout, fwd, bwd)
     return Adapted(fwd, bwd, op, style, layout, scope or (lambda case: []))

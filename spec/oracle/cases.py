@@ -5,13 +5,17 @@ the shrinker can make it smaller by editing the config and building it again. Th
 documents' examples carry fixed arrays; their configs still describe their sizes.
 
 Data are small integers (exact: every output and gradient is a rational number), except
-the softmax family, whose cases are floats. Max pooling and ReLU cases hold distinct,
+the softmax family, whose cases are floats. The options added later (``NEW_OPTIONS``:
+``ceil_mode``, ``count_include_pad``, ``divisor_override``; ``weight``, ``ignore_index``,
+``label_smoothing``) appear only in cases of their own, which pass them with a value other
+than the default; every other case is the same as before. Max pooling and ReLU cases hold distinct,
 non-zero values unless the case is about ties (``kind == "tie"``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +24,16 @@ import numpy as np
 from ..shapes import output_size
 
 OPS = ("conv1d", "conv2d", "max_pool2d", "avg_pool2d", "relu", "softmax", "log_softmax",
-       "cross_entropy", "linear")
+       "cross_entropy", "linear", "conv_transpose2d")  # a new op goes last (random streams)
+
+#: options an op gained after its first cases: only the cases about an option pass it (as a
+#: keyword, with a value other than its default), so a candidate written before it still
+#: passes every other case (see :func:`spec.oracle.adapters.takes`)
+NEW_OPTIONS = {
+    "max_pool2d": ("ceil_mode",),
+    "avg_pool2d": ("ceil_mode", "count_include_pad", "divisor_override"),
+    "cross_entropy": ("weight", "ignore_index", "label_smoothing"),
+}
 
 KINDS = ("document", "edge", "tie", "random")
 
@@ -94,10 +107,15 @@ def expected_shape(op: str, config: dict[str, Any]) -> tuple[int, ...]:
                   for i, (a, k) in enumerate((("h", "kh"), ("w", "kw")))))
     if op == "conv1d":
         return (c["n"], c["o"], output_size(c["l"], c["k"], c["s"], c["p"], c["d"]))
+    if op == "conv_transpose2d":
+        return (c["n"], c["o"], *(transposed_size(c[a], c[k], c["s"][i], c["p"][i], c["d"][i],
+                                                  c["op"][i])
+                                  for i, (a, k) in enumerate((("h", "kh"), ("w", "kw")))))
     if op in ("max_pool2d", "avg_pool2d"):
         d = c.get("d", (1, 1))
+        ceil = bool(c.get("ceil"))
         return (c["n"], c["c"],
-                *(output_size(c[a], c[k], c["s"][i], c["p"][i], d[i])
+                *(output_size(c[a], c[k], c["s"][i], c["p"][i], d[i], ceil_mode=ceil)
                   for i, (a, k) in enumerate((("h", "kh"), ("w", "kw")))))
     if op in ("relu", "softmax", "log_softmax"):
         return tuple(c["shape"])
@@ -108,12 +126,26 @@ def expected_shape(op: str, config: dict[str, Any]) -> tuple[int, ...]:
     raise ValueError(f"unknown op {op!r}")
 
 
+def transposed_size(n: int, k: int, s: int, p: int, d: int, output_padding: int) -> int:
+    """Output size of a transposed convolution: ``(n - 1)s - 2p + d(k-1) + output_padding
+    + 1``, the largest input size a conv2d with these parameters maps to ``n`` positions
+    when ``output_padding = s - 1`` (the inverse of :func:`spec.output_size`)."""
+    return (n - 1) * s - 2 * p + d * (k - 1) + output_padding + 1
+
+
 def valid(op: str, config: dict[str, Any]) -> bool:
     """Whether a config describes a legal call (positive output sizes, divisible groups)."""
     c = config
     if any(isinstance(v, int) and not isinstance(v, bool) and v < 0
-           for k, v in c.items() if k != "axis"):
+           for k, v in c.items() if k not in ("axis", "ignore")):
         return False
+    if op == "conv_transpose2d":
+        if c["g"] < 1 or c["c"] % c["g"] or c["o"] % c["g"] or c["n"] < 1 or c["o"] < 1:
+            return False
+        if min(*c["s"], *c["d"]) < 1 or min(c["p"]) < 0 or min(c["op"]) < 0:
+            return False
+        if any(a >= max(s, d) for a, s, d in zip(c["op"], c["s"], c["d"], strict=True)):
+            return False  # output_padding must be smaller than the stride or the dilation
     if op in ("conv1d", "conv2d"):
         if c["g"] < 1 or c["c"] % c["g"] or c["o"] % c["g"] or c["n"] < 1 or c["o"] < 1:
             return False
@@ -125,11 +157,16 @@ def valid(op: str, config: dict[str, Any]) -> bool:
             return False
         if 2 * c["p"][0] > c["kh"] or 2 * c["p"][1] > c["kw"] or min(c.get("d", (1,))) < 1:
             return False
+        if c.get("div") is not None and c["div"] < 1:
+            return False
     if op in ("relu", "softmax", "log_softmax") and min(c["shape"]) < 1:
         return False
     if op in ("cross_entropy", "linear") and min(c["n"], c.get("c", 1), c.get("i", 1),
                                                      c.get("o", 1)) < 1:
         return False
+    if op == "cross_entropy" and "ignore" in c and c["reduction"] == "mean" \
+            and c.get("ignored", 1) >= c["n"]:
+        return False  # every target ignored: the mean is 0/0 (NaN), nothing to compare
     try:
         shape = expected_shape(op, config)
     except (KeyError, TypeError):
@@ -197,12 +234,26 @@ def build(op: str, name: str, kind: str, config: dict[str, Any], seed: int,
             arrays = {"x": _ints(rng, xs, -3, 3), "w": _asymmetric_kernel(rng, ws)}
             if c["bias"]:
                 arrays["b"] = _ints(rng, (c["o"],), -3, 3, nonzero=True)
+    elif op == "conv_transpose2d":
+        xs, ws = (c["n"], c["c"], c["h"], c["w"]), (c["c"], c["o"] // c["g"], c["kh"], c["kw"])
+        params = {"stride": _one(c["s"]), "padding": _one(c["p"]),
+                  "output_padding": _one(c["op"]), "groups": c["g"], "dilation": _one(c["d"])}
+        if arrays is None:
+            arrays = {"x": _ints(rng, xs, -3, 3), "w": _asymmetric_kernel(rng, ws)}
+            if c["bias"]:
+                arrays["b"] = _ints(rng, (c["o"],), -3, 3, nonzero=True)
     elif op in ("max_pool2d", "avg_pool2d"):
         xs = (c["n"], c["c"], c["h"], c["w"])
         params = {"kernel_size": _one((c["kh"], c["kw"])), "stride": _one(c["s"]),
                   "padding": _one(c["p"])}
         if op == "max_pool2d":
             params["dilation"] = _one(c.get("d", (1, 1)))
+        if c.get("ceil"):  # the new options: only when set, as keywords
+            params["ceil_mode"] = True
+        if op == "avg_pool2d" and c.get("cip") is False:
+            params["count_include_pad"] = False
+        if op == "avg_pool2d" and c.get("div") is not None:
+            params["divisor_override"] = c["div"]
         if arrays is None:
             x = _ints(rng, xs, 0, 1) if ties else _distinct(rng, xs)
             arrays = {"x": x}
@@ -226,6 +277,7 @@ def build(op: str, name: str, kind: str, config: dict[str, Any], seed: int,
                 logits = np.sign(logits) * c["scale"] * (0.5 + np.abs(logits) / 6)
             arrays = {"logits": logits,
                       "target": rng.integers(0, c["c"], size=c["n"]).astype(np.int64)}
+        _loss_options(c, params, arrays, rng)
     elif op == "linear":
         params = {}
         if arrays is None:
@@ -237,6 +289,25 @@ def build(op: str, name: str, kind: str, config: dict[str, Any], seed: int,
         raise ValueError(f"unknown op {op!r}; expected one of {', '.join(OPS)}")
     g = _grad_out(np.random.default_rng(seed + 7919), expected_shape(op, c))
     return Case(op, name, kind, dict(config), arrays, params, g, fd=fd, exact=exact, note=note)
+
+
+def _loss_options(c: dict[str, Any], params: dict[str, Any], arrays: dict[str, np.ndarray],
+                  rng: np.random.Generator) -> None:
+    """cross_entropy's later options, from the config: ``weights`` (class weights 1/2,
+    1, 3/2, ... in a random order, passed as a tuple), ``ignore`` (the ignore_index; the
+    first ``ignored`` targets are set to it) and ``smoothing`` (the label_smoothing)."""
+    n, classes = c["n"], c["c"]
+    if c.get("weights"):
+        params["weight"] = tuple(float(v) for v in rng.permutation(classes) * 0.5 + 0.5)
+    if "ignore" in c:
+        params["ignore_index"] = c["ignore"]
+        target = arrays["target"].copy()
+        if c["ignore"] in range(classes):  # a real class: no other target is that class
+            target[target == c["ignore"]] = (c["ignore"] + 1) % classes
+        target[:min(c.get("ignored", 1), n)] = c["ignore"]
+        arrays["target"] = target
+    if c.get("smoothing"):
+        params["label_smoothing"] = c["smoothing"]
 
 
 # ------------------------------------------------------------- the documents' examples
@@ -279,13 +350,29 @@ def _conv_cfg(n: int = 1, c: int = 1, h: int = 5, w: int = 5, o: int = 1, kh: in
 
 def _pool_cfg(n: int = 1, c: int = 1, h: int = 4, w: int = 4, kh: int = 2, kw: int = 2,
               s: Any = 2, p: Any = 0, d: Any = 1, ties: bool = False,
-              max_pool: bool = True) -> dict[str, Any]:
+              max_pool: bool = True, ceil: bool = False, cip: bool = True,
+              div: int | None = None) -> dict[str, Any]:
     cfg = {"n": n, "c": c, "h": h, "w": w, "kh": kh, "kw": kw, "s": _pair(s), "p": _pair(p)}
     if max_pool:
         cfg["d"] = _pair(d)
     if ties:
         cfg["ties"] = True
+    if ceil:  # the later options, only when set (the older configs stay as they were)
+        cfg["ceil"] = True
+    if not cip:
+        cfg["cip"] = False
+    if div is not None:
+        cfg["div"] = div
     return cfg
+
+
+def _tconv_cfg(n: int = 1, c: int = 1, h: int = 3, w: int = 3, o: int = 1, kh: int = 3,
+               kw: int = 3, s: Any = 1, p: Any = 0, d: Any = 1, op: Any = 0, g: int = 1,
+               bias: bool = True) -> dict[str, Any]:
+    """A transposed convolution: ``c`` input channels, ``o`` output channels, weights
+    (c, o/g, kh, kw); ``op`` is the output_padding."""
+    return {"n": n, "c": c, "h": h, "w": w, "o": o, "kh": kh, "kw": kw, "s": _pair(s),
+            "p": _pair(p), "d": _pair(d), "op": _pair(op), "g": g, "bias": bias}
 
 
 def document_cases(op: str) -> list[Case]:
@@ -306,6 +393,21 @@ def document_cases(op: str) -> list[Case]:
                          _conv_cfg(h=7, w=7, bias=False), 4,
                          {"x": _a(DOC004_IMAGE, 1, 1), "w": _a(DOC004_DETECTOR, 1, 1)},
                          "course document 004: 7x7 input image, 3x3 feature detector, stride 1"))
+    elif op == "conv_transpose2d":
+        # the backprop page: dL/dx of document 001's convolution for dL/dy = 1 everywhere is
+        # the transposed convolution of a 3x3 block of ones with its filter
+        out.append(build(op, "doc001-input-gradient-of-the-convolution", "document",
+                         _tconv_cfg(h=3, w=3, bias=False), 1,
+                         {"x": np.ones((1, 1, 3, 3)), "w": _a(DOC001_FILTER, 1, 1)},
+                         "course document 001's convolution backwards: dL/dx of the 5x5 "
+                         "input for dL/dy = 1 on the 3x3 output"))
+        filters = np.stack([_a(DOC003_FILTER1), _a(DOC003_FILTER2)])[:, None]
+        out.append(build(op, "doc003-input-gradient-stride-2", "document",
+                         _tconv_cfg(h=2, w=2, c=2, s=2, op=1, bias=False), 3,
+                         {"x": _a([[[1, 2], [3, 4]], [[-1, 1], [2, -2]]], 1), "w": filters},
+                         "course document 003's stride-2 convolution (6x6 image, filters 1 "
+                         "and 2) backwards: a 2x2 map per filter back to 6x6, "
+                         "output_padding 1 (5x5 inputs map to 2x2 too)"))
     elif op in ("max_pool2d", "avg_pool2d"):
         mp = op == "max_pool2d"  # equal values are a tie for max pooling only
         note = ("course document 003: 2x2 pooling of the two 4x4 feature maps of its "
@@ -360,6 +462,33 @@ def _edge_configs(op: str) -> list[tuple[str, dict[str, Any], str]]:
             ("kernel-1", c1(c=2, o=2, l=4, k=1), "kernel of size 1"),
             ("no-bias", c1(c=2, o=2, bias=False), "no bias (b not passed)"),
         ]
+    if op == "conv_transpose2d":
+        t = _tconv_cfg
+        return [
+            ("stride-1", t(), "stride 1: the 'full' convolution with the flipped kernel"),
+            ("stride-2", t(h=3, w=3, s=2), "stride 2: one zero between input elements"),
+            ("output-padding-1", t(h=3, w=3, s=2, op=1),
+             "stride 2, output_padding 1: one more row and column at the end"),
+            ("stride-pair-output-padding-pair", t(h=2, w=3, kh=2, kw=3, s=(2, 3), op=(1, 2)),
+             "stride (2, 3), output_padding (1, 2)"),
+            ("padding-1", t(h=3, w=4, s=2, p=1), "stride 2, padding 1 (crops the output)"),
+            ("padding-2", t(h=4, w=4, p=2), "padding 2 = k - 1: as large as the input"),
+            ("dilation-2", t(h=3, w=3, d=2), "dilation 2"),
+            ("output-padding-dilation", t(h=3, w=3, kh=2, kw=2, d=2, op=1),
+             "stride 1, dilation 2, output_padding 1 (smaller than the dilation)"),
+            ("channels-2-to-3", t(c=2, o=3, h=2, w=3, kh=2, kw=2, s=2),
+             "2 input channels, 3 output channels: weights (C_in, C_out, KH, KW)"),
+            ("channels-2-to-2", t(c=2, o=2, h=3, w=3, kh=2, kw=2, s=2),
+             "2 input and 2 output channels"),
+            ("groups-2", t(c=4, o=2, g=2, h=2, w=2, kh=2, kw=2, s=2), "groups 2"),
+            ("groups-2-wide", t(c=2, o=4, g=2, h=2, w=3, kh=2, kw=2),
+             "groups 2, two output channels per group"),
+            ("kernel-1x1-stride-2", t(c=2, o=2, h=3, w=3, kh=1, kw=1, s=2),
+             "1x1 kernel, stride 2: input elements spread apart, zeros between"),
+            ("kernel-2x3", t(h=3, w=2, kh=2, kw=3), "non-square 2x3 kernel"),
+            ("batch-2", t(n=2, c=2, o=1, h=2, w=2, kh=2, kw=2, s=2), "a batch of 2"),
+            ("no-bias", t(c=2, o=2, h=2, w=2, s=2, bias=False), "no bias (b not passed)"),
+        ]
     if op in ("max_pool2d", "avg_pool2d"):
         mp = op == "max_pool2d"
         cfgs = [
@@ -384,7 +513,7 @@ def _edge_configs(op: str) -> list[tuple[str, dict[str, Any], str]]:
         ]
         if mp:
             cfgs.append(("dilation-2", _pool_cfg(h=5, w=6, s=1, d=2), "dilation 2"))
-        return cfgs
+        return cfgs + _pool_option_configs(mp)
     if op == "relu":
         return [("vector", {"shape": (7,)}, "a 1-D input"),
                 ("nchw", {"shape": (2, 2, 3, 3)}, "a 4-D input")]
@@ -406,6 +535,7 @@ def _edge_configs(op: str) -> list[tuple[str, dict[str, Any], str]]:
             ("large-logits", {"n": 3, "c": 4, "reduction": "mean", "scale": 1e4},
              "logits of about +-1e4"),
             ("one-class", {"n": 2, "c": 1, "reduction": "mean"}, "a single class: loss 0"),
+            *_loss_option_configs(),
         ]
     if op == "linear":
         return [
@@ -415,6 +545,68 @@ def _edge_configs(op: str) -> list[tuple[str, dict[str, Any], str]]:
             ("batch-of-one", {"n": 1, "i": 1, "o": 1, "bias": True}, "one sample, one feature"),
         ]
     raise ValueError(f"unknown op {op!r}")
+
+
+def _pool_option_configs(mp: bool) -> list[tuple[str, dict[str, Any], str]]:
+    """The cases of ceil_mode (both poolings), count_include_pad and divisor_override
+    (average pooling): each sets its option to a value other than the default."""
+    p = functools.partial(_pool_cfg, max_pool=mp)
+    cfgs = [
+        ("ceil-mode", p(h=5, w=5, ceil=True),
+         "ceil_mode: 5x5 input, kernel 2, stride 2: a last, partial window on each axis"),
+        ("ceil-mode-overlapping", p(h=6, w=5, kh=3, kw=3, s=2, ceil=True),
+         "ceil_mode, kernel 3, stride 2: overlapping windows, the last one partial"),
+        ("ceil-mode-last-window-in-padding", p(h=5, w=5, s=2, p=1, ceil=True),
+         "ceil_mode, padding 1: a last window would start in the right padding, so it is "
+         "dropped (PyTorch's rule): the size is the floor size here"),
+        ("ceil-mode-padding", p(h=4, w=6, kh=3, kw=3, s=2, p=1, ceil=True),
+         "ceil_mode, kernel 3, stride 2, padding 1: the last window starts in the input"),
+    ]
+    if not mp:
+        cfgs += [
+            ("count-include-pad-false", p(h=4, w=4, kh=3, kw=3, s=2, p=1, cip=False),
+             "count_include_pad=False: a border window divides by its input cells only"),
+            ("count-include-pad-false-ceil", p(h=5, w=4, kh=2, kw=3, s=2, p=1, ceil=True,
+                                               cip=False),
+             "count_include_pad=False with ceil_mode"),
+            ("divisor-override", p(h=4, w=5, s=2, div=3),
+             "divisor_override=3: every window's sum divided by 3"),
+            ("divisor-override-padding", p(h=3, w=3, kh=3, kw=3, s=1, p=1, div=4),
+             "divisor_override=4 with padding 1 (the count is never used)"),
+        ]
+    return cfgs
+
+
+def _loss_option_configs() -> list[tuple[str, dict[str, Any], str]]:
+    """The cases of cross_entropy's weight, ignore_index and label_smoothing."""
+    return [
+        ("class-weights", {"n": 5, "c": 3, "reduction": "mean", "weights": True},
+         "class weights: the mean divides by the sum of the targets' weights"),
+        ("class-weights-sum", {"n": 4, "c": 4, "reduction": "sum", "weights": True},
+         "class weights, reduction='sum'"),
+        ("class-weights-none", {"n": 3, "c": 3, "reduction": "none", "weights": True},
+         "class weights, reduction='none'"),
+        ("ignore-index", {"n": 5, "c": 3, "reduction": "mean", "ignore": -1, "ignored": 2},
+         "ignore_index=-1 on 2 of 5 targets: they add nothing and are not counted"),
+        ("ignore-index-a-class", {"n": 4, "c": 3, "reduction": "mean", "ignore": 1},
+         "ignore_index=1, a real class: targets of class 1 are ignored"),
+        ("ignore-index-none", {"n": 4, "c": 3, "reduction": "none", "ignore": -1},
+         "ignore_index with reduction='none': an ignored target's loss is 0"),
+        ("ignore-index-weights", {"n": 5, "c": 4, "reduction": "mean", "ignore": -1,
+                                  "ignored": 2, "weights": True},
+         "ignore_index and class weights: divide by the kept targets' weights"),
+        ("ignore-index-all-sum", {"n": 3, "c": 3, "reduction": "sum", "ignore": -1,
+                                  "ignored": 3},
+         "every target ignored, reduction='sum': loss 0, no gradient"),
+        ("label-smoothing", {"n": 4, "c": 3, "reduction": "mean", "smoothing": 0.1},
+         "label_smoothing=0.1: the target is 0.9 one-hot + 0.1 uniform"),
+        ("label-smoothing-weights", {"n": 4, "c": 4, "reduction": "mean", "smoothing": 0.2,
+                                     "weights": True},
+         "label_smoothing=0.2 with class weights"),
+        ("label-smoothing-ignore-none", {"n": 4, "c": 3, "reduction": "none",
+                                         "smoothing": 0.3, "ignore": -1},
+         "label_smoothing, ignore_index, reduction='none'"),
+    ]
 
 
 def edge_cases(op: str) -> list[Case]:
@@ -461,6 +653,13 @@ def _random_config(op: str, rng: np.random.Generator) -> dict[str, Any]:
         return _conv_cfg(n=r(1, 2), c=g * r(1, 2), o=g * r(1, 2), h=r(3, 7), w=r(3, 7),
                          kh=r(1, 3), kw=r(1, 3), s=(r(1, 3), r(1, 3)), p=(r(0, 2), r(0, 2)),
                          d=(r(1, 2), r(1, 2)), g=g, bias=bool(r(0, 1)))
+    if op == "conv_transpose2d":
+        g = r(1, 2)
+        s, d = (r(1, 3), r(1, 3)), (r(1, 2), r(1, 2))
+        return _tconv_cfg(n=r(1, 2), c=g * r(1, 2), o=g * r(1, 2), h=r(1, 4), w=r(1, 4),
+                          kh=r(1, 3), kw=r(1, 3), s=s, p=(r(0, 2), r(0, 2)), d=d,
+                          op=tuple(r(0, max(a, b) - 1) for a, b in zip(s, d, strict=True)),
+                          g=g, bias=bool(r(0, 1)))
     if op == "conv1d":
         g = r(1, 2)
         return {"n": r(1, 2), "c": g * r(1, 2), "o": g * r(1, 2), "l": r(3, 9), "k": r(1, 4),
@@ -520,14 +719,15 @@ def _smaller(key: str, value: Any, minimum: int) -> Iterator[Any]:
                 yield value[:i] + (smaller,) + value[i + 1:]
 
 
-_MINIMUM = {"p": 0, "axis": -99, "scale": 1, "ties": 1}
+_MINIMUM = {"p": 0, "op": 0, "axis": -99, "scale": 1, "ties": 1}
 
 
 def shrink_moves(op: str, config: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Valid configs one step smaller than ``config`` (sizes, batch, channels, kernel,
-    stride, padding, dilation, groups, bias)."""
-    order = ["n", "c", "o", "g", "h", "w", "l", "i", "kh", "kw", "k", "s", "p", "d", "bias",
-             "shape"]
+    """Valid configs one step smaller than ``config`` (sizes, batch, ignored targets,
+    channels, kernel, stride, padding, dilation, output_padding, groups, bias). The later
+    options themselves (ceil_mode, weights, ...) are kept: the case stays about them."""
+    order = ["n", "ignored", "c", "o", "g", "h", "w", "l", "i", "kh", "kw", "k", "s", "p", "d",
+             "op", "bias", "shape"]
     for key in order:
         if key not in config:
             continue

@@ -59,12 +59,17 @@ SIGNATURES = {
     "conv1d": "conv1d(x[N, C, L], w[O, C/groups, K], b[O]?, stride, padding, dilation, groups)",
     "conv2d": "conv2d(x[N, C, H, W], w[O, C/groups, KH, KW], b[O]?, stride, padding, "
               "dilation, groups)",
-    "max_pool2d": "max_pool2d(x[N, C, H, W], kernel_size, stride, padding, dilation)",
-    "avg_pool2d": "avg_pool2d(x[N, C, H, W], kernel_size, stride, padding)",
+    "conv_transpose2d": "conv_transpose2d(x[N, C, H, W], w[C, O/groups, KH, KW], b[O]?, "
+                        "stride, padding, output_padding, groups, dilation)",
+    "max_pool2d": "max_pool2d(x[N, C, H, W], kernel_size, stride, padding, dilation, "
+                  "ceil_mode?)",
+    "avg_pool2d": "avg_pool2d(x[N, C, H, W], kernel_size, stride, padding, ceil_mode?, "
+                  "count_include_pad?, divisor_override?)",
     "relu": "relu(x)",
     "softmax": "softmax(x, axis)",
     "log_softmax": "log_softmax(x, axis)",
-    "cross_entropy": "cross_entropy(logits[N, C], target[N] int64, reduction)",
+    "cross_entropy": "cross_entropy(logits[N, C], target[N] int64, reduction, weight[C]?, "
+                     "ignore_index?, label_smoothing?)",
     "linear": "linear(x[N, in], w[out, in], b[out]?)",
 }
 
@@ -81,6 +86,18 @@ CONVENTIONS = [
     "last axis)",
     "cross_entropy: target holds class indices; reduction 'mean' divides by N, 'sum' adds, "
     "'none' returns the N losses; the target gets no gradient",
+    "conv_transpose2d: the adjoint of conv2d, weights (C_in, C_out/groups, KH, KW); "
+    "y[n, g*O/G + o, i*s + p*d - pad, j*s + q*d - pad] += x[n, g*C/G + c, i, j] * "
+    "w[g*C/G + c, o, p, q]; out = (n - 1)s - 2p + d(k-1) + output_padding + 1",
+    "ceil_mode (pooling): out = ceil((n + 2p - d(k-1) - 1) / s) + 1, one less when that last "
+    "window would start at or after n + p (in the right padding); a window's part past the "
+    "padded input is never counted",
+    "count_include_pad=false (avg_pool2d): a window divides by the input cells it covers; "
+    "divisor_override=D: every window divides by D",
+    "cross_entropy weight: loss_n = w[target[n]] * -log p[n, target[n]]; 'mean' divides by "
+    "the sum of w[target[n]] over the targets not ignored; ignore_index: such targets add 0 "
+    "and are not counted; label_smoothing e: the target distribution is (1 - e) one-hot + "
+    "e / C, each class c weighted by w[c] (PyTorch)",
 ]
 
 _RATIONAL = re.compile(r"^-?(0|[1-9][0-9]*)(/[1-9][0-9]*)?$")
@@ -154,6 +171,30 @@ def tags(case: Case) -> list[str]:
         if condition and tag not in out:
             out.append(tag)
 
+    if op == "conv_transpose2d":
+        ks, ss, ps, ds, ops = (c["kh"], c["kw"]), c["s"], c["p"], c["d"], c["op"]
+        add("padding", max(ps) > 0)
+        add("stride>1", max(ss) > 1)
+        add("output-padding", max(ops) > 0)
+        add("dilation", max(ds) > 1)
+        add("non-square-kernel", len(set(ks)) > 1)
+        add("1x1-kernel", max(ks) == 1)
+        add("different-axes", any(isinstance(v, tuple) for v in p.values()))
+        add("batch>1", c["n"] > 1)
+        add("groups", c["g"] > 1)
+        add("channels>1", c["c"] > 1)
+        add("channels-differ", c["c"] != c["o"])
+        add("no-bias", "b" not in case.arrays)
+        w = case.arrays["w"]
+        add("symmetric-kernel", w[0].size > 1 and np.array_equal(w, np.flip(w, (2, 3))))
+    if op in ("max_pool2d", "avg_pool2d"):
+        add("ceil-mode", p.get("ceil_mode"))
+        add("count-include-pad-false", p.get("count_include_pad") is False)
+        add("divisor-override", p.get("divisor_override") is not None)
+    if op == "cross_entropy":
+        add("class-weights", "weight" in p)
+        add("ignore-index", "ignore_index" in p)
+        add("label-smoothing", "label_smoothing" in p)
     if op in ("conv1d", "conv2d", "max_pool2d", "avg_pool2d"):
         if op == "conv1d":
             ks, ss, ps, ds = (c["k"],), (c["s"],), (c["p"],), (c["d"],)
@@ -592,13 +633,26 @@ TAG_TEXT = {
     "reduction-mean": "cross_entropy with reduction 'mean'",
     "reduction-sum": "cross_entropy with reduction 'sum'",
     "reduction-none": "cross_entropy with reduction 'none'",
+    "output-padding": "conv_transpose2d with output_padding > 0: extra rows / columns at the "
+                      "bottom / right",
+    "channels-differ": "conv_transpose2d with a number of input channels other than of "
+                       "output channels (a weight read with its channel axes swapped "
+                       "cannot even be used)",
+    "ceil-mode": "pooling with ceil_mode=true (a later option: passed only by its cases)",
+    "count-include-pad-false": "avg_pool2d with count_include_pad=false (a later option)",
+    "divisor-override": "avg_pool2d with divisor_override (a later option)",
+    "class-weights": "cross_entropy with class weights, 'weight' (a later option)",
+    "ignore-index": "cross_entropy with ignore_index (a later option); the targets equal to "
+                    "it are ignored",
+    "label-smoothing": "cross_entropy with label_smoothing (a later option)",
 }
 
 KIND_TEXT = {
     "document": "the worked examples of the course's documents, with their printed numbers "
                 "(a 5x5 input with a 3x3 filter; a 6x6 image with two filters at stride 1 "
                 "and 2 and the 2x2 pooling of the results; a 7x7 image with a 3x3 feature "
-                "detector)",
+                "detector; for conv_transpose2d, the input gradients of the first two "
+                "convolutions)",
     "edge": "one boundary situation each: a kernel as large as the input, stride larger "
             "than the kernel, windows that do not tile the input, padding up to k - 1, "
             "dilation, groups, no bias, logits of 1e4, a single class, ...",
@@ -661,6 +715,13 @@ names (`params`). Parameters:
 - `axis`: the axis of softmax / log_softmax; negative counts from the end (-1 is the last).
 - `reduction`: `"mean"`, `"sum"` or `"none"` (the N losses, one per sample).
 - `max_pool2d` always receives `stride` (it is never left to default).
+- `output_padding` (conv_transpose2d): an integer or `[h, w]`, rows / columns added at the
+  bottom / right of the output, smaller than the stride or the dilation.
+- Later options, present only in the cases about them (a case without one means its
+  default): `ceil_mode` (true), `count_include_pad` (false), `divisor_override` (an
+  integer); cross_entropy's `weight` (a list of C numbers, one per class),
+  `ignore_index` (an integer) and `label_smoothing` (a number in [0, 1]). A runner for an
+  implementation without such an option skips those cases.
 
 ## Conventions the expected values follow
 

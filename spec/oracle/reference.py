@@ -149,6 +149,14 @@ def _ceil_size(n: int, k: int, s: int, p: int, d: int) -> int:
     return -(-(n + 2 * p - d * (k - 1) - 1) // s) + 1
 
 
+def _ceil_instead_of_floor(case: Case) -> Any:
+    """The ceil size where the floor size is asked for (not in ceil_mode cases, where the
+    ceil size is right)."""
+    if case.params.get("ceil_mode"):
+        return None
+    return _shape_only(case, _ceil_size)
+
+
 def _padding_variants(case: Case) -> list[np.ndarray]:
     """The reference with padding one more, or one less, on every axis."""
     base = _pairs(case, "padding")
@@ -402,7 +410,8 @@ def _max_zero_padding(case: Case) -> np.ndarray | None:
 
 
 def _avg_count_valid(case: Case, stage: str) -> Any:
-    if max(_pairs(case, "padding")) == 0:
+    if max(_pairs(case, "padding")) == 0 or not case.params.get("count_include_pad", True) \
+            or case.params.get("divisor_override") is not None:
         return None
     try:
         params = dict(case.params, count_include_pad=False)
@@ -411,6 +420,161 @@ def _avg_count_valid(case: Case, stage: str) -> Any:
         return engine(case, params=params)[1]
     except (ValueError, TypeError):
         return None
+
+
+# ------------------------------------------------------------------ the later options
+
+
+def _without(case: Case, name: str, stage: str) -> Any:
+    """The reference with option ``name`` left out (its default): the option ignored."""
+    if name not in case.params:
+        return None
+    params = {k: v for k, v in case.params.items() if k != name}
+    try:
+        if stage == "forward":
+            return engine_forward(case, params=params)
+        return engine(case, params=params)[1]
+    except (ValueError, TypeError):
+        return None
+
+
+def _ceil_without_start_rule(case: Case) -> Any:
+    """ceil_mode by ``ceil(...) + 1`` alone, without PyTorch's rule that drops a last
+    window starting in the right padding (a wrong output size)."""
+    if not case.params.get("ceil_mode"):
+        return None
+    return _shape_only(case, _ceil_size)
+
+
+def _transposed_unflipped(case: Case) -> np.ndarray | None:
+    """A transposed convolution computed as a correlation of the spread, padded input with
+    the kernel as it is: the reference with every kernel rotated by 180 degrees."""
+    if case.arrays["w"][0, 0].size == 1:
+        return None
+    return _fwd(case, arrays=dict(case.arrays, w=_flip(case.arrays["w"])))
+
+
+def _transposed_unswapped(case: Case) -> np.ndarray | None:
+    """conv_transpose2d's weight (C_in, C_out/G, KH, KW) read as a conv2d weight (out, in):
+    w[c, o] taken as w[o, c] in each group (only expressible when C_in/G == C_out/G)."""
+    w, g = case.arrays["w"], case.params["groups"]
+    c, og, kh, kw = w.shape
+    if c // g != og or og == 1:
+        return None
+    swapped = w.reshape(g, og, og, kh, kw).swapaxes(1, 2).reshape(w.shape)
+    if np.array_equal(swapped, w):
+        return None
+    return _fwd(case, arrays=dict(case.arrays, w=np.ascontiguousarray(swapped)))
+
+
+def _loss_parts(case: Case) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
+    """cross_entropy's pieces in float64: log_softmax rows, labels, the mask of the targets
+    kept, the class weights (ones without ``weight``) and the smoothing."""
+    z = np.asarray(case.arrays["logits"], dtype=np.float64)
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    labels = np.asarray(case.arrays["target"], dtype=np.int64)
+    kept = labels != case.params.get("ignore_index", -100)
+    weight = np.asarray(case.params.get("weight", np.ones(z.shape[1])), dtype=np.float64)
+    return log_p, labels, kept, weight, case.params.get("label_smoothing", 0.0)
+
+
+def _loss_from(case: Case, stage: str, coefficients: np.ndarray, divisor: float) -> Any:
+    """A cross-entropy ``loss_n = -sum_c W[n, c] log_softmax(z)[n, c]`` (what every variant
+    of the options is), reduced with the case's reduction ("mean" divides by ``divisor``),
+    as its output (forward) or its gradient ``(sum_c W[n, c]) softmax(z)[n] - W[n]`` times
+    the upstream gradient (backward). None when the mean has no value (divisor 0)."""
+    log_p = _loss_parts(case)[0]
+    reduction = case.params["reduction"]
+    if reduction == "mean" and divisor == 0:
+        return None
+    losses = -(coefficients * log_p).sum(axis=1)
+    if stage == "forward":
+        if reduction == "none":
+            return losses
+        return np.asarray(losses.sum() / (divisor if reduction == "mean" else 1))
+    g = np.asarray(case.grad_out, dtype=np.float64)
+    scale = g[:, None] if reduction == "none" else \
+        g / (divisor if reduction == "mean" else 1)
+    grad = coefficients.sum(axis=1, keepdims=True) * np.exp(log_p) - coefficients
+    return (grad * scale,)
+
+
+def _coefficients(labels: np.ndarray, kept: np.ndarray, weight: np.ndarray, smoothing: Any,
+                  classes: int, others: bool = False, uniform_by_target: bool = False,
+                  per_class: bool = True) -> np.ndarray:
+    """W of :func:`_loss_from`: ``(1 - e) w[y_n]`` at the target, plus ``e/C w[c]`` at
+    every class (PyTorch), zero for a row not kept. The mistakes: ``others`` spreads e
+    over the C - 1 other classes (e/(C-1) each), ``uniform_by_target`` weights the
+    smoothing term by the target's weight w[y_n] instead of w[c], ``per_class=False``
+    leaves out the 1/C (e at every class)."""
+    n = len(labels)
+    safe = np.where(kept, labels, 0) % classes
+    w_target = weight[safe] * kept
+    coeff = np.zeros((n, classes))
+    coeff[np.arange(n), safe] = (1 - smoothing) * w_target
+    if smoothing:
+        if others:
+            spread = np.full((n, classes), smoothing / max(classes - 1, 1))
+            spread[np.arange(n), safe] = 0
+            coeff += spread * (w_target[:, None] if uniform_by_target else weight[None, :]) \
+                * kept[:, None]
+        else:
+            share = smoothing / (classes if per_class else 1)
+            coeff += share * (w_target[:, None] if uniform_by_target else weight[None, :]) \
+                * kept[:, None]
+    return coeff
+
+
+def _loss_option_variant(case: Case, stage: str, mistake: str) -> Any:
+    """cross_entropy with one mistake in its weight / ignore_index / label_smoothing
+    handling (None where the mistake makes no difference to this case)."""
+    if case.op != "cross_entropy" or not _later_options(case):
+        return None
+    log_p, labels, kept, weight, eps = _loss_parts(case)
+    n, classes = log_p.shape
+    weighted = "weight" in case.params
+    ignoring = "ignore_index" in case.params and not kept.all()
+    mean = case.params["reduction"] == "mean"
+    right = _coefficients(labels, kept, weight, eps, classes)
+    right_divisor = float((weight[np.where(kept, labels, 0)] * kept).sum())
+    forms: list[tuple[np.ndarray, float]] = []
+    if mistake == "ignored-targets-counted-in-mean" and ignoring and mean:
+        forms.append((right, float(n)))
+        if weighted:  # the ignored rows' weights (of the class the index wraps to) counted
+            in_range = (labels >= -classes) & (labels < classes)
+            forms.append((right, float(weight[labels[in_range] % classes].sum())))
+    elif mistake == "ignore-index-ignored" and ignoring:
+        if ((labels >= -classes) & (labels < classes)).all():  # NumPy indexing wraps -1
+            everything = np.ones(n, dtype=bool)
+            wrapped = labels % classes
+            forms.append((_coefficients(wrapped, everything, weight, eps, classes),
+                          float(weight[wrapped].sum())))
+    elif mistake == "class-weights-ignored" and weighted:
+        ones = np.ones(classes)
+        forms.append((_coefficients(labels, kept, ones, eps, classes), float(kept.sum())))
+    elif mistake == "weighted-mean-divided-by-n" and weighted and mean:
+        forms.append((right, float(kept.sum())))  # (all N: ignored-targets-counted-in-mean)
+    elif mistake == "label-smoothing-ignored" and eps:
+        forms.append((_coefficients(labels, kept, weight, 0, classes), right_divisor))
+    elif mistake == "label-smoothing-wrong" and eps:
+        for kwargs in ({"others": True}, {"per_class": False}, {"uniform_by_target": True}):
+            if kwargs.get("uniform_by_target") and not weighted:
+                continue
+            forms.append((_coefficients(labels, kept, weight, eps, classes, **kwargs),
+                          right_divisor))
+    outs = []
+    for coeff, divisor in forms:
+        value = _loss_from(case, stage, coeff, divisor)
+        if value is not None:
+            outs.append(value)
+    return outs or None
+
+
+def _later_options(case: Case) -> list[str]:
+    from .cases import NEW_OPTIONS
+
+    return [k for k in NEW_OPTIONS.get(case.op, ()) if k in case.params]
 
 
 # ----------------------------------------------------------------------- softmax family
@@ -655,6 +819,60 @@ TEXT = {
         "(out_features, in_features).",
     "sign-flipped":
         "sign flipped: the result equals minus the reference.",
+    "output-padding-ignored":
+        "output_padding ignored: the output equals the reference with output_padding 0, "
+        "output_padding rows / columns too few at the bottom / right. A transposed "
+        "convolution's size is (n - 1)s - 2p + d(k-1) + output_padding + 1: output_padding "
+        "picks which of the s input sizes of a strided conv2d the result has.",
+    "transposed-conv-kernel-unflipped":
+        "transposed convolution without the kernel flip: the output equals the reference "
+        "computed with every kernel rotated by 180 degrees. Written as a correlation of the "
+        "spread and padded input, the transposed convolution needs the kernel rotated "
+        "(w[:, :, ::-1, ::-1]); as a scatter it needs none: "
+        "y[o, i*s + p*d - pad, j*s + q*d - pad] += x[c, i, j] * w[c, o, p, q].",
+    "transposed-conv-channels-unswapped":
+        "transposed convolution with the channel axes unswapped: the weight is "
+        "(C_in, C_out/groups, KH, KW) (PyTorch's layout for the transpose: its axis 0 runs "
+        "over the input channels), but it was used as a conv2d weight (out, in), w[o, c] "
+        "instead of w[c, o]; swap axes 0 and 1 (within each group) before correlating.",
+    "ceil-mode-ignored":
+        "ceil_mode ignored: the output equals the reference with ceil_mode=False (the floor "
+        "size). With ceil_mode=True out = ceil((n + 2p - d(k-1) - 1) / s) + 1: a last, "
+        "partial window that starts inside the input or the left padding is kept.",
+    "ceil-mode-last-window":
+        "ceil_mode without PyTorch's last-window rule: the output has the size "
+        "ceil((n + 2p - d(k-1) - 1) / s) + 1 even where that last window would start in "
+        "the right padding; PyTorch drops such a window (one position less), so every "
+        "window starts inside the input or the left padding.",
+    "count-include-pad-ignored":
+        "count_include_pad=False ignored: the output equals the default average, which "
+        "divides every window by kh*kw padding included; with count_include_pad=False a "
+        "window divides by the number of input cells it covers.",
+    "divisor-override-ignored":
+        "divisor_override ignored: the output equals the reference without it; with "
+        "divisor_override=D every window's sum is divided by D, whatever it covers.",
+    "ignored-targets-counted-in-mean":
+        "ignored targets counted in the mean: the ignored targets add nothing, but the sum "
+        "was divided by N (or by the weights of all N targets); reduction='mean' divides "
+        "by the number (the summed weight) of the targets not ignored.",
+    "ignore-index-ignored":
+        "ignore_index not applied: the loss equals the reference with every target "
+        "counted (an index of -1 picks the last class, as NumPy indexing does); targets "
+        "equal to ignore_index must add nothing and not count in the mean.",
+    "class-weights-ignored":
+        "class weights ignored: the loss equals the unweighted reference; each target n "
+        "contributes w[target[n]] * -log p[n, target[n]].",
+    "weighted-mean-divided-by-n":
+        "weighted mean divided by N: with class weights, reduction='mean' divides the "
+        "weighted sum by the sum of the targets' weights, sum_n w[target[n]] (PyTorch), "
+        "not by the number of targets.",
+    "label-smoothing-ignored":
+        "label_smoothing ignored: the loss equals the reference with label_smoothing=0.",
+    "label-smoothing-wrong":
+        "label smoothing applied wrongly: the target distribution is (1 - e) * one-hot + "
+        "e / C at every class, the target class included (PyTorch); not e / (C - 1) at the "
+        "other classes only, not e without the 1/C, and with class weights the smoothing "
+        "term of class c is weighted by w[c] (not by the target's weight).",
     "constant-factor":
         "off by a constant factor: the result is a constant multiple of the reference "
         "(compare the values above); look for a missing or extra normalization (1/N, "
@@ -675,8 +893,7 @@ def variants(op: str) -> list[Variant]:
         add("stride-ignored", "forward", _stride_everywhere)
         add("stride-ignored-in-output-size", "forward",
             lambda c: _shape_only(c, _stride_ignored_size), block=True)
-        add("ceil-instead-of-floor", "forward", lambda c: _shape_only(c, _ceil_size),
-            block=True)
+        add("ceil-instead-of-floor", "forward", _ceil_instead_of_floor, block=True)
 
     if op in ("conv1d", "conv2d"):
         add("flipped-kernel", "forward", _flipped_kernel)
@@ -706,19 +923,48 @@ def variants(op: str) -> list[Variant]:
             add("avg-pool-wrong-count-at-border", "backward",
                 lambda c: _avg_count_valid(c, "backward"))
         add_window_geometry()
+    if op == "conv_transpose2d":
+        add("output-padding-ignored", "forward",
+            lambda c: _fwd(c, output_padding=0) if max(_pairs(c, "output_padding")) else None)
+        add("transposed-conv-kernel-unflipped", "forward", _transposed_unflipped)
+        add("transposed-conv-channels-unswapped", "forward", _transposed_unswapped)
+        add("bias-dropped", "forward", _no_bias)
+        add("dilation-ignored", "forward", _dilation_ignored)
+        add("padding-off-by-one", "forward", _padding_variants)
+        add("stride-ignored", "forward", _stride_everywhere)
+        add("weight-gradient-transposed", "backward", _conv_weight_transposed)
+    if op in ("max_pool2d", "avg_pool2d"):
+        add("ceil-mode-ignored", "forward", lambda c: _without(c, "ceil_mode", "forward"))
+        add("ceil-mode-last-window", "forward", _ceil_without_start_rule, block=True)
+    if op == "avg_pool2d":
+        for key, name in (("count-include-pad-ignored", "count_include_pad"),
+                          ("divisor-override-ignored", "divisor_override")):
+            for stage in ("forward", "backward"):
+                add(key, stage, lambda c, n=name, st=stage: _without(c, n, st))
+    if op == "cross_entropy":
+        for key in ("ignored-targets-counted-in-mean", "ignore-index-ignored",
+                    "class-weights-ignored", "weighted-mean-divided-by-n",
+                    "label-smoothing-ignored", "label-smoothing-wrong"):
+            for stage in ("forward", "backward"):
+                add(key, stage, lambda c, k=key, st=stage: _loss_option_variant(c, st, k))
+
+    def plain(fn: Callable[[Case], Any]) -> Callable[[Case], Any]:
+        """A loss variant that does not model the later options: none where they are set."""
+        return lambda c: None if _later_options(c) else fn(c)
+
     if op in ("log_softmax", "cross_entropy"):
-        add("log-of-softmax", "forward", _log_of_softmax)
-        add("epsilon-in-log", "forward", _epsilon_in_log)
+        add("log-of-softmax", "forward", plain(_log_of_softmax))
+        add("epsilon-in-log", "forward", plain(_epsilon_in_log))
     if op in ("softmax", "log_softmax", "cross_entropy"):
         add("softmax-without-max-shift", "forward",
-            lambda c: _naive(c, "forward") if _has_large(c) else None)
+            plain(lambda c: _naive(c, "forward") if _has_large(c) else None))
         add("softmax-without-max-shift", "backward",
-            lambda c: _naive(c, "backward") if _has_large(c) else None)
+            plain(lambda c: _naive(c, "backward") if _has_large(c) else None))
     if op in ("softmax", "log_softmax"):
         add("wrong-axis", "forward", _softmax_wrong_axis)
         add("softmax-diagonal-jacobian", "backward", _softmax_diagonal)
     if op == "cross_entropy":
-        add("loss-gradient-missing-1/N", "backward", _loss_missing_mean)
+        add("loss-gradient-missing-1/N", "backward", plain(_loss_missing_mean))
         add("loss-reduction", "forward", _loss_divided_forward)
     if op == "linear":
         add("bias-dropped", "forward", _no_bias)
