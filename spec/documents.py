@@ -337,7 +337,7 @@ def seed003_asymmetric_cross_correlation() -> Item:
         "convolution from a cross-correlation; with a corner-detector kernel that a turn "
         "changes, the engine's conv2d matches the cross-correlation on every cell and the "
         "true convolution differs.",
-        "SymPy: Matrix(F) == rot180(F) for both printed filters; the exact sums "
+        "SymPy: each printed filter F equals its 180° rotation; the exact sums "
         "Σ X[i + p, j + q]·K[p, q] (cross-correlation) and Σ X[i − p, j − q]·K[p, q] (true "
         f"convolution, valid part) of the 6x6 image with K = {CORNER_KERNEL} (constructed; "
         f"rot180(K) = {rot.tolist()}); F.conv2d in float32, float64 and Fractions.",
