@@ -71,3 +71,14 @@ def test_the_copies_in_spec_seeds_are_the_course_documents():
     for name in SEED_FILES.values():
         assert (Path(R.__file__).parent / "seeds" / name).read_bytes() == \
             (SHARED / name).read_bytes()
+
+
+def test_each_known_erratum_carries_its_evidence():
+    """Each listed erratum quotes the seed text that prints the value and recomputes the
+    correct value by hand, without the spec's derivation or the engine."""
+    from spec.errata import KNOWN_ERRATA
+
+    assert KNOWN_ERRATA
+    for k in KNOWN_ERRATA:
+        assert k.evidence_problems() == [], k
+        assert k.seed in k.document and str(k.by_hand()) == str(k.correct) != str(k.printed)
