@@ -219,7 +219,7 @@ def item_to_json(it: Item, seconds: float | None = None) -> dict[str, Any]:
                        "known": e.known, "reason": e.reason, "text": str(e)}
                       for e in it.errata],
            "printed": [{"value": to_json(q.value), "document": q.document, "quote": q.quote,
-                        "where": q.where} for q in it.quotes],
+                        "where": q.where, "verbatim": q.verbatim} for q in it.quotes],
            "details": to_json(it.details)}
     if seconds is not None:
         out["seconds"] = round(seconds, 4)
@@ -333,7 +333,8 @@ def format_item(it: Item, seconds: float | None = None, quiet: bool = False,
     if it.source:
         lines.append(_field("source:", it.source))
     for q in it.quotes:
-        lines.append(_field("printed:", f"{q.value} ({q.label()})", limit=300))
+        lines.append(_field("printed:" if q.verbatim else "stated:", f"{q.value} ({q.label()})",
+                            limit=300))
     for e in it.errata:
         lines.append(_field("erratum:", _erratum_text(e)))
     for key, value in it.details.items():

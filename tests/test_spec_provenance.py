@@ -82,3 +82,21 @@ def test_each_known_erratum_carries_its_evidence():
     for k in KNOWN_ERRATA:
         assert k.evidence_problems() == [], k
         assert k.seed in k.document and str(k.by_hand()) == str(k.correct) != str(k.printed)
+
+
+def test_paraphrases_are_labelled_and_seed_quotes_are_verbatim(declared):
+    """A paper's wording that could not be checked is shown as a paraphrase, not as a quote;
+    the LeNet-5 sentences and VGG's Table 2 row are such paraphrases."""
+    for p in declared:
+        if p.is_seed:
+            assert p.verbatim, (p.document, p.quote)
+        label = p.label()
+        if p.verbatim:
+            assert label.startswith("printed in") and "“" in label, label
+        else:
+            assert "paraphrased" in label and "“" not in label, label
+    paraphrased = {p.document for p in declared if not p.verbatim}
+    assert any(d.startswith("LeCun") for d in paraphrased)
+    assert "Simonyan and Zisserman 2015" in paraphrased
+    report = R.item_to_json(R.run_all(["parameters/lenet5"])[0])
+    assert report["printed"] and not any(q["verbatim"] for q in report["printed"])
