@@ -13,6 +13,8 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from .console import run_guarded
+
 
 def _number(convert: Callable[[str], float], expected: str,
             ok: Callable[[float], bool]) -> Callable[[str], Any]:
@@ -209,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module_name, func_name = args._run.split(":")
     func = getattr(importlib.import_module(module_name), func_name)
-    return int(func(args) or 0)
+    # a closed or broken stdout, an unencodable character, Ctrl-C: a status, no traceback
+    return run_guarded(lambda: int(func(args) or 0))
 
 
 if __name__ == "__main__":  # pragma: no cover
