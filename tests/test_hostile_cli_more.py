@@ -1,0 +1,74 @@
+"""More hostile command lines (a second pass over issue 14's CLI part, by the QA review).
+
+Each case asserts the exit code, the one-line refusal and what was (or was not) written.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tinygrad_cnn import cli
+from tinygrad_cnn.nn.modules import load_npz
+
+TINY = ["--epochs", "1", "--subset", "5", "--no-progress"]
+INT64_MAX = 2**63 - 1
+
+
+def call(argv, capsys) -> tuple[int, str, str]:
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # argparse refusals
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err, err
+    return code, out, err
+
+
+@pytest.mark.parametrize("option", ["--epochs", "--batch-size", "--subset"])
+def test_counts_too_large_to_store_are_refused_before_training(option, capsys, tmp_path,
+                                                               monkeypatch):
+    """They are saved with the weights as int64: 2**63 trained, then failed to save (a
+    TypeError traceback, the run and any Ctrl-C checkpoint lost)."""
+    import tinygrad_cnn.train as train
+
+    def no_training(args):  # a refusal must come from the parser, before any training
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(train, "_main_train", no_training)
+    out = tmp_path / "w.npz"
+    code, _, err = call(["train", option, str(2**63), "--out", str(out)], capsys)
+    assert code == 2
+    assert f"argument {option}: expected a positive integer up to {INT64_MAX}, got {2**63}" \
+        in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_the_largest_storable_batch_size_trains_and_saves(capsys, tmp_path):
+    out = tmp_path / "w.npz"
+    code, stdout, _ = call(["train", *TINY, "--batch-size", str(INT64_MAX), "--out", str(out)],
+                           capsys)
+    assert code == 0 and "weights saved to" in stdout
+    _, metadata = load_npz(out)
+    assert int(metadata["batch_size"]) == INT64_MAX
+    code, stdout, _ = call(["evaluate", str(out)], capsys)
+    assert code == 0 and "test accuracy" in stdout
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_a_data_dir_that_is_a_file_is_called_so(command, capsys, tmp_path):
+    """It used to say the directory 'does not exist', pointing at the wrong mistake."""
+    not_a_dir = tmp_path / "mnist.gz"
+    not_a_dir.write_bytes(b"\x1f\x8b")
+    argv = ["train", *TINY, "--out", str(tmp_path / "w.npz")] if command == "train" else \
+        ["evaluate", str(_weights(tmp_path, capsys))]
+    code, _, err = call([*argv, "--data-dir", str(not_a_dir)], capsys)
+    assert code == 2
+    assert f"data directory {str(not_a_dir)!r} is not a directory" in err
+
+
+def _weights(tmp_path: Path, capsys) -> Path:
+    out = tmp_path / "trained.npz"
+    assert call(["train", *TINY, "--out", str(out)], capsys)[0] == 0
+    return out
