@@ -72,3 +72,19 @@ def _weights(tmp_path: Path, capsys) -> Path:
     out = tmp_path / "trained.npz"
     assert call(["train", *TINY, "--out", str(out)], capsys)[0] == 0
     return out
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["graph", "a", "--var", "a=1", "--var", "a=2"], "--var a is given twice"),
+    (["graph", "--conv", "--var", "a=1"], "--var gives values only to the names"),
+])
+def test_graph_refuses_ignored_or_overridden_values(argv, words, capsys):
+    """Both used to be accepted silently (the last --var won; --conv ignored --var)."""
+    code, out, err = call(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("tinygrad-cnn graph: error: ") and words in err
+
+
+def test_graph_default_values_can_still_be_overridden(capsys):
+    code, out, _ = call(["graph", "--var", "a=5"], capsys)
+    assert code == 0 and "data 5" in out
