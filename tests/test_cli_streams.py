@@ -94,3 +94,14 @@ def test_other_errors_are_not_swallowed():
         console.run_guarded(bug)
     with pytest.raises(ZeroDivisionError):
         console.run_guarded(lambda: 1 // 0)
+
+
+def test_verify_help_states_the_exit_statuses(capsys):
+    from spec.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for words in ("0 every item passed", "1 an item failed", "2 a bad argument", "130 Ctrl-C",
+                  "141 the reader"):
+        assert words in text
