@@ -21,6 +21,7 @@ import importlib
 import importlib.util
 import json
 import math
+import os
 import pkgutil
 import sys
 import textwrap
@@ -426,7 +427,9 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     names = [f"{topic}/{_name(entry)}" for topic, entry in selection]
     results: list[tuple[Item, float]] = []
     progress = sys.stderr if as_json and sys.stderr.isatty() else None
-    colour = hasattr(out, "isatty") and out.isatty()
+    # colour only on a terminal, and not when NO_COLOR is set (no-color.org) or TERM=dumb
+    colour = (hasattr(out, "isatty") and out.isatty() and not os.environ.get("NO_COLOR")
+              and os.environ.get("TERM") != "dumb")
     quiet = getattr(args, "quiet", False)
     current = None
     for it, seconds in iter_run(names):

@@ -7,6 +7,7 @@ one and the same ``verify``) and asserts the exit status and that no traceback i
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -105,3 +106,25 @@ def test_verify_help_states_the_exit_statuses(capsys):
     for words in ("0 every item passed", "1 an item failed", "2 a bad argument", "130 Ctrl-C",
                   "141 the reader"):
         assert words in text
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("env, coloured", [({}, True), ({"NO_COLOR": "1"}, False),
+                                           ({"TERM": "dumb"}, False)])
+def test_verify_colours_only_a_terminal_that_wants_colour(env, coloured, monkeypatch):
+    import argparse
+
+    import spec.report as R
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    out = _Terminal()
+    args = argparse.Namespace(json=False, only=["rules/relu"], list=False, quiet=True)
+    assert R.main(args, out=out) == 0
+    assert ("\x1b[" in out.getvalue()) == coloured
