@@ -460,6 +460,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
                   "known_errata": [{"item": k.item, "document": k.document,
                                     "location": k.location, "printed": to_json(k.printed),
                                     "correct": to_json(k.correct), "reason": k.reason,
+                                    "seed": k.seed, "quote": k.quote,
                                     "confirmed": any(e.known and k.matches(e)
                                                      for _, e in summary["confirmed"])}
                                    for k in summary["listed"]],

@@ -100,3 +100,17 @@ def test_paraphrases_are_labelled_and_seed_quotes_are_verbatim(declared):
     assert "Simonyan and Zisserman 2015" in paraphrased
     report = R.item_to_json(R.run_all(["parameters/lenet5"])[0])
     assert report["printed"] and not any(q["verbatim"] for q in report["printed"])
+
+
+def test_the_json_report_shows_each_known_erratum_with_its_quote():
+    import argparse
+    import io
+    import json
+
+    out = io.StringIO()
+    args = argparse.Namespace(json=True, only=["documents/seed004_7x7_image_feature_detector"],
+                              list=False, quiet=False)
+    assert R.main(args, out=out) == 0
+    (entry,) = json.loads(out.getvalue())["known_errata"]
+    assert entry["confirmed"] and entry["seed"] == "seed 004"
+    assert normalise(entry["quote"]) in normalise(seed_text("seed 004"))
