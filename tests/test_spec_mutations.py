@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import math
 from collections.abc import Callable
 from fractions import Fraction
@@ -256,3 +257,42 @@ def test_an_erratum_without_its_evidence_is_not_confirmed(monkeypatch, fields, w
     code, text = verify(["parameters/seed000_progression"])
     assert code == 1 and "[FAIL] parameters/seed000_progression" in text, text
     assert words in " ".join(text.split()), text
+
+
+# ------------------------------------------------------------ an item quietly taken away
+
+#: every item verify had when the review pinned it: deleting one (or renaming it) must be a
+#: visible change of this list, not a verify that still says "all passed" with less checked
+PINNED_ITEMS = {
+    "convolution": ["box_with_box_is_a_triangle", "gaussians_variances_add",
+                    "one_sided_exponentials", "commutativity", "shift_property",
+                    "discrete_sum_from_the_integral", "cnn_layer_is_cross_correlation",
+                    "gaussian_linear_filter"],
+    "shapes": ["output_size_by_counting", "conv_output_size_engine", "pool_output_size_engine",
+               "same_padding", "document_sizes", "volume_formula", "keras_chain",
+               "alphago_padding"],
+    "parameters": ["layer_types", "seed000_progression", "conv_layer_formula",
+                   "fully_connected_neuron", "keras_filters", "lenet5"],
+    "networks": ["alexnet_torchvision", "alexnet_two_tower", "vgg16"],
+    "rules": ["relu", "tanh_derivative", "softmax_values", "log_softmax_value",
+              "cross_entropy_value", "pooling_forward"],
+    "gradients": ["derivative_table", "softmax_cross_entropy", "conv_backward",
+                  "pooling_backward"],
+    "documents": ["seed001_5x5_input_3x3_filter", "seed003_6x6_image_two_filters",
+                  "seed003_asymmetric_cross_correlation", "seed004_7x7_image_feature_detector",
+                  "printed_values_are_quotes"],
+    "claims": ["translation_equivariance", "max_pool_shift_invariance", "pooling_is_nonlinear",
+               "linear_filter_is_linear", "conv_is_sparse_shared_fully_connected",
+               "beak_detector", "speech_filters_move_along_frequency", "images_as_arrays",
+               "alphago_board_no_max_pooling", "deep_conv_net_reconstructed",
+               "wu_kronecker_chain"],
+}
+
+
+def test_no_item_is_quietly_taken_away():
+    out = io.StringIO()
+    assert R.main(argparse.Namespace(json=True, only=None, list=True, quiet=False),
+                  out=out) == 0
+    listed = {(e["topic"], e["name"]) for e in json.loads(out.getvalue())}
+    pinned = {(topic, name) for topic, names in PINNED_ITEMS.items() for name in names}
+    assert pinned - listed == set(), "items removed or renamed: update PINNED_ITEMS on purpose"
