@@ -88,3 +88,29 @@ def test_graph_refuses_ignored_or_overridden_values(argv, words, capsys):
 def test_graph_default_values_can_still_be_overridden(capsys):
     code, out, _ = call(["graph", "--var", "a=5"], capsys)
     assert code == 0 and "data 5" in out
+
+
+def test_evaluate_finds_the_mnist_directory_from_another_directory(tmp_path, capsys,
+                                                                   monkeypatch):
+    """train --data-dir mnist stored the relative path: evaluate from elsewhere said
+    "data directory 'mnist' does not exist". It is stored absolute now."""
+    from test_data import write_mnist
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "mnist").mkdir(parents=True)
+    elsewhere.mkdir()
+    write_mnist(project / "mnist", n_train=8, n_test=4)
+    monkeypatch.chdir(project)
+    code, _, _ = call(["train", "--epochs", "1", "--no-progress", "--data-dir", "mnist",
+                       "--out", "w.npz"], capsys)
+    assert code == 0
+    monkeypatch.chdir(elsewhere)
+    code, out, _ = call(["evaluate", str(project / "w.npz")], capsys)
+    assert code == 0 and "mnist test accuracy" in out
+    # the directory moved away: a message that says what to do
+    (project / "mnist").rename(project / "moved")
+    code, _, err = call(["evaluate", str(project / "w.npz")], capsys)
+    assert code == 2 and "which is not a directory here: give --data-dir" in err
+    code, out, _ = call(["evaluate", str(project / "w.npz"), "--data-dir",
+                         str(project / "moved")], capsys)
+    assert code == 0 and "mnist test accuracy" in out
