@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--only", metavar="NAME", action="append",
                         help="run only this topic or item (topic, name or topic/name; "
                              "repeatable); see --list")
-    parser.add_argument("--list", action="store_true", help="list the topics and items and exit")
+    parser.add_argument("--list", action="store_true",
+                        help="list the topics and items (with --only, those it selects) and "
+                             "exit")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="one line per item instead of the full derivation")
     return parser

@@ -382,8 +382,12 @@ def _errata_block(items: list[Item]) -> list[str]:
     return lines
 
 
-def _list(out: TextIO, as_json: bool) -> int:
-    entries = select(None)
+def _list(out: TextIO, as_json: bool, only: Iterable[str] | None = None) -> int:
+    try:
+        entries = select(only)  # --list --only NAME lists what --only NAME would run
+    except ValueError as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return 2
     if as_json:
         listing = [{"topic": topic, "name": _name(entry),
                     "summary": ((getattr(entry, "__doc__", None) or "").strip().splitlines()
@@ -397,7 +401,7 @@ def _list(out: TextIO, as_json: bool) -> int:
         if topic != current:
             current = topic
             count = sum(t == topic for t, _ in entries)
-            print(f"{topic} ({count} items)", file=out)
+            print(f"{topic} ({count} item{'s' * (count != 1)})", file=out)
         print(f"  {_name(entry)}", file=out)
     return 0
 
@@ -416,9 +420,9 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = sys.stdout if out is None else out
     start = time.perf_counter()
     as_json = getattr(args, "json", False)
-    if getattr(args, "list", False):
-        return _list(out, as_json)
     only = getattr(args, "only", None) or None
+    if getattr(args, "list", False):
+        return _list(out, as_json, only)
     try:
         selection = select(only)
     except ValueError as exc:

@@ -128,3 +128,15 @@ def test_verify_colours_only_a_terminal_that_wants_colour(env, coloured, monkeyp
     args = argparse.Namespace(json=False, only=["rules/relu"], list=False, quiet=True)
     assert R.main(args, out=out) == 0
     assert ("\x1b[" in out.getvalue()) == coloured
+
+
+def test_list_with_only_lists_the_selection(capsys):
+    """--list ignored --only (it listed all 51 items); an unknown name is refused, exit 2."""
+    from spec.__main__ import main
+
+    assert main(["--list", "--only", "rules", "--only", "lenet5"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "parameters (1 item)" and "  lenet5" in out
+    assert "rules (6 items)" in out and "convolution" not in out
+    assert main(["--list", "--json", "--only", "nope"]) == 2
+    assert "unknown topic or item 'nope'" in capsys.readouterr().err
