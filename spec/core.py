@@ -36,14 +36,18 @@ class Printed:
     """A value a document prints, with the exact text it was transcribed from.
 
     ``document`` is ``"seed 000"`` … ``"seed 004"`` (the quote must occur in that seed file,
-    after whitespace normalisation) or a paper's citation (``quote`` is then the paper's
-    words, which the seeds do not contain).
+    after whitespace normalisation) or a paper's citation. A paper is not among the seeds, so
+    its words cannot be checked here: ``verbatim=False`` marks ``quote`` as a paraphrase of
+    the paper's statement (its numbers and its section are the paper's, the wording is not),
+    and the report says so; ``verbatim=True`` is kept for a paper's text that was checked
+    against a copy (a seed quote is always verbatim).
     """
 
     value: Any
     document: str
     quote: str
     where: str = ""
+    verbatim: bool = True
 
     @property
     def is_seed(self) -> bool:
@@ -51,16 +55,21 @@ class Printed:
 
     def label(self) -> str:
         where = f", {self.where}" if self.where else ""
-        return f"printed in {self.document}{where}: “{' '.join(self.quote.split())}”"
+        text = " ".join(self.quote.split())
+        if not self.verbatim:
+            return (f"stated in {self.document}{where}; paraphrased (the wording is not the "
+                    f"paper's and is not checked): {text}")
+        return f"printed in {self.document}{where}: “{text}”"
 
 
 #: every :class:`Printed` declared by the spec modules (filled at import time)
 PRINTED: list[Printed] = []
 
 
-def printed(value: Any, document: str, quote: str, where: str = "") -> Printed:
+def printed(value: Any, document: str, quote: str, where: str = "",
+            verbatim: bool = True) -> Printed:
     """Declare a printed value (see :class:`Printed`) and record it for the provenance test."""
-    p = Printed(value, document, quote, where)
+    p = Printed(value, document, quote, where, verbatim)
     PRINTED.append(p)
     return p
 

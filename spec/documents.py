@@ -422,7 +422,8 @@ def printed_values_are_quotes() -> Item:
         "text occurs in the seed file (whitespace normalised) and the value's numbers are "
         "read in it, in order. Values the spec derives are never labelled printed.",
         f"For each of the {len(rows)} declared printed values ({seeds} from the seeds, the "
-        "rest quoted from papers, whose text is not in the seeds): normalise whitespace, "
+        "rest from papers, whose text is not in the seeds: quoted where the wording was checked "
+        "against a copy, otherwise marked as a paraphrase): normalise whitespace, "
         "search the quote in spec/seeds/<seed>.txt, and read the numbers of the quote "
         "(10^{12}, 10,000, 1M, -1, …) to find the value's numbers as an ordered sub-sequence.",
         f"{len(rows)} quotes", f"{len(rows) - len(bad)} found and legible",

@@ -72,20 +72,23 @@ NETWORKS = {
                                     "Networks for Large-Scale Image Recognition, configuration D"),
 }
 
-#: the published totals (torchvision's documentation states the exact counts)
+#: the published totals: torchvision states the exact counts in its weights' metadata
+#: (torchvision/models/alexnet.py and vgg.py, the IMAGENET1K_V1 entries, copied verbatim)
 PRINTED_TOTALS = {
-    "alexnet_torchvision": printed(61_100_840, "torchvision model documentation",
-                                   "AlexNet_Weights.IMAGENET1K_V1 ... num_params 61100840",
-                                   "AlexNet weights"),
-    "vgg16": printed(138_357_544, "torchvision model documentation",
-                     "VGG16_Weights.IMAGENET1K_V1 ... num_params 138357544", "VGG16 weights"),
+    "alexnet_torchvision": printed(61_100_840, "torchvision (torchvision.models source)",
+                                   '"num_params": 61100840',
+                                   "AlexNet_Weights.IMAGENET1K_V1.meta"),
+    "vgg16": printed(138_357_544, "torchvision (torchvision.models source)",
+                     '"num_params": 138357544', "VGG16_Weights.IMAGENET1K_V1.meta"),
 }
-#: the papers' statements, in whole millions (truncated: 60,965,224 is "60 million")
+#: the papers' statements, in whole millions (truncated: 60,965,224 is "60 million"). The
+#: AlexNet sentence is the abstract's, checked against copies of it; VGG's Table 2 is a table,
+#: so its row is paraphrased (the number is the paper's, the wording is not)
 PRINTED_MILLIONS = {
     "alexnet_two_tower": printed(60, "Krizhevsky et al. 2012", "The neural network, which has "
                                  "60 million parameters and 650,000 neurons", "abstract"),
-    "vgg16": printed(138, "Simonyan and Zisserman 2015", "Table 2: Number of parameters (in "
-                     "millions). ... D 138", "Table 2"),
+    "vgg16": printed(138, "Simonyan and Zisserman 2015", "number of parameters (in millions) of "
+                     "configuration D: 138", "Table 2", verbatim=False),
 }
 
 

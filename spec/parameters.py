@@ -483,26 +483,31 @@ LENET_PRINTED = {
 
 
 LENET_PAPER = "LeCun et al. 1998, Gradient-Based Learning Applied to Document Recognition"
-#: the paper's own words for each layer's numbers (Section II-B) and for the totals
-#: (Section II-A); the seeds do not contain the paper, so these are checked for legibility
-#: (the numbers read in order), not found in a seed file
+#: the paper's statement of each layer's numbers (Section II-B) and of the totals (Section
+#: II), paraphrased: the paper is not among the seeds and its wording could not be checked
+#: here, so only the numbers (read in order) are the paper's
 LENET_QUOTES = {
     "C1": printed(LENET_PRINTED["C1"], LENET_PAPER,
-                  "C1 has 156 trainable parameters and 122,304 connections.", "II-B"),
+                  "C1: 156 trainable parameters, 122,304 connections", "Section II-B",
+                  verbatim=False),
     "S2": printed(LENET_PRINTED["S2"], LENET_PAPER,
-                  "Layer S2 has 12 trainable parameters and 5,880 connections.", "II-B"),
+                  "S2: 12 trainable parameters, 5,880 connections", "Section II-B",
+                  verbatim=False),
     "C3": printed(LENET_PRINTED["C3"], LENET_PAPER,
-                  "Layer C3 has 1,516 trainable parameters and 151,600 connections.", "II-B"),
+                  "C3: 1,516 trainable parameters, 151,600 connections", "Section II-B",
+                  verbatim=False),
     "S4": printed(LENET_PRINTED["S4"], LENET_PAPER,
-                  "Layer S4 has 32 trainable parameters and 2,000 connections.", "II-B"),
+                  "S4: 32 trainable parameters, 2,000 connections", "Section II-B",
+                  verbatim=False),
     "C5": printed(LENET_PRINTED["C5"][:1], LENET_PAPER,
-                  "Layer C5 ... has 48,120 trainable connections.", "II-B"),
+                  "C5: 48,120 trainable connections", "Section II-B", verbatim=False),
     "F6": printed(LENET_PRINTED["F6"][:1], LENET_PAPER,
-                  "Layer F6 ... has 10,164 trainable parameters.", "II-B"),
+                  "F6: 10,164 trainable parameters", "Section II-B", verbatim=False),
 }
 LENET_TOTALS = printed((340_908, 60_000), LENET_PAPER,
-                       "contains 340,908 connections, but only 60,000 trainable free "
-                       "parameters because of the weight sharing", "II-A")
+                       "the network has 340,908 connections but only 60,000 trainable free "
+                       "parameters, because of the weight sharing", "Section II",
+                       verbatim=False)
 
 
 def lenet_c3_mask() -> np.ndarray:

@@ -21,6 +21,7 @@ import importlib
 import importlib.util
 import json
 import math
+import os
 import pkgutil
 import sys
 import textwrap
@@ -219,7 +220,7 @@ def item_to_json(it: Item, seconds: float | None = None) -> dict[str, Any]:
                        "known": e.known, "reason": e.reason, "text": str(e)}
                       for e in it.errata],
            "printed": [{"value": to_json(q.value), "document": q.document, "quote": q.quote,
-                        "where": q.where} for q in it.quotes],
+                        "where": q.where, "verbatim": q.verbatim} for q in it.quotes],
            "details": to_json(it.details)}
     if seconds is not None:
         out["seconds"] = round(seconds, 4)
@@ -333,7 +334,8 @@ def format_item(it: Item, seconds: float | None = None, quiet: bool = False,
     if it.source:
         lines.append(_field("source:", it.source))
     for q in it.quotes:
-        lines.append(_field("printed:", f"{q.value} ({q.label()})", limit=300))
+        lines.append(_field("printed:" if q.verbatim else "stated:", f"{q.value} ({q.label()})",
+                            limit=300))
     for e in it.errata:
         lines.append(_field("erratum:", _erratum_text(e)))
     for key, value in it.details.items():
@@ -380,8 +382,12 @@ def _errata_block(items: list[Item]) -> list[str]:
     return lines
 
 
-def _list(out: TextIO, as_json: bool) -> int:
-    entries = select(None)
+def _list(out: TextIO, as_json: bool, only: Iterable[str] | None = None) -> int:
+    try:
+        entries = select(only)  # --list --only NAME lists what --only NAME would run
+    except ValueError as exc:
+        print(f"verify: {exc}", file=sys.stderr)
+        return 2
     if as_json:
         listing = [{"topic": topic, "name": _name(entry),
                     "summary": ((getattr(entry, "__doc__", None) or "").strip().splitlines()
@@ -395,7 +401,7 @@ def _list(out: TextIO, as_json: bool) -> int:
         if topic != current:
             current = topic
             count = sum(t == topic for t, _ in entries)
-            print(f"{topic} ({count} items)", file=out)
+            print(f"{topic} ({count} item{'s' * (count != 1)})", file=out)
         print(f"  {_name(entry)}", file=out)
     return 0
 
@@ -414,9 +420,9 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = sys.stdout if out is None else out
     start = time.perf_counter()
     as_json = getattr(args, "json", False)
-    if getattr(args, "list", False):
-        return _list(out, as_json)
     only = getattr(args, "only", None) or None
+    if getattr(args, "list", False):
+        return _list(out, as_json, only)
     try:
         selection = select(only)
     except ValueError as exc:
@@ -425,7 +431,9 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     names = [f"{topic}/{_name(entry)}" for topic, entry in selection]
     results: list[tuple[Item, float]] = []
     progress = sys.stderr if as_json and sys.stderr.isatty() else None
-    colour = hasattr(out, "isatty") and out.isatty()
+    # colour only on a terminal, and not when NO_COLOR is set (no-color.org) or TERM=dumb
+    colour = (hasattr(out, "isatty") and out.isatty() and not os.environ.get("NO_COLOR")
+              and os.environ.get("TERM") != "dumb")
     quiet = getattr(args, "quiet", False)
     current = None
     for it, seconds in iter_run(names):
@@ -456,6 +464,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
                   "known_errata": [{"item": k.item, "document": k.document,
                                     "location": k.location, "printed": to_json(k.printed),
                                     "correct": to_json(k.correct), "reason": k.reason,
+                                    "seed": k.seed, "quote": k.quote,
                                     "confirmed": any(e.known and k.matches(e)
                                                      for _, e in summary["confirmed"])}
                                    for k in summary["listed"]],

@@ -71,3 +71,46 @@ def test_the_copies_in_spec_seeds_are_the_course_documents():
     for name in SEED_FILES.values():
         assert (Path(R.__file__).parent / "seeds" / name).read_bytes() == \
             (SHARED / name).read_bytes()
+
+
+def test_each_known_erratum_carries_its_evidence():
+    """Each listed erratum quotes the seed text that prints the value and recomputes the
+    correct value by hand, without the spec's derivation or the engine."""
+    from spec.errata import KNOWN_ERRATA
+
+    assert KNOWN_ERRATA
+    for k in KNOWN_ERRATA:
+        assert k.evidence_problems() == [], k
+        assert k.seed in k.document and str(k.by_hand()) == str(k.correct) != str(k.printed)
+
+
+def test_paraphrases_are_labelled_and_seed_quotes_are_verbatim(declared):
+    """A paper's wording that could not be checked is shown as a paraphrase, not as a quote;
+    the LeNet-5 sentences and VGG's Table 2 row are such paraphrases."""
+    for p in declared:
+        if p.is_seed:
+            assert p.verbatim, (p.document, p.quote)
+        label = p.label()
+        if p.verbatim:
+            assert label.startswith("printed in") and "“" in label, label
+        else:
+            assert "paraphrased" in label and "“" not in label, label
+    paraphrased = {p.document for p in declared if not p.verbatim}
+    assert any(d.startswith("LeCun") for d in paraphrased)
+    assert "Simonyan and Zisserman 2015" in paraphrased
+    report = R.item_to_json(R.run_all(["parameters/lenet5"])[0])
+    assert report["printed"] and not any(q["verbatim"] for q in report["printed"])
+
+
+def test_the_json_report_shows_each_known_erratum_with_its_quote():
+    import argparse
+    import io
+    import json
+
+    out = io.StringIO()
+    args = argparse.Namespace(json=True, only=["documents/seed004_7x7_image_feature_detector"],
+                              list=False, quiet=False)
+    assert R.main(args, out=out) == 0
+    (entry,) = json.loads(out.getvalue())["known_errata"]
+    assert entry["confirmed"] and entry["seed"] == "seed 004"
+    assert normalise(entry["quote"]) in normalise(seed_text("seed 004"))

@@ -13,6 +13,8 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from .console import run_guarded
+
 
 def _number(convert: Callable[[str], float], expected: str,
             ok: Callable[[float], bool]) -> Callable[[str], Any]:
@@ -30,10 +32,22 @@ def _number(convert: Callable[[str], float], expected: str,
     return parse
 
 
-_positive_int = _number(int, "a positive integer", lambda v: v >= 1)
+_SEED_LIMIT = 2**63  # stored with the weights as an int64
+# epochs, batch size and subset are stored with the weights as int64 too: a larger number
+# trained, then failed to save (the run lost, and a Ctrl-C checkpoint with it)
+_any_positive_int = _number(int, "a positive integer", lambda v: v >= 1)
+
+
+def _positive_int(text: str) -> int:
+    value = _any_positive_int(text)
+    if value >= _SEED_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer up to {_SEED_LIMIT - 1}, got {value}")
+    return value
+
+
 _positive_float = _number(float, "a positive number", lambda v: v > 0)
 _learning_rate = _number(float, "a finite positive number", lambda v: 0 < v < float("inf"))
-_SEED_LIMIT = 2**63  # stored with the weights as an int64
 _seed = _number(int, f"an integer from 0 to {_SEED_LIMIT - 1}", lambda v: 0 <= v < _SEED_LIMIT)
 _non_negative_float = _number(float, "a finite number >= 0", lambda v: 0 <= v < float("inf"))
 
@@ -281,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     module_name, func_name = args._run.split(":")
     func = getattr(importlib.import_module(module_name), func_name)
-    return int(func(args) or 0)
+    # a closed or broken stdout, an unencodable character, Ctrl-C: a status, no traceback
+    return run_guarded(lambda: int(func(args) or 0))
 
 
 if __name__ == "__main__":  # pragma: no cover

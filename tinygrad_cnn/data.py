@@ -204,7 +204,8 @@ def load_mnist(data_dir: str | os.PathLike) -> Dataset:
     """
     data_dir = os.fspath(data_dir)
     if not os.path.isdir(data_dir):
-        raise FileNotFoundError(f"data directory {data_dir!r} does not exist")
+        what = "is not a directory" if os.path.lexists(data_dir) else "does not exist"
+        raise FileNotFoundError(f"data directory {data_dir!r} {what}")
     arrays = {key: read_idx(_find(data_dir, stem)) for key, stem in _MNIST_FILES.items()}
     out = []
     for split in ("train", "test"):

@@ -434,13 +434,20 @@ def main(args: argparse.Namespace) -> int:
         if args.conv:
             if args.expression is not None:
                 raise ExpressionError("give either an expression or --conv, not both")
+            if args.var:
+                raise ExpressionError("--conv draws a fixed 3x3 input and 2x2 kernel; --var "
+                                      "gives values only to the names of an expression")
             root = tiny_conv()
         else:
             variables: dict[str, Any] = {}
             if args.expression is None:
                 variables.update(_DEFAULT_VARS)
+            given: set[str] = set()
             for item in args.var:
                 name, value = parse_var(item)
+                if name in given:  # the last one won, silently
+                    raise ExpressionError(f"--var {name} is given twice")
+                given.add(name)
                 variables[name] = value
             root = parse_expression(args.expression or _DEFAULT_EXPRESSION, variables)
         check_gradient_sizes(root)

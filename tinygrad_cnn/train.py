@@ -590,7 +590,9 @@ def _main_train(args: argparse.Namespace) -> int:
           f"{'Adam' if optimizer == 'adam' else 'SGD (momentum 0.9)'} lr {lr}", flush=True)
     metadata = {
         "kind": kind, "input_shape": np.asarray(data.input_shape, dtype=np.int64),
-        "num_classes": 10, "dataset": data.name, "data_dir": args.data_dir or "",
+        "num_classes": 10, "dataset": data.name,
+        # absolute: `evaluate` may run from another directory
+        "data_dir": os.path.abspath(args.data_dir) if args.data_dir else "",
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
         "seed": np.int64(args.seed)}
     finished = [0]  # epochs completed, for the checkpoint
@@ -715,6 +717,9 @@ def _main_evaluate(args: argparse.Namespace) -> int:
         data_dir = str(meta.get("data_dir", "")) or None
         if data_dir is None:
             raise UsageError("these weights were trained on MNIST: give --data-dir")
+        if not os.path.isdir(data_dir):  # moved, or a relative path from another directory
+            raise UsageError(f"these weights were trained on MNIST from {data_dir!r}, which "
+                             f"is not a directory here: give --data-dir")
     data = _load_data(data_dir)
     if len(data.x_test) == 0:
         raise UsageError(f"the test set of {data.name} is empty: nothing to measure accuracy on")
