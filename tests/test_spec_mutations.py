@@ -103,7 +103,7 @@ def max_pool_ties_to_last(mp: pytest.MonkeyPatch) -> None:
 
 def relu_prime_at_zero_is_one(mp: pytest.MonkeyPatch) -> None:
     """relu as maximum(x, 0): the tie at 0 goes to x, so relu'(0) = 1."""
-    mp.setattr(Tensor, "relu", lambda self: self._binary(P.MAXIMUM, 0))
+    mp.setattr(Tensor, "relu", lambda self: self._binary(P.MAXIMUM_FIRST, 0))
 
 
 def log_softmax_without_max_shift(mp: pytest.MonkeyPatch) -> None:
