@@ -53,7 +53,8 @@ def test_export_writes_every_file_and_the_cli_says_version_2(tmp_path, capsys):
     assert cli_main(["oracle", "export", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert names == {f"{op}.json" for op in OPS} | {"INDEX.json", "README.md",
-                                                    "golden.schema.json"}
+                                                    "golden.schema.json",
+                                                    *golden.RUNNER_FILES}
     assert "version 2" in capsys.readouterr().out
 
 
