@@ -540,7 +540,7 @@ def run_op(framework: Framework, op: str, entry: Entry, seed: int = 0,
                         "stage": problem.stage, "where": problem.where,
                         "category": problem.category, "message": problem.message[:300],
                         "diagnoses": list(r.diagnoses)})
-    summary = getattr(report, "summary", None)
+    summary = getattr(report, "checked", None)
     return {
         "op": op, "call": entry.call, "layout": entry.layout, "precision": entry.precision,
         "backward": entry.backward is not None,
