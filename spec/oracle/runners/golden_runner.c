@@ -424,7 +424,7 @@ typedef struct {
 
 static int same_shape(const golden_tensor *a, const golden_tensor *b) {
     int i;
-    if (a->ndim != b->ndim) return 0;
+    if (a->ndim != b->ndim || a->ndim < 0 || a->ndim > GOLDEN_MAX_DIMS) return 0;
     for (i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i]) return 0;
     return 1;
@@ -463,7 +463,7 @@ static int block_passes(const golden_tensor *a, const golden_tensor *e, rule r) 
     golden_tensor b;
     long n = tsize(e), i;
     int k, ok;
-    if (a->ndim != e->ndim) return 0;
+    if (a->ndim != e->ndim || !a->data) return 0;
     for (k = 0; k < a->ndim; k++)
         if (a->shape[k] < e->shape[k]) return 0;
     b = *e;
@@ -489,6 +489,8 @@ static void describe(char *buf, size_t len, const golden_tensor *a, const golden
     int i, k = 0;
     if (!a->data) {
         snprintf(buf, len, "no data returned");
+    } else if (a->ndim < 0 || a->ndim > GOLDEN_MAX_DIMS) {
+        snprintf(buf, len, "ndim %d (expected %d)", a->ndim, e->ndim);
     } else if (m->at < 0) {
         k += snprintf(buf + k, len - (size_t)k, "shape [");
         for (i = 0; i < a->ndim && (size_t)k < len; i++)
