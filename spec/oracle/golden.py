@@ -873,9 +873,12 @@ only the failures.
 **C (C99, the standard library only).** `golden.h` declares the interface. A tensor is a
 `golden_tensor`: `ndim`, `shape[]` and `data` (doubles in row-major order; the integer
 `target` of cross_entropy also comes as `long` values in `index`). The parameters come in
-a `golden_params`: `kernel_size`, `stride`, `padding` and `dilation` as `[h, w]` pairs
-(an integer in the file fills both; a 1-D op uses `[0]`), `groups`, `axis` and
-`reduction` (`GOLDEN_MEAN`, `GOLDEN_SUM`, `GOLDEN_NONE`). You write, per op,
+a `golden_params`: `kernel_size`, `stride`, `padding`, `dilation` and `output_padding` as
+`[h, w]` pairs (an integer in the file fills both; a 1-D op uses `[0]`), `groups`,
+`axis`, `reduction` (`GOLDEN_MEAN`, `GOLDEN_SUM`, `GOLDEN_NONE`), `ceil_mode`,
+`count_include_pad`, `divisor_override` (0: none), `weight` (the class weights, NULL when
+absent, `n_weight` of them), `ignore_index` and `label_smoothing`; a parameter a case does
+not give has its default. You write, per op,
 
     int my_forward(const golden_tensor *inputs, int n_inputs,
                    const golden_params *params, golden_tensor *out);

@@ -132,11 +132,22 @@ static int conv2d_backward(const golden_tensor *in, int n_in, const golden_tenso
     return 0;
 }
 
+/* floor((n + 2p - d(k-1) - 1) / s) + 1; with ceil_mode the ceiling, one less when the last
+ * window would start in the right padding */
+static long pool_size(long n, int k, int s, int p, int d, int ceil_mode) {
+    long span = n + 2 * p - (long)d * (k - 1) - 1, out;
+    if (span < 0) return 0;
+    out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+    if (ceil_mode && (out - 1) * s >= n + p) out--;
+    return out;
+}
+
 static int pool_geometry(const golden_tensor *x, const golden_params *P, long *oh, long *ow) {
-    int kh = P->kernel_size[0], kw = P->kernel_size[1];
     if (x->ndim != 4) return 2;
-    *oh = (x->shape[2] + 2 * P->padding[0] - P->dilation[0] * (kh - 1) - 1) / P->stride[0] + 1;
-    *ow = (x->shape[3] + 2 * P->padding[1] - P->dilation[1] * (kw - 1) - 1) / P->stride[1] + 1;
+    *oh = pool_size(x->shape[2], P->kernel_size[0], P->stride[0], P->padding[0],
+                    P->dilation[0], P->ceil_mode);
+    *ow = pool_size(x->shape[3], P->kernel_size[1], P->stride[1], P->padding[1],
+                    P->dilation[1], P->ceil_mode);
     return *oh > 0 && *ow > 0 ? 0 : 2;
 }
 
@@ -198,33 +209,49 @@ static void log_softmax_row(const golden_tensor *logits, long n, double *lsm) {
     for (c = 0; c < C; c++) lsm[c] = row[c] - m - log(s);
 }
 
+/* class weights and label smoothing are not done here (the runner skips those cases);
+ * ignore_index is: an ignored sample has loss 0 and is not counted in the mean */
+static long counted(const golden_tensor *target, const golden_params *P) {
+    long n, count = 0;
+    for (n = 0; n < target->shape[0]; n++) count += target->index[n] != P->ignore_index;
+    return count;
+}
+
 static int cross_entropy_forward(const golden_tensor *in, int n_in, const golden_params *P,
                                  golden_tensor *out) {
-    long N = in[0].shape[0], C = in[0].shape[1], n;
-    double *lsm = zeros(C), total = 0.0;
+    long N = in[0].shape[0], C = in[0].shape[1], n, count = counted(&in[1], P);
+    double *lsm, total = 0.0;
     (void)n_in;
+    if (P->weight || P->label_smoothing != 0.0) return GOLDEN_UNSUPPORTED;
+    lsm = zeros(C);
     set_shape(out, P->reduction == GOLDEN_NONE ? 1 : 0, &N);
     for (n = 0; n < N; n++) {
+        double loss;
+        if (in[1].index[n] == P->ignore_index) continue;
         log_softmax_row(&in[0], n, lsm);
-        if (P->reduction == GOLDEN_NONE) out->data[n] = -lsm[in[1].index[n]];
-        total -= lsm[in[1].index[n]];
+        loss = -lsm[in[1].index[n]];
+        if (P->reduction == GOLDEN_NONE) out->data[n] = loss;
+        total += loss;
     }
-    if (P->reduction != GOLDEN_NONE) out->data[0] = P->reduction == GOLDEN_MEAN ? total / N
-                                                                                : total;
+    if (P->reduction != GOLDEN_NONE)
+        out->data[0] = P->reduction == GOLDEN_MEAN ? total / (double)count : total;
     free(lsm);
     return 0;
 }
 
 static int cross_entropy_backward(const golden_tensor *in, int n_in, const golden_tensor *gout,
                                   const golden_params *P, golden_tensor *grads) {
-    long N = in[0].shape[0], C = in[0].shape[1], n, c;
-    double *lsm = zeros(C);
+    long N = in[0].shape[0], C = in[0].shape[1], n, c, count = counted(&in[1], P);
+    double *lsm;
     (void)n_in;
+    if (P->weight || P->label_smoothing != 0.0) return GOLDEN_UNSUPPORTED;
+    lsm = zeros(C);
     set_shape(&grads[0], 2, in[0].shape);
     for (n = 0; n < N; n++) {
         double g = P->reduction == GOLDEN_NONE ? gout->data[n]
-                   : P->reduction == GOLDEN_MEAN ? gout->data[0] / N
+                   : P->reduction == GOLDEN_MEAN ? gout->data[0] / (double)count
                                                  : gout->data[0];
+        if (in[1].index[n] == P->ignore_index) continue;
         log_softmax_row(&in[0], n, lsm);
         for (c = 0; c < C; c++)
             grads[0].data[n * C + c] = (exp(lsm[c]) - (c == in[1].index[n])) * g;

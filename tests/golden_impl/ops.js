@@ -60,12 +60,23 @@ function dotAlong(shape, axis, a, b) {
 
 const pair = (v) => (Array.isArray(v) ? v : [v, v]);
 
+// floor((n + 2p - k) / s) + 1; with ceil_mode the ceiling, one less when the last window
+// would start in the right padding
+function poolSize(n, k, s, p, ceil) {
+  let out = (ceil ? Math.ceil((n + 2 * p - k) / s) : Math.floor((n + 2 * p - k) / s)) + 1;
+  if (ceil && (out - 1) * s >= n + p) out--;
+  return out;
+}
+
 function poolGeometry(x, params) {
   const [kh, kw] = pair(params.kernel_size), [sh, sw] = pair(params.stride);
-  const [ph, pw] = pair(params.padding);
+  const [ph, pw] = pair(params.padding || 0);
   const [N, C, H, W] = x.shape;
-  const oh = Math.floor((H + 2 * ph - kh) / sh) + 1, ow = Math.floor((W + 2 * pw - kw) / sw) + 1;
-  return { N, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow };
+  const ceil = Boolean(params.ceil_mode);
+  const oh = poolSize(H, kh, sh, ph, ceil), ow = poolSize(W, kw, sw, pw, ceil);
+  const includePad = params.count_include_pad === undefined ? true : params.count_include_pad;
+  return { N, C, H, W, kh, kw, sh, sw, ph, pw, oh, ow, includePad,
+           divisor: params.divisor_override || 0 };
 }
 
 // calls f(outIndex, inIndex) for every element of every window; returns the divisors
@@ -75,16 +86,19 @@ function eachWindow(g, f) {
     for (let i = 0; i < g.oh; i++) {
       for (let j = 0; j < g.ow; j++) {
         const o = (nc * g.oh + i) * g.ow + j;
-        let valid = 0;
+        let valid = 0, padded = 0;
         for (let p = 0; p < g.kh; p++) {
           for (let q = 0; q < g.kw; q++) {
             const r = i * g.sh + p - g.ph, t = j * g.sw + q - g.pw;
+            // a cell past the padded input (ceil_mode) is never counted
+            if (r < g.H + g.ph && t < g.W + g.pw) padded++;
             if (r < 0 || r >= g.H || t < 0 || t >= g.W) continue;
             valid++;
             f(o, (nc * g.H + r) * g.W + t);
           }
         }
-        divisors[o] = BUG === "avg-count-valid" ? valid : g.kh * g.kw;
+        if (BUG === "avg-count-valid") divisors[o] = valid;
+        else divisors[o] = g.divisor || (g.includePad ? padded : valid);
       }
     }
   }

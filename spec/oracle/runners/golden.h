@@ -37,6 +37,16 @@ typedef struct {
     int groups;    /* conv; 1 when absent */
     int axis;      /* softmax / log_softmax, as in the file: negative counts from the end */
     int reduction; /* cross_entropy: GOLDEN_MEAN, GOLDEN_SUM or GOLDEN_NONE */
+    int output_padding[2];   /* conv_transpose2d; 0 when absent */
+    int ceil_mode;           /* pooling: 1 = ceil in the output size; 0 when absent */
+    int count_include_pad;   /* avg_pool2d: 1 when absent (padding counted) */
+    int divisor_override;    /* avg_pool2d: 0 when absent (none) */
+    const double *weight;    /* cross_entropy: class weights, NULL when absent */
+    int n_weight;            /* their number */
+    long ignore_index;       /* cross_entropy: -100 when absent */
+    double label_smoothing;  /* cross_entropy: 0 when absent */
+    /* A parameter this struct does not have (a later version of the files may add one)
+       is not passed: return GOLDEN_UNSUPPORTED when a case needs what you do not do. */
 } golden_params;
 
 /* forward: inputs are the case's arrays in call order (conv: x, w and b when the case has

@@ -519,21 +519,41 @@ static int read_pair(const jv *params, const char *key, int out[2], int fallback
     return 1;
 }
 
-static void read_params(const jv *pj, golden_params *p) {
+static double num_or(const jv *pj, const char *key, double fallback) {
+    jv *v = jget(pj, key);
+    if (v && v->type == J_BOOL) return v->num;
+    return v && v->type == J_NUM ? v->num : fallback;
+}
+
+/* the parameters of a case; *weights receives the class weights (to be freed) */
+static void read_params(const jv *pj, golden_params *p, double **weights) {
     const char *red = jstr(pj, "reduction");
-    jv *v;
+    jv *w = jget(pj, "weight");
+    int i;
     memset(p, 0, sizeof *p);
     read_pair(pj, "kernel_size", p->kernel_size, 1);
     read_pair(pj, "stride", p->stride, 1);
     read_pair(pj, "padding", p->padding, 0);
     read_pair(pj, "dilation", p->dilation, 1);
-    v = jget(pj, "groups");
-    p->groups = v && v->type == J_NUM ? (int)v->num : 1;
-    v = jget(pj, "axis");
-    p->axis = v && v->type == J_NUM ? (int)v->num : -1;
+    read_pair(pj, "output_padding", p->output_padding, 0);
+    p->groups = (int)num_or(pj, "groups", 1);
+    p->axis = (int)num_or(pj, "axis", -1);
     p->reduction = !red || strcmp(red, "mean") == 0 ? GOLDEN_MEAN
                    : strcmp(red, "sum") == 0        ? GOLDEN_SUM
                                                     : GOLDEN_NONE;
+    p->ceil_mode = (int)num_or(pj, "ceil_mode", 0);
+    p->count_include_pad = (int)num_or(pj, "count_include_pad", 1);
+    p->divisor_override = (int)num_or(pj, "divisor_override", 0);
+    p->ignore_index = (long)num_or(pj, "ignore_index", -100);
+    p->label_smoothing = num_or(pj, "label_smoothing", 0.0);
+    *weights = NULL;
+    if (w && w->type == J_ARR) {
+        *weights = xmalloc((size_t)w->n * sizeof(double));
+        for (i = 0; i < w->n; i++)
+            if (!element(w->items[i], &(*weights)[i])) (*weights)[i] = NAN;
+        p->weight = *weights;
+        p->n_weight = w->n;
+    }
 }
 
 typedef struct {
@@ -630,6 +650,7 @@ static void run_case(runner *R, const golden_op *op, const jv *c) {
     jv *cmp = jget(jget(c, "compare"), R->float32 ? "float32" : "float64");
     golden_tensor in[8], out, expected, grad_out, grads[8];
     golden_params params;
+    double *weights = NULL;
     rule r;
     mismatch mm;
     char why[256], names[16][64];
@@ -651,7 +672,7 @@ static void run_case(runner *R, const golden_op *op, const jv *c) {
         decode(inputs->items[i], &in[i], R->float32);
         if (d && d->num) n_grads++;
     }
-    read_params(jget(c, "params"), &params);
+    read_params(jget(c, "params"), &params, &weights);
     memset(&out, 0, sizeof out);
     decode(jget(c, "output"), &expected, 0);
 
@@ -713,6 +734,7 @@ done:
     }
     tfree(&out);
     tfree(&expected);
+    free(weights);
     for (i = 0; i < n_in; i++) tfree(&in[i]);
 }
 
