@@ -99,7 +99,28 @@ def _guard(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:  # noqa: BLE001 - the framework's refusal, whatever its type
             raise _refusal(name, exc) from None
     guarded.__name__ = guarded.__qualname__ = getattr(fn, "__name__", "call")
+    guarded.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
     return guarded
+
+
+def _signed(forward: Callable, backward: Callable | None, fn: Callable
+            ) -> tuple[Callable, Callable | None]:
+    """Give the arrays-contract callables the parameters of the framework call ``fn``, so
+    that the oracle leaves out the cases of an option the call does not take ("does not
+    take ceil_mode") instead of passing it."""
+    sig = inspect.signature(fn)
+    forward.__signature__ = sig  # type: ignore[attr-defined]
+    if backward is not None:
+        grad_out = inspect.Parameter("grad_out", inspect.Parameter.KEYWORD_ONLY)
+        params = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
+        kinds = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                 if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is not p.empty else p
+                 for p in params]
+        arrays = [p for p in kinds if p.kind != p.KEYWORD_ONLY]
+        rest = [p for p in kinds if p.kind == p.KEYWORD_ONLY]
+        backward.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=[*arrays, grad_out, *rest])
+    return forward, backward
 
 
 def _entry(name: str, call: str, forward: Callable, backward: Callable | None,
@@ -120,6 +141,16 @@ def torch_entries() -> dict[str, Entry]:
     import torch
     import torch.nn.functional as TF
 
+    def cross_entropy(logits, target, reduction="mean", weight=None, ignore_index=-100,
+                      label_smoothing=0.0):
+        weight = None if weight is None else torch.as_tensor(np.asarray(weight), dtype=logits.dtype)
+        return TF.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index,
+                                reduction=reduction, label_smoothing=label_smoothing)
+
+    def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
+                         dilation=1):
+        return TF.conv_transpose2d(x, w, b, stride, padding, output_padding, groups, dilation)
+
     calls = {
         "conv1d": ("torch.nn.functional.conv1d", lambda x, w, b=None, **p: TF.conv1d(x, w, b, **p)),
         "conv2d": ("torch.nn.functional.conv2d", lambda x, w, b=None, **p: TF.conv2d(x, w, b, **p)),
@@ -129,10 +160,9 @@ def torch_entries() -> dict[str, Entry]:
         "softmax": ("torch.nn.functional.softmax", lambda x, axis: TF.softmax(x, dim=axis)),
         "log_softmax": ("torch.nn.functional.log_softmax",
                         lambda x, axis: TF.log_softmax(x, dim=axis)),
-        "cross_entropy": ("torch.nn.functional.cross_entropy",
-                          lambda logits, target, reduction: TF.cross_entropy(
-                              logits, target, reduction=reduction)),
+        "cross_entropy": ("torch.nn.functional.cross_entropy", cross_entropy),
         "linear": ("torch.nn.functional.linear", lambda x, w, b=None: TF.linear(x, w, b)),
+        "conv_transpose2d": ("torch.nn.functional.conv_transpose2d", conv_transpose2d),
     }
 
     def tensor(a: np.ndarray, grad: bool = False) -> Any:
@@ -151,7 +181,8 @@ def torch_entries() -> dict[str, Entry]:
                          for t in ts if t.is_floating_point())
         return forward, backward
 
-    return {op: _entry("PyTorch", call, *make(fn)) for op, (call, fn) in calls.items()}
+    return {op: _entry("PyTorch", call, *_signed(*make(fn), fn))
+            for op, (call, fn) in calls.items()}
 
 
 # ---------------------------------------------------------------------------------- JAX
@@ -194,6 +225,22 @@ def jax_entries() -> dict[str, Entry]:
         picked = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=1), target[:, None], 1)
         return _reduce_np(-picked[:, 0], reduction, jnp.mean, jnp.sum)
 
+    def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
+                         dilation=1):
+        # the gradient form: dilate the input by the stride, correlate with the kernel
+        # rotated by 180 degrees and its channel axes swapped per group
+        (sh, sw), (ph, pw), (oh, ow), (dh, dw) = (_pair(v) for v in (
+            stride, padding, output_padding, dilation))
+        c, og, kh, kw = w.shape
+        k = w.reshape(groups, c // groups, og, kh, kw).transpose(0, 2, 1, 3, 4)
+        k = jnp.flip(k.reshape(groups * og, c // groups, kh, kw), axis=(2, 3))
+        pads = [(dh * (kh - 1) - ph, dh * (kh - 1) - ph + oh),
+                (dw * (kw - 1) - pw, dw * (kw - 1) - pw + ow)]
+        y = lax.conv_general_dilated(x, k, (1, 1), pads, lhs_dilation=(sh, sw),
+                                     rhs_dilation=(dh, dw), feature_group_count=groups,
+                                     dimension_numbers=("NCHW", "OIHW", "NCHW"))
+        return y if b is None else y + b.reshape(1, -1, 1, 1)
+
     calls = {
         "conv1d": ("jax.lax.conv_general_dilated", conv(1)),
         "conv2d": ("jax.lax.conv_general_dilated", conv(2)),
@@ -205,6 +252,8 @@ def jax_entries() -> dict[str, Entry]:
         "cross_entropy": ("-jax.nn.log_softmax picked at the target", cross_entropy),
         "linear": ("x @ w.T + b (jax.numpy)", lambda x, w, b=None: x @ w.T + (0 if b is None
                                                                           else b)),
+        "conv_transpose2d": ("jax.lax.conv_general_dilated (lhs_dilation, flipped kernel)",
+                             conv_transpose2d),
     }
 
     def make(fn: Callable) -> tuple[Callable, Callable]:
@@ -228,7 +277,7 @@ def jax_entries() -> dict[str, Entry]:
             return tuple(np.asarray(g) for g in vjp(jnp.asarray(grad_out, dtype=out.dtype)))
         return forward, backward
 
-    return {op: _entry("JAX", call, *make(fn)) for op, (call, fn) in calls.items()}
+    return {op: _entry("JAX", call, *_signed(*make(fn), fn)) for op, (call, fn) in calls.items()}
 
 
 # ------------------------------------------------------------------------------ tinygrad
@@ -240,13 +289,26 @@ def tinygrad_entries() -> dict[str, Entry]:
     def conv(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         return x.conv2d(w, b, groups=groups, stride=stride, dilation=dilation, padding=padding)
 
-    def max_pool(x, kernel_size, stride=None, padding=0, dilation=1):
+    def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
         return x.max_pool2d(_pair(kernel_size), stride=stride or kernel_size,
-                            dilation=dilation, padding=padding)
+                            dilation=dilation, padding=padding, ceil_mode=ceil_mode)
 
-    def avg_pool(x, kernel_size, stride=None, padding=0):
+    def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True):
         return x.avg_pool2d(_pair(kernel_size), stride=stride or kernel_size, padding=padding,
-                            count_include_pad=True)
+                            ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+
+    def cross_entropy(logits, target, reduction="mean", ignore_index=-100,
+                      label_smoothing=0.0):
+        # tinygrad's own default ignore_index is -1: PyTorch's -100 is passed explicitly
+        return logits.sparse_categorical_crossentropy(target, ignore_index=ignore_index,
+                                                      label_smoothing=label_smoothing,
+                                                      reduction=reduction)
+
+    def conv_transpose(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
+                       dilation=1):
+        return x.conv_transpose2d(w, b, groups=groups, stride=stride, dilation=dilation,
+                                  padding=padding, output_padding=output_padding)
 
     calls = {
         "conv1d": ("Tensor.conv2d (1 spatial axis)", conv),
@@ -256,10 +318,9 @@ def tinygrad_entries() -> dict[str, Entry]:
         "relu": ("Tensor.relu", lambda x: x.relu()),
         "softmax": ("Tensor.softmax", lambda x, axis: x.softmax(axis)),
         "log_softmax": ("Tensor.log_softmax", lambda x, axis: x.log_softmax(axis)),
-        "cross_entropy": ("Tensor.sparse_categorical_crossentropy",
-                          lambda logits, target, reduction: logits.sparse_categorical_crossentropy(
-                              target, reduction=reduction)),
+        "cross_entropy": ("Tensor.sparse_categorical_crossentropy", cross_entropy),
         "linear": ("Tensor.linear(w.T, b)", lambda x, w, b=None: x.linear(w.T, b)),
+        "conv_transpose2d": ("Tensor.conv_transpose2d", conv_transpose),
     }
 
     def make(fn: Callable) -> tuple[Callable, Callable]:
@@ -274,7 +335,8 @@ def tinygrad_entries() -> dict[str, Entry]:
             return tuple(g.numpy() for g in total.gradient(*floats))
         return forward, backward
 
-    return {op: _entry("tinygrad", call, *make(fn)) for op, (call, fn) in calls.items()}
+    return {op: _entry("tinygrad", call, *_signed(*make(fn), fn))
+            for op, (call, fn) in calls.items()}
 
 
 # ---------------------------------------------------------------------------- TensorFlow
@@ -313,9 +375,25 @@ def tensorflow_entries() -> dict[str, Entry]:
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=logits)
         return _reduce_np(losses, reduction, tf.reduce_mean, tf.reduce_sum)
 
+    def conv_transpose(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
+                       dilation=1):
+        # NHWC; the oracle gives w as (KH, KW, C_out, C_in), conv2d_transpose's filter
+        (sh, sw), (ph, pw), (oh, ow), (dh, dw) = (_pair(v) for v in (
+            stride, padding, output_padding, dilation))
+        kh, kw = w.shape[0], w.shape[1]
+        n, h, wd = x.shape[0], x.shape[1], x.shape[2]
+        shape = [n, (h - 1) * sh - 2 * ph + dh * (kh - 1) + oh + 1,
+                 (wd - 1) * sw - 2 * pw + dw * (kw - 1) + ow + 1, w.shape[2]]
+        y = tf.nn.conv2d_transpose(x, w, shape, strides=[1, sh, sw, 1],
+                                   padding=[[0, 0], [ph, ph], [pw, pw], [0, 0]],
+                                   dilations=[1, dh, dw, 1])
+        return y if b is None else y + b
+
     no_padding = ("explicit padding: tf.nn.max_pool2d / avg_pool2d take only 'VALID' or "
                   "'SAME' (and 'SAME' is not symmetric padding, see below)", _pool_no_padding)
     no_dilation = ("dilation: tf.nn.max_pool2d has none", _pool_no_dilation)
+    no_groups = ("groups: tf.nn.conv2d_transpose has none",
+                 lambda case: case.params.get("groups", 1) == 1)
     calls = {
         "conv1d": ("tf.nn.conv2d (NHWC, height 1)", conv1d, []),
         "conv2d": ("tf.nn.conv2d (NHWC, explicit padding)", conv2d, []),
@@ -329,6 +407,8 @@ def tensorflow_entries() -> dict[str, Entry]:
         "linear": ("tf.matmul(x, w, transpose_b=True) + b",
                    lambda x, w, b=None: tf.matmul(x, w, transpose_b=True) + (0 if b is None
                                                                              else b), []),
+        "conv_transpose2d": ("tf.nn.conv2d_transpose (NHWC, explicit padding)",
+                             conv_transpose, [no_groups]),
     }
 
     def make(fn: Callable) -> tuple[Callable, Callable]:
@@ -350,7 +430,7 @@ def tensorflow_entries() -> dict[str, Entry]:
 
     from spec.oracle.adapters import IMAGE_OPS
 
-    return {op: _entry("TensorFlow", call, *make(fn), rules=rules,
+    return {op: _entry("TensorFlow", call, *_signed(*make(fn), fn), rules=rules,
                        layout="NHWC" if op in IMAGE_OPS else "NCHW")
             for op, (call, fn, rules) in calls.items()}
 
@@ -407,14 +487,32 @@ def onnxruntime_entries() -> dict[str, Entry]:
             return run("Conv", arrays, ["x", "w", "b"][:len(arrays)], attrs, dtype)
         return fn
 
-    def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, dtype=np.float64):
-        return run("MaxPool", [x], ["x"], window_attrs(2, kernel_size, stride or kernel_size,
-                                                       padding, dilation), dtype)
+    def max_pool(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                 dtype=np.float64):
+        attrs = window_attrs(2, kernel_size, stride or kernel_size, padding, dilation)
+        attrs["ceil_mode"] = int(ceil_mode)
+        return run("MaxPool", [x], ["x"], attrs, dtype)
 
-    def avg_pool(x, kernel_size, stride=None, padding=0, dtype=np.float64):
+    def avg_pool(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                 count_include_pad=True, dtype=np.float64):
         attrs = window_attrs(2, kernel_size, stride or kernel_size, padding)
-        attrs["count_include_pad"] = 1
+        attrs["count_include_pad"] = int(count_include_pad)
+        attrs["ceil_mode"] = int(ceil_mode)
         return run("AveragePool", [x], ["x"], attrs, dtype)
+
+    def cross_entropy(logits, target, reduction="mean", weight=None, ignore_index=-100,
+                      dtype=np.float64):
+        arrays = [logits, target] + ([np.asarray(weight)] if weight is not None else [])
+        return run("SoftmaxCrossEntropyLoss", arrays, ["x", "t", "w"][:len(arrays)],
+                   {"reduction": reduction, "ignore_index": ignore_index}, dtype)
+
+    def conv_transpose(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1,
+                       dilation=1, dtype=np.float64):
+        attrs = window_attrs(2, w.shape[2:], stride, padding, dilation)
+        attrs["group"] = groups
+        attrs["output_padding"] = list(_pair(output_padding))
+        arrays = [x, w] + ([b] if b is not None else [])
+        return run("ConvTranspose", arrays, ["x", "w", "b"][:len(arrays)], attrs, dtype)
 
     def linear(x, w, b=None, dtype=np.float64):
         arrays = [x, w] + ([b] if b is not None else [])
@@ -430,11 +528,9 @@ def onnxruntime_entries() -> dict[str, Entry]:
             "Softmax", [x], ["x"], {"axis": axis}, dtype)),
         "log_softmax": ("LogSoftmax (opset 17)", lambda x, axis, dtype=np.float64: run(
             "LogSoftmax", [x], ["x"], {"axis": axis}, dtype)),
-        "cross_entropy": ("SoftmaxCrossEntropyLoss (opset 17)",
-                          lambda logits, target, reduction, dtype=np.float64: run(
-                              "SoftmaxCrossEntropyLoss", [logits, target], ["x", "t"],
-                              {"reduction": reduction}, dtype)),
+        "cross_entropy": ("SoftmaxCrossEntropyLoss (opset 17)", cross_entropy),
         "linear": ("Gemm (transB=1)", linear),
+        "conv_transpose2d": ("ConvTranspose (opset 17)", conv_transpose),
     }
 
     out = {}
@@ -449,6 +545,10 @@ def onnxruntime_entries() -> dict[str, Entry]:
 
         def forward(*arrays, _fn=fn, _dtype=dtype, **params):
             return np.asarray(_fn(*arrays, dtype=_dtype, **params))
+        sig = inspect.signature(fn)
+        forward = _signed(forward, None, fn)[0]
+        forward.__signature__ = sig.replace(  # type: ignore[attr-defined]
+            parameters=[p for n, p in sig.parameters.items() if n != "dtype"])
         out[op] = _entry("ONNX Runtime", call,
                          forward, None, precision=np.dtype(dtype).name)
     return out

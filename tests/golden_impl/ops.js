@@ -2,6 +2,7 @@
 // backward) for the tests of golden_runner.js. Right as is; GOLDEN_BUG in the environment
 // plants one classic mistake the runner must name:
 //   GOLDEN_BUG=avg-count-valid     average pooling divides by the non-padding elements only
+//                                  (unless divisor_override is given)
 //   GOLDEN_BUG=softmax-diagonal    softmax backward uses only the Jacobian's diagonal
 "use strict";
 
@@ -97,8 +98,8 @@ function eachWindow(g, f) {
             f(o, (nc * g.H + r) * g.W + t);
           }
         }
-        if (BUG === "avg-count-valid") divisors[o] = valid;
-        else divisors[o] = g.divisor || (g.includePad ? padded : valid);
+        const count = BUG === "avg-count-valid" || !g.includePad ? valid : padded;
+        divisors[o] = g.divisor || count;
       }
     }
   }
