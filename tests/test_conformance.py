@@ -125,7 +125,7 @@ def test_the_committed_table_is_the_committed_json_rendered():
     frameworks = committed["frameworks"]
     assert {"torch", "jax", "onnxruntime"} <= set(frameworks)
     for fw in frameworks.values():
-        assert [r["op"] for r in fw["rows"]] == list(OPS)
+        assert set(OPS) <= {r["op"] for r in fw["rows"]}
         assert re.fullmatch(r"\d{4}-\d\d-\d\d", fw["date"]) and fw["versions"]
     rows = _table_rows(text, "| framework | op |")
-    assert len(rows) == len(OPS) * len(frameworks)
+    assert len(rows) == sum(len(fw["rows"]) for fw in frameworks.values())
