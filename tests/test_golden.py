@@ -54,7 +54,8 @@ def test_export_writes_every_file_and_the_cli_says_version_2(tmp_path, capsys):
     assert cli_main(["oracle", "export", str(tmp_path)]) == 0
     names = {p.name for p in tmp_path.iterdir()}
     assert names == {f"{op}.json" for op in OPS} | {"INDEX.json", "README.md",
-                                                    "golden.schema.json"}
+                                                    "golden.schema.json",
+                                                    *golden.RUNNER_FILES}
     assert "version 2" in capsys.readouterr().out
 
 
@@ -325,3 +326,47 @@ def test_an_export_with_another_seed_is_valid_and_differs(tmp_path, exported):
         [c for c in theirs if c["kind"] == "random"]
     assert [c for c in ours if c["kind"] != "random"] == \
         [c for c in theirs if c["kind"] != "random"]
+
+
+@pytest.mark.parametrize("key,flag", [("flipped-kernel", "flip"), ("bias-dropped", "drop_bias")])
+def test_forward_mutants_carry_the_gradients_of_the_mistaken_forward(files, key, flag):
+    # checked against an independent loop implementation with the mistake built in: the
+    # mutant's output is its output, and its gradients are the directional derivative
+    # of sum(grad_out * forward) by central differences (exact here: conv is bilinear)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for case in files["conv2d"]["cases"]:
+        mutant = next((m for m in case["mutants"] if m["key"] == key
+                       and m["stage"] == "forward" and "gradients" in m), None)
+        if mutant is None:
+            continue
+        arrays = [golden.decode(t) for t in case["inputs"]]
+        params = _params(case)
+
+        def wrong(*a, params=params):
+            return oc.conv2d(*a, **params, **{flag: True})
+
+        assert golden.passes(wrong(*arrays), mutant["output"], case["compare"]["float64"])
+        g = golden.decode(case["grad_out"])
+        v = [rng.standard_normal(a.shape) for a in arrays]
+        h = 1e-3
+        plus = np.sum(g * wrong(*[a + h * d for a, d in zip(arrays, v, strict=True)]))
+        minus = np.sum(g * wrong(*[a - h * d for a, d in zip(arrays, v, strict=True)]))
+        grads = [golden.decode(t) for t in mutant["gradients"]]
+        assert [t["name"] for t in mutant["gradients"]] == [t["name"] for t in case["inputs"]]
+        directional = sum(np.sum(gr * d) for gr, d in zip(grads, v, strict=True))
+        assert directional == pytest.approx((plus - minus) / (2 * h), rel=1e-7, abs=1e-7)
+        checked += 1
+    assert checked >= 5
+
+
+def test_a_forward_mistake_invisible_in_the_output_is_a_backward_mutant(files):
+    # a symmetric kernel: flipping it changes no output, but the flipped kernel's dL/dw is
+    # dL/dw rotated by 180 degrees, which differs
+    case = next(c for c in files["conv2d"]["cases"] if "symmetric-kernel" in c["tags"]
+                and c["name"].startswith("doc003"))
+    flipped = [m for m in case["mutants"] if m["key"] == "flipped-kernel"]
+    assert flipped and all(m["stage"] == "backward" for m in flipped)
+    dw = golden.decode(case["gradients"][1])
+    assert any(golden.passes(np.flip(dw, axis=(2, 3)), m["gradients"][1],
+                             case["compare"]["float64"]) for m in flipped)

@@ -2,7 +2,8 @@
 
 ``export(DIR)`` writes one file per op (``conv2d.json``, ...), ``INDEX.json`` (the
 generator's version and commit, the sha256 of every file, the compatibility policy),
-``golden.schema.json`` (a JSON Schema every case file validates against) and a
+``golden.schema.json`` (a JSON Schema every case file validates against), the reference
+runners ``golden_runner.c`` (with ``golden.h``) and ``golden_runner.js``, and a
 ``README.md`` that explains every field to someone who does not read Python.
 
 Per case: the inputs, ``grad_out`` (the vector of the vector-Jacobian product), the
@@ -37,6 +38,10 @@ from .reference import TEXT, engine, variants
 
 SCHEMA = "tinygrad_cnn.oracle.golden"
 VERSION = 2
+
+#: the reference runners shipped in every export (C99 with its header, and Node)
+RUNNERS = Path(__file__).parent / "runners"
+RUNNER_FILES = ("golden.h", "golden_runner.c", "golden_runner.js")
 
 #: float64 rule for exact cases: the expected values are exact rationals, which a float64
 #: result meets up to rounding (1/9 is not a float64 number)
@@ -258,9 +263,11 @@ def tags(case: Case) -> list[str]:
 def mutants(case: Case, output: np.ndarray, gradients: tuple[np.ndarray, ...]
             ) -> list[dict[str, Any]]:
     """The classic mistakes that change this case, each with the mutant's output
-    (stage "forward") or gradients (stage "backward"). A mistake with several forms (e.g.
-    padding one more or one less) gives one mutant per form; a wrong output size gives
-    ``match: "leading-block"`` with the mutant's shape only."""
+    (stage "forward", with its gradients when they are known) or gradients (stage
+    "backward"; also a forward mistake that leaves this case's output unchanged but not
+    its gradients). A mistake with several forms (e.g. padding one more or one less) gives
+    one mutant per form; a wrong output size gives ``match: "leading-block"`` with the
+    mutant's shape only."""
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, str, bytes]] = set()
     for variant in variants(case.op):
@@ -278,11 +285,29 @@ def mutants(case: Case, output: np.ndarray, gradients: tuple[np.ndarray, ...]
                              "match": "leading-block", "output_shape": list(form.shape)}
                     ident = (variant.key, "block", str(form.shape).encode())
                 elif _indistinguishable(form, output):
-                    continue
+                    # the same output (a symmetric kernel flipped, say), yet the mistaken
+                    # forward's gradients may differ: a backward mutant
+                    grads = (forward_mutant_gradients(case, variant.key, form)
+                             if form.shape == output.shape else None)
+                    if grads is None or all(_indistinguishable(g, e) for g, e in
+                                            zip(grads, gradients, strict=True)):
+                        continue
+                    entry = {"key": variant.key, "stage": "backward", "match": "values",
+                             "gradients": [{"name": n, **tensor(g)} for n, g in
+                                           zip(case.differentiable, grads, strict=True)]}
+                    ident = (variant.key, "backward", b"".join(g.tobytes() for g in grads))
                 else:
                     entry = {"key": variant.key, "stage": "forward", "match": "values",
                              "output": tensor(form)}
                     ident = (variant.key, "forward", form.tobytes() + str(form.shape).encode())
+                    if form.shape == output.shape:
+                        grads = forward_mutant_gradients(case, variant.key, form)
+                        if grads is not None and not all(
+                                _indistinguishable(g, e)
+                                for g, e in zip(grads, gradients, strict=True)):
+                            entry["gradients"] = [
+                                {"name": n, **tensor(g)}
+                                for n, g in zip(case.differentiable, grads, strict=True)]
             else:
                 grads = [np.asarray(g, dtype=np.float64) for g in form]
                 if len(grads) != len(gradients) or all(
@@ -298,6 +323,64 @@ def mutants(case: Case, output: np.ndarray, gradients: tuple[np.ndarray, ...]
                 seen.add(ident)
                 out.append(entry)
     return out
+
+
+def _derivations(case: Case, key: str) -> list[tuple[dict, dict, Any]]:
+    """How a forward mistake is the engine on changed inputs or parameters: a list of
+    (arrays, params, post) where ``post`` turns the engine's gradients on the changed inputs
+    into gradients with respect to the case's own inputs."""
+    arrays, params = case.arrays, case.params
+    same = lambda gs: tuple(gs)  # noqa: E731
+    if key == "flipped-kernel":
+        flip = lambda w: np.flip(w, axis=tuple(range(2, w.ndim)))  # noqa: E731
+        return [(dict(arrays, w=flip(arrays["w"]).copy()), params,
+                 lambda gs: (gs[0], flip(gs[1]).copy(), *gs[2:]))]
+    if key == "bias-dropped" and "b" in arrays:
+        b = arrays["b"]
+        return [({k: v for k, v in arrays.items() if k != "b"}, params,
+                 lambda gs: (*gs, np.zeros_like(b, dtype=np.float64)))]
+    if key == "weight-untransposed":
+        return [(dict(arrays, w=arrays["w"].T.copy()), params,
+                 lambda gs: (gs[0], gs[1].T.copy(), *gs[2:]))]
+    changed: list[dict[str, Any]] = []
+    if key == "padding-off-by-one":
+        base = _pair(params["padding"]) if case.op != "conv1d" else (params["padding"],)
+        for delta in (1, -1):
+            p = tuple(v + delta for v in base)
+            if min(p) >= 0:
+                changed.append({"padding": p[0] if len(set(p)) == 1 else p})
+    elif key == "dilation-ignored":
+        changed.append({"dilation": 1})
+    elif key == "stride-ignored":
+        changed.append({"stride": 1})
+    elif key == "wrong-axis":
+        ndim = arrays["x"].ndim
+        changed += [{"axis": a} for a in range(ndim)]
+    elif key == "loss-reduction":
+        changed += [{"reduction": r} for r in ("mean", "sum")]
+    elif key == "avg-pool-wrong-count-at-border":
+        changed.append({"count_include_pad": False})
+    return [(arrays, dict(params, **c), same) for c in changed]
+
+
+def forward_mutant_gradients(case: Case, key: str, form: np.ndarray
+                             ) -> tuple[np.ndarray, ...] | None:
+    """The gradients of a forward mutant (the vector-Jacobian product of the mistaken
+    forward with the case's ``grad_out``), for the mistakes that are the engine on changed
+    inputs or parameters and whose output has the expected shape; None otherwise. A
+    runner uses them to tell that a failing backward is consistent with a forward
+    mistake (a flipped-kernel implementation's gradients are those of the flipped
+    kernel)."""
+    for arrays, params, post in _derivations(case, key):
+        try:
+            out, grads = engine(case, arrays=arrays, params=params)
+        except (ValueError, TypeError):
+            continue
+        out = np.asarray(out, dtype=np.float64)
+        if out.shape == form.shape and np.allclose(out, form, rtol=1e-12, atol=1e-12,
+                                                   equal_nan=True):
+            return tuple(np.asarray(g, dtype=np.float64) for g in post(grads))
+    return None
 
 
 # ------------------------------------------------------------------------------ cases
@@ -367,6 +450,7 @@ def matching_mutants(case: dict[str, Any], output: Any = None,
     expected_shape_ = case["output"]["shape"]
     found = []
     for m in case["mutants"]:
+        hit = False
         if m["stage"] == "forward" and output is not None:
             a = np.asarray(output, dtype=np.float64)
             if m["match"] == "leading-block":
@@ -376,11 +460,9 @@ def matching_mutants(case: dict[str, Any], output: Any = None,
                        and passes(a[region], case["output"], rule))
             else:
                 hit = passes(a, m["output"], rule)
-        elif m["stage"] == "backward" and gradients is not None:
+        if not hit and gradients is not None and "gradients" in m:
             hit = len(gradients) == len(m["gradients"]) and all(
                 passes(g, t, rule) for g, t in zip(gradients, m["gradients"], strict=True))
-        else:
-            hit = False
         if hit and m["key"] not in found:
             found.append(m["key"])
     return found
@@ -427,6 +509,11 @@ def export(directory: str | Path, seed: int = 0) -> list[Path]:
                       "sha256": _sha256(path)})
     schema_path = root / "golden.schema.json"
     schema_path.write_text(json.dumps(SCHEMA_DOCUMENT, indent=1) + "\n")
+    runners = []
+    for name in RUNNER_FILES:
+        runner = root / name
+        runner.write_bytes((RUNNERS / name).read_bytes())
+        runners.append(runner)
     readme = root / "README.md"
     readme.write_text(readme_text(seed, sum(f["cases"] for f in files)))
     index = {
@@ -435,10 +522,11 @@ def export(directory: str | Path, seed: int = 0) -> list[Path]:
                       "commit": _commit()},
         "seed": seed, "compatibility": COMPATIBILITY, "conventions": CONVENTIONS,
         "files": files,
-        "other_files": [{"file": p.name, "sha256": _sha256(p)} for p in (schema_path, readme)],
+        "other_files": [{"file": p.name, "sha256": _sha256(p)}
+                        for p in (schema_path, *runners, readme)],
     }
     (root / "INDEX.json").write_text(json.dumps(index, indent=1) + "\n")
-    return [*written, schema_path, readme, root / "INDEX.json"]
+    return [*written, schema_path, *runners, readme, root / "INDEX.json"]
 
 
 def _keys(cases: list[dict[str, Any]]) -> list[str]:
@@ -684,6 +772,8 @@ in any language: read a case, call your code, compare. Nothing here needs Python
 - `golden.schema.json`: a JSON Schema (draft 2020-12) that every `<op>.json` satisfies.
 - `INDEX.json`: the list of files with their number of cases and their SHA-256, the
   generator's name, version and git commit, the seed, and the compatibility policy.
+- `golden_runner.c` with `golden.h`, and `golden_runner.js`: reference runners that read
+  every case, call your functions, compare and name the mistakes (below).
 - `README.md`: this file.
 
 ## Using a case
@@ -810,17 +900,78 @@ mistakes that change this case are listed; a mistake with several forms (padding
 or one less, say) has one entry per form, with the same key.
 
 - `stage: "forward"`, `match: "values"`: `output` is the mutant's output. If your output
-  fails but passes the compare rule against it, you made that mistake.
+  fails but passes the compare rule against it, you made that mistake. When the mistaken
+  forward has the expected output shape and its derivative is known, the mutant also has
+  `gradients`: the vector-Jacobian product of the mistaken forward with this case's
+  `grad_out`. A backward that is consistent with a wrong forward (a flipped kernel used in
+  both directions, say) fails the expected gradients but matches these. A forward mistake
+  that leaves the output of a case unchanged but not its gradients (a flipped kernel that
+  is symmetric) is listed as a backward mutant.
 - `stage: "forward"`, `match: "leading-block"`: a wrong output size. `output_shape` is the
   mutant's shape; if your output has that shape and its leading block of the expected
   shape (indices 0 .. expected size - 1 on every axis) passes against `output`, you made
   that mistake.
 - `stage: "backward"`: `gradients` are the mutant's gradients, one per differentiable
-  input; your gradients match when each one passes against the mutant's.
+  input; your gradients match when each one passes against the mutant's (the same holds
+  for the `gradients` of a forward mutant).
 - `also`: further keys of mistakes made at the same time by this mutant.
 
 Several mutants can match one wrong result (e.g. on a window of four equal values); look
 at the other cases to tell them apart.
+
+## The reference runners
+
+Two runners come with the files; each needs nothing but a compiler or Node. Both read
+every case of `<op>.json` for each op you implement, round the inputs and `grad_out` to
+float32 first when told `--float32` (then they use the `float32` rule), call your forward
+and backward, compare by the rule above, and on a failure print which element differs and
+the mutants your result matches ("your gradients equal the 'weight-gradient-transposed'
+mutant: ..."), with the mistake's explanation. They end with one line per mistake named
+and a count of the cases: exit status 0 when every case passed, 1 when one failed, 2 for
+bad arguments or files that cannot be read. `--op NAME` checks one op; `--quiet` prints
+only the failures.
+
+**C (C99, the standard library only).** `golden.h` declares the interface. A tensor is a
+`golden_tensor`: `ndim`, `shape[]` and `data` (doubles in row-major order; the integer
+`target` of cross_entropy also comes as `long` values in `index`). The parameters come in
+a `golden_params`: `kernel_size`, `stride`, `padding`, `dilation` and `output_padding` as
+`[h, w]` pairs (an integer in the file fills both; a 1-D op uses `[0]`), `groups`,
+`axis`, `reduction` (`GOLDEN_MEAN`, `GOLDEN_SUM`, `GOLDEN_NONE`), `ceil_mode`,
+`count_include_pad`, `divisor_override` (0: none), `weight` (the class weights, NULL when
+absent, `n_weight` of them), `ignore_index` and `label_smoothing`; a parameter a case does
+not give has its default. You write, per op,
+
+    int my_forward(const golden_tensor *inputs, int n_inputs,
+                   const golden_params *params, golden_tensor *out);
+    int my_backward(const golden_tensor *inputs, int n_inputs,
+                    const golden_tensor *grad_out, const golden_params *params,
+                    golden_tensor *grads);
+
+`inputs` are the case's `inputs` in order (a convolution without bias gets 2, with bias
+3). Set the shape of `out` (or of each `grads[i]`, one per differentiable input) and its
+`data`, allocated with `malloc` (the runner frees it). Return `GOLDEN_OK` (0),
+`GOLDEN_UNSUPPORTED` (1: the case is skipped and counted) or any other value for an error
+(the case fails). A backward should check that `grad_out` has the shape of its own
+output. List the ops in a table that the runner reads:
+
+    const golden_op golden_ops[] = {{{{"conv2d", my_forward, my_backward}},
+                                    {{NULL, NULL, NULL}}}};
+
+(the backward may be NULL). Build and run:
+
+    cc -std=c99 -O2 -o check golden_runner.c my_ops.c -lm
+    ./check DIR [--float32] [--op NAME] [--quiet]
+
+**JavaScript (Node, no packages).** Your module (CommonJS, or an ES module named `.mjs`)
+exports one entry per op, `{{forward(inputs, params), backward(inputs, gradOut,
+params)}}`. `inputs` are the case's inputs in order, each `{{name, shape, data}}` with
+`data` a `Float64Array` (the integer `target`: an array of integers); `params` the case's
+`params` as in the file; `gradOut` is `{{shape, data}}`. `forward` returns `{{shape,
+data}}`, `backward` an array of them, one per differentiable input (either may return a
+promise). Return `null` for a case your code does not do (skipped and counted); a thrown
+error fails the case. Run:
+
+    node golden_runner.js DIR my_ops.js [--float32] [--op NAME] [--quiet]
 
 ## Tags
 
