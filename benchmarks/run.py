@@ -90,13 +90,27 @@ def _rng(seed: int):
     return np.random.default_rng(seed)
 
 
-def _conv_setup(cin: int, cout: int, size: int, backward: bool):
+def _conv_setup(cin: int, cout: int, size: int, backward: bool, algorithm: str = "auto"):
+    """A 3x3 conv, padding 1; ``algorithm``: "auto" (F.conv2d's own choice), "direct"
+    (im2col), "winograd" (F(4x4, 3x3)) or "winograd2" (F(2x2, 3x3))."""
     def setup():
+        import contextlib
+
         import numpy as np
         import torch
 
         import tinygrad_cnn.nn.functional as F
-        from tinygrad_cnn import Tensor
+        from tinygrad_cnn import Tensor, winograd
+
+        if algorithm == "winograd2":
+            def conv(x, w, padding):
+                return winograd.conv2d_3x3(x, w, None, ((padding, padding),) * 2, m=2)
+        else:
+            def conv(x, w, padding):
+                forced = (contextlib.nullcontext() if algorithm == "auto"
+                          else winograd.algorithm(algorithm))
+                with forced:
+                    return F.conv2d(x, w, padding=padding)
 
         rng = _rng(cin * 100 + cout)
         x = rng.standard_normal((64, cin, size, size)).astype(np.float32)
@@ -107,7 +121,7 @@ def _conv_setup(cin: int, cout: int, size: int, backward: bool):
         if backward:
             def engine():
                 xe, we = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-                y = F.conv2d(xe, we, padding=1)
+                y = conv(xe, we, padding=1)
                 y.backward(g)
                 return [y.data, xe.grad.data, we.grad.data]
 
@@ -121,7 +135,7 @@ def _conv_setup(cin: int, cout: int, size: int, backward: bool):
             xe, we = Tensor(x), Tensor(w)
 
             def engine():
-                return [F.conv2d(xe, we, padding=1).data]
+                return [conv(xe, we, padding=1).data]
 
             def reference():
                 with torch.no_grad():
@@ -303,13 +317,18 @@ WORKLOADS: list[Workload] = [
              _conv_setup(32, 64, 14, False)),
     Workload("conv_fwdbwd_32_64", "conv2d fwd+bwd (x, w grads), 32 -> 64 at 14x14", 1.5,
              "PyTorch", _conv_setup(32, 64, 14, True)),
-    Workload("maxpool_fwdbwd", "max_pool2d 2x2 fwd+bwd, 64x32x28x28", 1.5, "PyTorch",
+    # the same conv with the algorithm forced, to show what the automatic choice picked from
+    Workload("conv_fwdbwd_32_64_im2col", "  the same, im2col forced (the direct path)", None,
+             "PyTorch", _conv_setup(32, 64, 14, True, "direct")),
+    Workload("conv_fwdbwd_32_64_f2", "  the same, Winograd F(2x2, 3x3) forced", None,
+             "PyTorch", _conv_setup(32, 64, 14, True, "winograd2")),
+    Workload("maxpool_fwdbwd", "max_pool2d 2x2 fwd+bwd, 64x32x28x28", 1.0, "PyTorch",
              _maxpool_setup, 0, 0),
     Workload("softmax_ce_fwdbwd", "softmax-cross-entropy fwd+bwd, 512x10", 1.0, "PyTorch",
              _softmax_ce_setup),
-    Workload("lenet_sgd_28", "LeNet-like SGD step, batch 64, 1x28x28", 1.5, "PyTorch",
+    Workload("lenet_sgd_28", "LeNet-like SGD step, batch 64, 1x28x28", 1.2, "PyTorch",
              _lenet_setup(28)),
-    Workload("lenet_sgd_8", "LeNet-like SGD step, batch 64, 1x8x8", 1.5, "PyTorch",
+    Workload("lenet_sgd_8", "LeNet-like SGD step, batch 64, 1x8x8", 1.0, "PyTorch",
              _lenet_setup(8)),
     Workload("value_dot_100k", "Value: build+backward relu(50k-term dot), 100k nodes", 0.5,
              "micrograd", _value_dot_setup, 1e-9, 1e-9, _value_dot_arrays),
