@@ -481,11 +481,22 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{seconds * 1e6:.0f} µs"
 
 
-def table(results: list[dict[str, Any]], threads: int) -> str:
-    """A Markdown table of one thread count's results."""
+def _kernel_label(run: dict[str, Any]) -> str:
+    """Which OpenBLAS kernels a run used: the environment's setting or detected."""
+    if run.get("blas_coretype"):
+        return f"OpenBLAS {run['blas_coretype']} kernels (OPENBLAS_CORETYPE set)"
+    return "OpenBLAS kernels detected (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset)"
+
+
+def table(results: list[dict[str, Any]], threads: int,
+          one_thread: dict[str, Any] | None = None) -> str:
+    """A Markdown table of one thread count's results; beside a 1-thread run of the same
+    kernels, each ratio is also given relative to its 1-thread ratio (target <= 1.2)."""
+    single = {r["name"]: r.get("ratio") for r in (one_thread or {}).get("results", [])}
     lines = [f"| workload ({threads} thread{'s' if threads > 1 else ''}) | engine | "
-             "reference | ratio | target (1 thread) |",
-             "|---|---:|---:|---:|---|"]
+             "reference | ratio | target (1 thread) |"
+             + (" ratio / 1-thread ratio |" if single else ""),
+             "|---|---:|---:|---:|---|" + ("---:|" if single else "")]
     for r in results:
         ratio = (r["engine_s"] / r["reference_s"]
                  if r["engine_s"] is not None and r["reference_s"] else None)
@@ -496,9 +507,17 @@ def table(results: list[dict[str, Any]], threads: int) -> str:
         else:
             met = ratio is not None and ratio <= r["target"]
             target = f"<= {r['target']:.1f}x " + ("met" if met else "**missed**")
-        lines.append(f"| {r['description']} | {_fmt_time(r['engine_s'])} | "
-                     f"{_fmt_time(r['reference_s'])} ({r['reference_name']}) | "
-                     f"{'-' if ratio is None else f'{ratio:.2f}x'} | {target} |")
+        row = (f"| {r['description']} | {_fmt_time(r['engine_s'])} | "
+               f"{_fmt_time(r['reference_s'])} ({r['reference_name']}) | "
+               f"{'-' if ratio is None else f'{ratio:.2f}x'} | {target} |")
+        if single:
+            base = single.get(r["name"])
+            if ratio is None or not base:
+                row += " - |"
+            else:
+                rel = ratio / base
+                row += f" {rel:.2f}" + (" **over 1.2**" if rel > 1.2 else "") + " |"
+        lines.append(row)
     return "\n".join(lines)
 
 
@@ -576,15 +595,21 @@ def markdown_report(data: dict[str, Any]) -> str:
            f"{runs[0]['libraries']['torch']}, micrograd {runs[0]['libraries']['micrograd']}; "
            f"{data['rounds']} interleaved rounds, median per call; ratio = engine / "
            f"reference (lower is better).", ""]
+    several = len({run.get("blas_setting", "env") for run in runs}) > 1
+    one_thread = {run.get("blas_setting", "env"): run for run in runs if run["threads"] == 1}
     for run in runs:
         t = run["threads"]
         env = ", ".join(f"`{k}={v}`" for k, v in run["env"].items())
-        out += [f"## {t} thread{'s' if t > 1 else ''}", "",
+        kernels = _kernel_label(run)
+        title = f"{t} thread{'s' if t > 1 else ''}" + (f", {kernels}" if several else "")
+        out += [f"## {title}", "",
                 f"{env}, `OPENBLAS_CORETYPE={run.get('blas_coretype') or '(unset: detected)'}`, "
+                f"`OPENBLAS_L2_SIZE={run.get('blas_l2_size') or '(unset)'}`, "
                 f"`torch.set_num_threads({t})` "
                 f"(torch reports {run['libraries'].get('torch_threads')}); thread pools: "
                 f"{'; '.join(run['libraries']['threadpools']) or 'n/a'}.", "",
-                table(run["results"], t), ""]
+                table(run["results"], t,
+                      one_thread.get(run.get("blas_setting", "env")) if t > 1 else None), ""]
     if data.get("memory"):
         out += ["## Peak memory", "", memory_table(data["memory"]), "", MEMORY_NOTE, ""]
     if data.get("command"):
@@ -601,9 +626,10 @@ def _thread_env(threads: int, blas_coretype: str | None = None) -> dict[str, str
     env = dict(os.environ)
     for var in THREAD_VARS:
         env[var] = str(threads)
-    if blas_coretype == "auto":
+    if blas_coretype == "auto":  # OpenBLAS's own detection: no kernel or cache override
         env.pop("OPENBLAS_CORETYPE", None)
-    elif blas_coretype:
+        env.pop("OPENBLAS_L2_SIZE", None)
+    elif blas_coretype and blas_coretype != "env":
         env["OPENBLAS_CORETYPE"] = blas_coretype
     root = str(ROOT)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
@@ -620,6 +646,7 @@ def child(threads: int, names: list[str], rounds: int, warmup: int) -> dict[str,
     print(f"[{threads} thread(s)] " + ", ".join(f"{v}={os.environ.get(v)}"
                                                 for v in THREAD_VARS)
           + f", OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}"
+          + f", OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE')}"
           + f", torch.get_num_threads()={torch.get_num_threads()}; "
           + "; ".join(libs["threadpools"]), flush=True)
     results = []
@@ -634,6 +661,7 @@ def child(threads: int, names: list[str], rounds: int, warmup: int) -> dict[str,
         results.append(vars(r) | {"ratio": ratio})
     return {"threads": threads, "env": {v: os.environ.get(v) for v in THREAD_VARS},
             "blas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+            "blas_l2_size": os.environ.get("OPENBLAS_L2_SIZE"),
             "libraries": libs, "results": results}
 
 
@@ -651,11 +679,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory table")
     parser.add_argument("--markdown", type=Path, help="write the report here (Markdown)")
     parser.add_argument("--json", type=Path, help="write the raw results here (JSON)")
-    parser.add_argument("--blas-coretype", metavar="NAME",
+    parser.add_argument("--blas-coretype", metavar="NAME[,NAME]", default="env",
                         help="OpenBLAS kernel set for the engine's GEMMs (OPENBLAS_CORETYPE, "
-                             "e.g. Haswell, SkylakeX), or 'auto' to unset it so that OpenBLAS "
-                             "detects the CPU; default: the environment's. PyTorch's oneDNN "
-                             "kernels ignore it")
+                             "e.g. Haswell, SkylakeX), 'auto' to unset it and "
+                             "OPENBLAS_L2_SIZE so that OpenBLAS detects the CPU, or 'env' "
+                             "(the default) to keep the environment's; several, comma-"
+                             "separated, run one after the other (e.g. env,auto). PyTorch's "
+                             "oneDNN kernels ignore it")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument("--_child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_memory", nargs=4, help=argparse.SUPPRESS)
@@ -690,18 +720,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     runs = []
-    for t in threads:
-        out = ROOT / "benchmarks" / f".run-{os.getpid()}-{t}.json"
-        cmd = [sys.executable, __file__, "--_child", str(out), "--threads", str(t),
-               "--rounds", str(args.rounds), "--warmup", str(args.warmup),
-               "--only", ",".join(names)]
-        proc = subprocess.run(cmd, env=_thread_env(t, args.blas_coretype))
-        if proc.returncode != 0:
-            print(f"benchmark child for {t} thread(s) failed (exit {proc.returncode})",
-                  file=sys.stderr)
-            return proc.returncode
-        runs.append(json.loads(out.read_text()))
-        out.unlink()
+    settings = [c.strip() for c in args.blas_coretype.split(",") if c.strip()] or ["env"]
+    for coretype in settings:
+        for t in threads:
+            out = ROOT / "benchmarks" / f".run-{os.getpid()}-{t}.json"
+            cmd = [sys.executable, __file__, "--_child", str(out), "--threads", str(t),
+                   "--rounds", str(args.rounds), "--warmup", str(args.warmup),
+                   "--only", ",".join(names)]
+            proc = subprocess.run(cmd, env=_thread_env(t, coretype))
+            if proc.returncode != 0:
+                print(f"benchmark child for {t} thread(s) failed (exit {proc.returncode})",
+                      file=sys.stderr)
+                return proc.returncode
+            runs.append(json.loads(out.read_text()) | {"blas_setting": coretype})
+            out.unlink()
     memory = None
     if not args.no_memory and any(n.startswith("conv_fwdbwd") for n in names):
         memory = measure_memory(1)
