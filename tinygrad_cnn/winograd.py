@@ -22,8 +22,8 @@ products, each a primitive of the derivative table, so the gradients need nothin
 Accuracy: the transforms add and subtract inputs with weights up to 5 (F(4, 3)) before
 the product, so the rounding error in float grows; `error_bound` states a rigorous bound
 per output element (tested against float64 direct convolution) and
-``docs/fast-convolution.md`` measures it. On exact element types (object arrays of `Fraction`) the
-result equals the direct convolution exactly.
+``docs/fast-convolution.md`` measures it. On exact element types (object arrays of
+`Fraction`) the result equals the direct convolution exactly.
 """
 
 from __future__ import annotations
