@@ -64,7 +64,7 @@ def evaluation_matrix(points: tuple[Any, ...], k: int) -> sp.Matrix:
         if a is sp.oo:
             rows.append([0] * (k - 1) + [1])
         else:
-            rows.append([sp.Integer(a) ** j for j in range(k)])
+            rows.append([sp.Rational(a) ** j for j in range(k)])
     return sp.Matrix(rows)
 
 

@@ -80,6 +80,12 @@ def test_a_wrong_matrix_is_caught_by_the_symbolic_check(monkeypatch):
     assert (fast - direct).applyfunc(spec_winograd.sp.expand) != spec_winograd.sp.zeros(2, 1)
 
 
+def test_evaluation_at_rational_points_is_exact():
+    half = spec_winograd.sp.Rational(1, 2)
+    v = spec_winograd.evaluation_matrix((0, half, spec_winograd.sp.oo), 3)
+    assert v.tolist() == [[1, 0, 0], [1, half, half**2], [0, 0, 1]]
+
+
 def test_multiplication_counts():
     assert spec_winograd.multiplications(2) == {"direct": 36, "winograd": 16,
                                                 "ratio": spec_winograd.sp.Rational(9, 4)}
