@@ -249,6 +249,59 @@ def _lenet_setup(size: int):
     return setup
 
 
+def _vgg_setup():
+    """One SGD step of a VGG-like block pair on 3x32x32, batch 64: conv(3->16) relu
+    conv(16->32) relu pool conv(32->32) relu conv(32->64) relu pool linear(->10); with the
+    automatic choice, the three convs with 16 or more input channels run Winograd."""
+
+    def setup():
+        import numpy as np
+        import torch
+
+        import tinygrad_cnn.nn.functional as F
+        from tinygrad_cnn import Tensor
+
+        rng = _rng(32)
+        shapes = [(16, 3, 3, 3), (32, 16, 3, 3), (32, 32, 3, 3), (64, 32, 3, 3),
+                  (10, 64 * 8 * 8)]
+        init = [(rng.standard_normal(s) / np.sqrt(np.prod(s[1:]))).astype(np.float32)
+                for s in shapes]
+        x = rng.standard_normal((64, 3, 32, 32)).astype(np.float32)
+        labels = rng.integers(0, 10, 64)
+        lr = np.float32(0.01)
+        params = [Tensor(p.copy(), requires_grad=True) for p in init]
+        tparams = [torch.from_numpy(p.copy()).requires_grad_(True) for p in init]
+        tx, tlabels = torch.from_numpy(x), torch.from_numpy(labels)
+
+        def forward(fn, x, p, labels):
+            h = fn.relu(fn.conv2d(x, p[0], padding=1))
+            h = fn.max_pool2d(fn.relu(fn.conv2d(h, p[1], padding=1)), 2)
+            h = fn.relu(fn.conv2d(h, p[2], padding=1))
+            h = fn.max_pool2d(fn.relu(fn.conv2d(h, p[3], padding=1)), 2)
+            return fn.cross_entropy(fn.linear(h.flatten(1), p[4]), labels)
+
+        def engine():
+            loss = forward(F, x, params, labels)
+            for p in params:
+                p.grad = None
+            loss.backward()
+            for p in params:
+                p.data -= lr * p.grad.data
+            return [loss.data] + [p.data for p in params]
+
+        def reference():
+            loss = forward(torch.nn.functional, tx, tparams, tlabels)
+            for p in tparams:
+                p.grad = None
+            loss.backward()
+            with torch.no_grad():
+                for p in tparams:
+                    p -= float(lr) * p.grad
+            return [loss.detach().numpy()] + [p.detach().numpy() for p in tparams]
+        return engine, reference
+    return setup
+
+
 def _value_dot_setup():
     """relu(sum_i w_i x_i), 50,000 terms: 100,001 nodes built then backpropagated."""
     import micrograd.engine as mg
@@ -330,6 +383,8 @@ WORKLOADS: list[Workload] = [
              _lenet_setup(28)),
     Workload("lenet_sgd_8", "LeNet-like SGD step, batch 64, 1x8x8", 1.0, "PyTorch",
              _lenet_setup(8)),
+    Workload("vgg_sgd_32", "VGG-like SGD step, batch 64, 3x32x32, four 3x3 convs", None,
+             "PyTorch", _vgg_setup()),
     Workload("value_dot_100k", "Value: build+backward relu(50k-term dot), 100k nodes", 0.5,
              "micrograd", _value_dot_setup, 1e-9, 1e-9, _value_dot_arrays),
     Workload("value_chain_100k", "Value: build+backward a 100,000-op deep chain", None,
