@@ -66,6 +66,7 @@ TRANSFORMS: dict[int, Transforms] = {
     ),
 }
 
+
 def _kron(a: tuple[tuple[Fraction, ...], ...], b: tuple[tuple[Fraction, ...], ...]
           ) -> list[list[Fraction]]:
     """The Kronecker product, exact: ``(a ⊗ b)[i·p + k, j·q + l] = a[i, j] · b[k, l]``."""
