@@ -248,3 +248,16 @@ def test_the_engine_does_not_import_sympy_for_winograd():
             "F.conv2d(np.ones((8, 16, 6, 6), np.float32), np.ones((16, 16, 3, 3), np.float32))\n"
             "assert 'sympy' not in sys.modules, 'sympy was imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_asymmetric_padding_is_exact(m):
+    rng = np.random.default_rng(5)
+    x = _fractions(rng, (2, 2, 5, 6), 3)
+    w = _fractions(rng, (3, 2, 3, 3), 2)
+    pads = ((2, 0), (0, 3))
+    fast = winograd.conv2d_3x3(Tensor(x), Tensor(w), None, pads, m=m).numpy()
+    padded = Tensor(x).pad(((0, 0), (0, 0), *pads))
+    direct = F.conv2d(padded, Tensor(w)).numpy()
+    assert fast.shape == direct.shape == (2, 3, 5, 7)
+    assert (fast == direct).all()
