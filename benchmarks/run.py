@@ -90,13 +90,27 @@ def _rng(seed: int):
     return np.random.default_rng(seed)
 
 
-def _conv_setup(cin: int, cout: int, size: int, backward: bool):
+def _conv_setup(cin: int, cout: int, size: int, backward: bool, algorithm: str = "auto"):
+    """A 3x3 conv, padding 1; ``algorithm``: "auto" (F.conv2d's own choice), "direct"
+    (im2col), "winograd" (F(4x4, 3x3)) or "winograd2" (F(2x2, 3x3))."""
     def setup():
+        import contextlib
+
         import numpy as np
         import torch
 
         import tinygrad_cnn.nn.functional as F
-        from tinygrad_cnn import Tensor
+        from tinygrad_cnn import Tensor, winograd
+
+        if algorithm == "winograd2":
+            def conv(x, w, padding):
+                return winograd.conv2d_3x3(x, w, None, ((padding, padding),) * 2, m=2)
+        else:
+            def conv(x, w, padding):
+                forced = (contextlib.nullcontext() if algorithm == "auto"
+                          else winograd.algorithm(algorithm))
+                with forced:
+                    return F.conv2d(x, w, padding=padding)
 
         rng = _rng(cin * 100 + cout)
         x = rng.standard_normal((64, cin, size, size)).astype(np.float32)
@@ -107,7 +121,7 @@ def _conv_setup(cin: int, cout: int, size: int, backward: bool):
         if backward:
             def engine():
                 xe, we = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-                y = F.conv2d(xe, we, padding=1)
+                y = conv(xe, we, padding=1)
                 y.backward(g)
                 return [y.data, xe.grad.data, we.grad.data]
 
@@ -121,7 +135,7 @@ def _conv_setup(cin: int, cout: int, size: int, backward: bool):
             xe, we = Tensor(x), Tensor(w)
 
             def engine():
-                return [F.conv2d(xe, we, padding=1).data]
+                return [conv(xe, we, padding=1).data]
 
             def reference():
                 with torch.no_grad():
@@ -235,6 +249,59 @@ def _lenet_setup(size: int):
     return setup
 
 
+def _vgg_setup():
+    """One SGD step of a VGG-like block pair on 3x32x32, batch 64: conv(3->16) relu
+    conv(16->32) relu pool conv(32->32) relu conv(32->64) relu pool linear(->10); with the
+    automatic choice, the three convs with 16 or more input channels run Winograd."""
+
+    def setup():
+        import numpy as np
+        import torch
+
+        import tinygrad_cnn.nn.functional as F
+        from tinygrad_cnn import Tensor
+
+        rng = _rng(32)
+        shapes = [(16, 3, 3, 3), (32, 16, 3, 3), (32, 32, 3, 3), (64, 32, 3, 3),
+                  (10, 64 * 8 * 8)]
+        init = [(rng.standard_normal(s) / np.sqrt(np.prod(s[1:]))).astype(np.float32)
+                for s in shapes]
+        x = rng.standard_normal((64, 3, 32, 32)).astype(np.float32)
+        labels = rng.integers(0, 10, 64)
+        lr = np.float32(0.01)
+        params = [Tensor(p.copy(), requires_grad=True) for p in init]
+        tparams = [torch.from_numpy(p.copy()).requires_grad_(True) for p in init]
+        tx, tlabels = torch.from_numpy(x), torch.from_numpy(labels)
+
+        def forward(fn, x, p, labels):
+            h = fn.relu(fn.conv2d(x, p[0], padding=1))
+            h = fn.max_pool2d(fn.relu(fn.conv2d(h, p[1], padding=1)), 2)
+            h = fn.relu(fn.conv2d(h, p[2], padding=1))
+            h = fn.max_pool2d(fn.relu(fn.conv2d(h, p[3], padding=1)), 2)
+            return fn.cross_entropy(fn.linear(h.flatten(1), p[4]), labels)
+
+        def engine():
+            loss = forward(F, x, params, labels)
+            for p in params:
+                p.grad = None
+            loss.backward()
+            for p in params:
+                p.data -= lr * p.grad.data
+            return [loss.data] + [p.data for p in params]
+
+        def reference():
+            loss = forward(torch.nn.functional, tx, tparams, tlabels)
+            for p in tparams:
+                p.grad = None
+            loss.backward()
+            with torch.no_grad():
+                for p in tparams:
+                    p -= float(lr) * p.grad
+            return [loss.detach().numpy()] + [p.detach().numpy() for p in tparams]
+        return engine, reference
+    return setup
+
+
 def _value_dot_setup():
     """relu(sum_i w_i x_i), 50,000 terms: 100,001 nodes built then backpropagated."""
     import micrograd.engine as mg
@@ -303,14 +370,21 @@ WORKLOADS: list[Workload] = [
              _conv_setup(32, 64, 14, False)),
     Workload("conv_fwdbwd_32_64", "conv2d fwd+bwd (x, w grads), 32 -> 64 at 14x14", 1.5,
              "PyTorch", _conv_setup(32, 64, 14, True)),
-    Workload("maxpool_fwdbwd", "max_pool2d 2x2 fwd+bwd, 64x32x28x28", 1.5, "PyTorch",
+    # the same conv with the algorithm forced, to show what the automatic choice picked from
+    Workload("conv_fwdbwd_32_64_im2col", "  the same, im2col forced (the direct path)", None,
+             "PyTorch", _conv_setup(32, 64, 14, True, "direct")),
+    Workload("conv_fwdbwd_32_64_f2", "  the same, Winograd F(2x2, 3x3) forced", None,
+             "PyTorch", _conv_setup(32, 64, 14, True, "winograd2")),
+    Workload("maxpool_fwdbwd", "max_pool2d 2x2 fwd+bwd, 64x32x28x28", 1.0, "PyTorch",
              _maxpool_setup, 0, 0),
     Workload("softmax_ce_fwdbwd", "softmax-cross-entropy fwd+bwd, 512x10", 1.0, "PyTorch",
              _softmax_ce_setup),
-    Workload("lenet_sgd_28", "LeNet-like SGD step, batch 64, 1x28x28", 1.5, "PyTorch",
+    Workload("lenet_sgd_28", "LeNet-like SGD step, batch 64, 1x28x28", 1.2, "PyTorch",
              _lenet_setup(28)),
-    Workload("lenet_sgd_8", "LeNet-like SGD step, batch 64, 1x8x8", 1.5, "PyTorch",
+    Workload("lenet_sgd_8", "LeNet-like SGD step, batch 64, 1x8x8", 1.0, "PyTorch",
              _lenet_setup(8)),
+    Workload("vgg_sgd_32", "VGG-like SGD step, batch 64, 3x32x32, four 3x3 convs", None,
+             "PyTorch", _vgg_setup()),
     Workload("value_dot_100k", "Value: build+backward relu(50k-term dot), 100k nodes", 0.5,
              "micrograd", _value_dot_setup, 1e-9, 1e-9, _value_dot_arrays),
     Workload("value_chain_100k", "Value: build+backward a 100,000-op deep chain", None,
@@ -462,11 +536,22 @@ def _fmt_time(seconds: float | None) -> str:
     return f"{seconds * 1e6:.0f} µs"
 
 
-def table(results: list[dict[str, Any]], threads: int) -> str:
-    """A Markdown table of one thread count's results."""
+def _kernel_label(run: dict[str, Any]) -> str:
+    """Which OpenBLAS kernels a run used: the environment's setting or detected."""
+    if run.get("blas_coretype"):
+        return f"OpenBLAS {run['blas_coretype']} kernels (OPENBLAS_CORETYPE set)"
+    return "OpenBLAS kernels detected (OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset)"
+
+
+def table(results: list[dict[str, Any]], threads: int,
+          one_thread: dict[str, Any] | None = None) -> str:
+    """A Markdown table of one thread count's results; beside a 1-thread run of the same
+    kernels, each ratio is also given relative to its 1-thread ratio (target <= 1.2)."""
+    single = {r["name"]: r.get("ratio") for r in (one_thread or {}).get("results", [])}
     lines = [f"| workload ({threads} thread{'s' if threads > 1 else ''}) | engine | "
-             "reference | ratio | target (1 thread) |",
-             "|---|---:|---:|---:|---|"]
+             "reference | ratio | target (1 thread) |"
+             + (" ratio / 1-thread ratio |" if single else ""),
+             "|---|---:|---:|---:|---|" + ("---:|" if single else "")]
     for r in results:
         ratio = (r["engine_s"] / r["reference_s"]
                  if r["engine_s"] is not None and r["reference_s"] else None)
@@ -477,9 +562,17 @@ def table(results: list[dict[str, Any]], threads: int) -> str:
         else:
             met = ratio is not None and ratio <= r["target"]
             target = f"<= {r['target']:.1f}x " + ("met" if met else "**missed**")
-        lines.append(f"| {r['description']} | {_fmt_time(r['engine_s'])} | "
-                     f"{_fmt_time(r['reference_s'])} ({r['reference_name']}) | "
-                     f"{'-' if ratio is None else f'{ratio:.2f}x'} | {target} |")
+        row = (f"| {r['description']} | {_fmt_time(r['engine_s'])} | "
+               f"{_fmt_time(r['reference_s'])} ({r['reference_name']}) | "
+               f"{'-' if ratio is None else f'{ratio:.2f}x'} | {target} |")
+        if single:
+            base = single.get(r["name"])
+            if ratio is None or not base:
+                row += " - |"
+            else:
+                rel = ratio / base
+                row += f" {rel:.2f}" + (" **over 1.2**" if rel > 1.2 else "") + " |"
+        lines.append(row)
     return "\n".join(lines)
 
 
@@ -557,15 +650,21 @@ def markdown_report(data: dict[str, Any]) -> str:
            f"{runs[0]['libraries']['torch']}, micrograd {runs[0]['libraries']['micrograd']}; "
            f"{data['rounds']} interleaved rounds, median per call; ratio = engine / "
            f"reference (lower is better).", ""]
+    several = len({run.get("blas_setting", "env") for run in runs}) > 1
+    one_thread = {run.get("blas_setting", "env"): run for run in runs if run["threads"] == 1}
     for run in runs:
         t = run["threads"]
         env = ", ".join(f"`{k}={v}`" for k, v in run["env"].items())
-        out += [f"## {t} thread{'s' if t > 1 else ''}", "",
+        kernels = _kernel_label(run)
+        title = f"{t} thread{'s' if t > 1 else ''}" + (f", {kernels}" if several else "")
+        out += [f"## {title}", "",
                 f"{env}, `OPENBLAS_CORETYPE={run.get('blas_coretype') or '(unset: detected)'}`, "
+                f"`OPENBLAS_L2_SIZE={run.get('blas_l2_size') or '(unset)'}`, "
                 f"`torch.set_num_threads({t})` "
                 f"(torch reports {run['libraries'].get('torch_threads')}); thread pools: "
                 f"{'; '.join(run['libraries']['threadpools']) or 'n/a'}.", "",
-                table(run["results"], t), ""]
+                table(run["results"], t,
+                      one_thread.get(run.get("blas_setting", "env")) if t > 1 else None), ""]
     if data.get("memory"):
         out += ["## Peak memory", "", memory_table(data["memory"]), "", MEMORY_NOTE, ""]
     if data.get("command"):
@@ -582,9 +681,10 @@ def _thread_env(threads: int, blas_coretype: str | None = None) -> dict[str, str
     env = dict(os.environ)
     for var in THREAD_VARS:
         env[var] = str(threads)
-    if blas_coretype == "auto":
+    if blas_coretype == "auto":  # OpenBLAS's own detection: no kernel or cache override
         env.pop("OPENBLAS_CORETYPE", None)
-    elif blas_coretype:
+        env.pop("OPENBLAS_L2_SIZE", None)
+    elif blas_coretype and blas_coretype != "env":
         env["OPENBLAS_CORETYPE"] = blas_coretype
     root = str(ROOT)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH")
@@ -601,6 +701,7 @@ def child(threads: int, names: list[str], rounds: int, warmup: int) -> dict[str,
     print(f"[{threads} thread(s)] " + ", ".join(f"{v}={os.environ.get(v)}"
                                                 for v in THREAD_VARS)
           + f", OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE')}"
+          + f", OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE')}"
           + f", torch.get_num_threads()={torch.get_num_threads()}; "
           + "; ".join(libs["threadpools"]), flush=True)
     results = []
@@ -615,6 +716,7 @@ def child(threads: int, names: list[str], rounds: int, warmup: int) -> dict[str,
         results.append(vars(r) | {"ratio": ratio})
     return {"threads": threads, "env": {v: os.environ.get(v) for v in THREAD_VARS},
             "blas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+            "blas_l2_size": os.environ.get("OPENBLAS_L2_SIZE"),
             "libraries": libs, "results": results}
 
 
@@ -632,11 +734,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory table")
     parser.add_argument("--markdown", type=Path, help="write the report here (Markdown)")
     parser.add_argument("--json", type=Path, help="write the raw results here (JSON)")
-    parser.add_argument("--blas-coretype", metavar="NAME",
+    parser.add_argument("--blas-coretype", metavar="NAME[,NAME]", default="env",
                         help="OpenBLAS kernel set for the engine's GEMMs (OPENBLAS_CORETYPE, "
-                             "e.g. Haswell, SkylakeX), or 'auto' to unset it so that OpenBLAS "
-                             "detects the CPU; default: the environment's. PyTorch's oneDNN "
-                             "kernels ignore it")
+                             "e.g. Haswell, SkylakeX), 'auto' to unset it and "
+                             "OPENBLAS_L2_SIZE so that OpenBLAS detects the CPU, or 'env' "
+                             "(the default) to keep the environment's; several, comma-"
+                             "separated, run one after the other (e.g. env,auto). PyTorch's "
+                             "oneDNN kernels ignore it")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument("--_child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--_memory", nargs=4, help=argparse.SUPPRESS)
@@ -671,18 +775,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     runs = []
-    for t in threads:
-        out = ROOT / "benchmarks" / f".run-{os.getpid()}-{t}.json"
-        cmd = [sys.executable, __file__, "--_child", str(out), "--threads", str(t),
-               "--rounds", str(args.rounds), "--warmup", str(args.warmup),
-               "--only", ",".join(names)]
-        proc = subprocess.run(cmd, env=_thread_env(t, args.blas_coretype))
-        if proc.returncode != 0:
-            print(f"benchmark child for {t} thread(s) failed (exit {proc.returncode})",
-                  file=sys.stderr)
-            return proc.returncode
-        runs.append(json.loads(out.read_text()))
-        out.unlink()
+    settings = [c.strip() for c in args.blas_coretype.split(",") if c.strip()] or ["env"]
+    for coretype in settings:
+        for t in threads:
+            out = ROOT / "benchmarks" / f".run-{os.getpid()}-{t}.json"
+            cmd = [sys.executable, __file__, "--_child", str(out), "--threads", str(t),
+                   "--rounds", str(args.rounds), "--warmup", str(args.warmup),
+                   "--only", ",".join(names)]
+            proc = subprocess.run(cmd, env=_thread_env(t, coretype))
+            if proc.returncode != 0:
+                print(f"benchmark child for {t} thread(s) failed (exit {proc.returncode})",
+                      file=sys.stderr)
+                return proc.returncode
+            runs.append(json.loads(out.read_text()) | {"blas_setting": coretype})
+            out.unlink()
     memory = None
     if not args.no_memory and any(n.startswith("conv_fwdbwd") for n in names):
         memory = measure_memory(1)

@@ -54,3 +54,31 @@ def test_check_fails_loudly_on_a_mismatch():
 
 def test_unknown_workload_is_an_error():
     assert _load_run().main(["--only", "no_such_workload"]) == 2
+
+
+def test_auto_kernels_unset_both_openblas_overrides(monkeypatch):
+    run = _load_run()
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "512")
+    env = run._thread_env(2, "auto")
+    assert "OPENBLAS_CORETYPE" not in env and "OPENBLAS_L2_SIZE" not in env
+    assert env["OPENBLAS_NUM_THREADS"] == "2"
+    kept = run._thread_env(1, "env")
+    assert kept["OPENBLAS_CORETYPE"] == "Haswell" and kept["OPENBLAS_L2_SIZE"] == "512"
+    assert run._thread_env(1, "SkylakeX")["OPENBLAS_CORETYPE"] == "SkylakeX"
+
+
+def test_two_thread_table_compares_each_ratio_with_its_one_thread_ratio():
+    run = _load_run()
+    row = {"name": "w", "description": "a workload", "reference_name": "PyTorch",
+           "target": 1.0, "engine_s": 2.6e-3, "reference_s": 2e-3}
+    single = {"results": [dict(row, engine_s=2e-3, ratio=1.0)]}
+    text = run.table([row], 2, single)
+    line = text.splitlines()[-1]
+    assert "1.30x" in line and "1.30 **over 1.2**" in line
+    assert "ratio / 1-thread ratio" not in run.table([row], 1)
+
+
+def test_the_forced_algorithm_workloads_exist():
+    names = [w.name for w in _load_run().WORKLOADS]
+    assert {"conv_fwdbwd_32_64", "conv_fwdbwd_32_64_im2col", "conv_fwdbwd_32_64_f2"} <= set(names)

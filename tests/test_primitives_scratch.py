@@ -1,5 +1,5 @@
-"""The scratch pool of tinygrad_cnn.primitives: a buffer is reused only when nothing else
-refers to it, so results held by the caller are never overwritten."""
+"""The scratch pool (tinygrad_cnn.scratch) that primitives.py uses: a buffer is reused
+only when nothing else refers to it, so results held by the caller are never overwritten."""
 
 from __future__ import annotations
 
@@ -8,26 +8,27 @@ import numpy as np
 import tinygrad_cnn.nn.functional as F
 from tinygrad_cnn import Tensor
 from tinygrad_cnn import primitives as P
+from tinygrad_cnn import scratch as S
 
 
 def test_a_held_buffer_is_not_handed_out_again():
-    first = P._scratch((512, 1024), np.float32)  # 2 MiB: pooled
-    second = P._scratch((512, 1024), np.float32)
+    first = S.scratch((512, 1024), np.float32)  # 2 MiB: pooled
+    second = S.scratch((512, 1024), np.float32)
     assert first is not second
     view = first[:10]
     del first
-    third = P._scratch((512, 1024), np.float32)
+    third = S.scratch((512, 1024), np.float32)
     assert not np.shares_memory(third, view)  # a view keeps its buffer busy
     del view, second, third
-    again = P._scratch((512, 1024), np.float32)  # all released: one is reused
-    assert any(again is buf for buf in P._POOL[((512, 1024), np.dtype(np.float32))])
+    again = S.scratch((512, 1024), np.float32)  # all released: one is reused
+    assert any(again is buf for buf in S.POOL[((512, 1024), np.dtype(np.float32))])
 
 
 def test_small_and_exact_arrays_are_never_pooled():
-    assert P._scratch((10, 10), np.float32).base is None
-    before = sum(len(v) for v in P._POOL.values())
-    P._scratch((1 << 18, 2), object)
-    assert sum(len(v) for v in P._POOL.values()) == before
+    assert S.scratch((10, 10), np.float32).base is None
+    before = sum(len(v) for v in S.POOL.values())
+    S.scratch((1 << 18, 2), object)
+    assert sum(len(v) for v in S.POOL.values()) == before
 
 
 def test_results_held_across_steps_stay_intact():
@@ -47,3 +48,8 @@ def test_results_held_across_steps_stay_intact():
         np.testing.assert_array_equal(p.numpy(), runs[0][3].numpy())
     fresh = F.conv2d(Tensor(x), Tensor(w), padding=1).numpy()
     np.testing.assert_array_equal(fresh, runs[0][0])
+
+
+def test_primitives_use_the_pool_of_the_scratch_module():
+    assert P._scratch is S.scratch  # one pool, in one place
+    assert not hasattr(P, "_POOL")

@@ -34,7 +34,6 @@ its kind, and a few example input shapes with parameters (``examples``). The spe
 
 from __future__ import annotations
 
-import sys
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -42,50 +41,9 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import numeric
+from .scratch import scratch as _scratch
 
 Shape = tuple[int, ...]
-
-# ------------------------------------------------------------------------ scratch pool
-# Large intermediate arrays (im2col columns, their gradient, the col2im buffer, GEMM
-# results) are taken from a small pool and reused once nothing but the pool refers to
-# them (no Tensor, view or user variable: the reference count says so). A fresh array
-# of that size costs a page fault per 4 KiB on every step, because the C allocator
-# hands large freed blocks back to the kernel.
-
-_POOL: dict[tuple[Shape, np.dtype], list[np.ndarray]] = {}
-_POOL_MIN_BYTES = 1 << 20  # smaller arrays are cheap to allocate
-_POOL_MAX_BYTES = 256 << 20  # at most this much is ever held
-_pool_bytes = 0
-
-
-def _free_refcount() -> int:
-    """What ``sys.getrefcount`` says, in `_scratch`'s loop, of a buffer only the pool holds
-    (3 on CPython 3.11: the list, the loop variable, the argument); measured, not assumed."""
-    buffers = [np.empty(0)]
-    for buf in buffers:
-        return sys.getrefcount(buf)
-    raise AssertionError  # pragma: no cover
-
-
-_FREE = _free_refcount()
-
-
-def _scratch(shape: Shape, dtype: Any) -> np.ndarray:
-    """An uninitialised C-contiguous array, reused from the pool when one is free."""
-    global _pool_bytes
-    dtype = np.dtype(dtype)
-    nbytes = dtype.itemsize * int(np.prod(shape))
-    if nbytes < _POOL_MIN_BYTES or dtype.kind not in "fc":
-        return np.empty(shape, dtype)
-    buffers = _POOL.setdefault((shape, dtype), [])
-    for buf in buffers:
-        if sys.getrefcount(buf) == _FREE:  # nothing else refers to it
-            return buf
-    buf = np.empty(shape, dtype)
-    if _pool_bytes + nbytes <= _POOL_MAX_BYTES:
-        buffers.append(buf)
-        _pool_bytes += nbytes
-    return buf
 
 
 def _reshape(a: np.ndarray, shape: Shape) -> np.ndarray:

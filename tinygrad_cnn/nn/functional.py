@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import winograd
 from ..tensor import Tensor, check_size
 
 __all__ = [
@@ -285,6 +286,9 @@ def _conv(fn: str, x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, in
         raise ValueError(f"{fn}: bias must have shape ({o},), one per output channel, "
                          f"got {b.shape}")
     oh, ow = _check_fits(fn, (h, wd), (kh, kw), stride, pads, dilation)
+    m = winograd.choose(x.shape, w.shape, stride, dilation, groups, x.dtype)
+    if m is not None:  # 3x3, stride 1, enough channels: Winograd's F(m x m, 3 x 3)
+        return winograd.conv2d_3x3(x, w, b, pads, m=m)
     g, og = groups, o // groups
 
     xp = x.pad(((0, 0), (0, 0), *pads))
