@@ -36,7 +36,7 @@ from .errata import listed_for, reconcile
 
 #: the topic modules in reading order; each is the module ``spec.<topic>``
 TOPICS = ("convolution", "shapes", "parameters", "networks", "rules", "gradients",
-          "documents", "claims")
+          "documents", "claims", "winograd")
 #: modules of the package that hold no items
 NOT_TOPICS = frozenset({"core", "report", "errata", "command", "__main__", "oracle"})
 WIDTH = 100

@@ -268,10 +268,11 @@ PINNED_ITEMS = {
     "convolution": ["box_with_box_is_a_triangle", "gaussians_variances_add",
                     "one_sided_exponentials", "commutativity", "shift_property",
                     "discrete_sum_from_the_integral", "cnn_layer_is_cross_correlation",
-                    "gaussian_linear_filter"],
+                    "gaussian_linear_filter", "conv_transpose_is_the_adjoint",
+                    "conv_input_gradient_is_a_transposed_conv"],
     "shapes": ["output_size_by_counting", "conv_output_size_engine", "pool_output_size_engine",
                "same_padding", "document_sizes", "volume_formula", "keras_chain",
-               "alphago_padding"],
+               "alphago_padding", "ceil_mode_output_size"],
     "parameters": ["layer_types", "seed000_progression", "conv_layer_formula",
                    "fully_connected_neuron", "keras_filters", "lenet5"],
     "networks": ["alexnet_torchvision", "alexnet_two_tower", "vgg16"],
@@ -287,6 +288,7 @@ PINNED_ITEMS = {
                "beak_detector", "speech_filters_move_along_frequency", "images_as_arrays",
                "alphago_board_no_max_pooling", "deep_conv_net_reconstructed",
                "wu_kronecker_chain"],
+    "winograd": ["winograd_f2x2_3x3", "winograd_f4x4_3x3"],
 }
 
 
