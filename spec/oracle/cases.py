@@ -384,6 +384,10 @@ def _edge_configs(op: str) -> list[tuple[str, dict[str, Any], str]]:
         ]
         if mp:
             cfgs.append(("dilation-2", _pool_cfg(h=5, w=6, s=1, d=2), "dilation 2"))
+        # a non-square window with one stride for both axes: the only non-square window
+        # the styles with a single stride (cs231n's pool_param, a Pooling layer) can take
+        cfgs.append(("kernel-3x2-stride-1", _pool_cfg(h=4, w=5, kh=3, kw=2, s=1, max_pool=mp),
+                     "non-square 3x2 window, stride 1"))
         return cfgs
     if op == "relu":
         return [("vector", {"shape": (7,)}, "a 1-D input"),
