@@ -115,3 +115,16 @@ def test_cli_help_names_the_styles_and_defaults() -> None:
     assert "{arrays,cs231n,layer}" in text and "(default: arrays)" in text
     assert "backward(dout, cache)" in text
     assert "default: dW,db" in text and "default: table" in text and "default: 0)" in text
+
+
+def test_nhwc_report_says_its_arrays_are_channels_first() -> None:
+    """The shrunk case, the indices and the shapes are printed in the oracle's NCHW: for an
+    NHWC candidate 'first at index [0, 0, 0, 2]' is another element of its own output, so
+    the report has to say which layout it prints."""
+    m = _module("nhwc")
+    report = oracle.check("conv2d", m.conv2D_wrong_weights, m.conv2D_backward,
+                          layout="NHWC", timeout=5)
+    assert not report.passed
+    assert "layout: NHWC" in str(report) and "is your [n, h, w, c]" in str(report)
+    good = oracle.check("conv2d", m.conv2D, m.conv2D_backward, timeout=5)  # NCHW: no line
+    assert "layout:" not in str(good)

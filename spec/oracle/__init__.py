@@ -145,12 +145,12 @@ def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
         runner = InProcessRunner(adapted, timeout, note)
     with runner:
         return _run(op, runner, _name(forward) or "?", _name(backward), seed, scope,
-                    bool(strict), shrink_budget)
+                    bool(strict), shrink_budget, layout=layout)
 
 
 def _run(op: str, runner: ChildRunner | InProcessRunner, forward_name: str,
          backward_name: str | None, seed: int, scope: Scope, strict: bool,
-         shrink_budget: int) -> Report:
+         shrink_budget: int, layout: str = "NCHW") -> Report:
     """Every case through ``runner`` (in scope), then the failure shrunk and diagnosed."""
     forward, backward = runner.forward, runner.backward
     cases = all_cases(op, seed)
@@ -194,7 +194,7 @@ def _run(op: str, runner: ChildRunner | InProcessRunner, forward_name: str,
         results.append(result)
     report = Report(op, forward_name, backward_name, seed, results, unsupported=unsupported,
                     strict=strict, scope=scope.describe(), isolation=runner.description,
-                    order=[c.name for c in cases])
+                    order=[c.name for c in cases], layout=layout)
     _explain(report, runner, forward, backward, scope, shrink_budget)
     report.timing = {"starts": runner.starts, "calls": runner.calls,
                      "start": getattr(runner, "start_seconds", 0.0),
@@ -290,7 +290,8 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     try:
         with runner:
             report = _run(args.op, runner, args.target, args.backward, args.seed, scope,
-                          bool(getattr(args, "strict", False)), 40)
+                          bool(getattr(args, "strict", False)), 40,
+                          layout=getattr(args, "layout", "NCHW"))
     except LoadError as exc:
         return refuse(str(exc))
     except OracleError as exc:

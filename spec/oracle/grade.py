@@ -384,7 +384,8 @@ def grade_check(sub: Submission, check: CheckConfig, config: Config, workdir: st
         with runner:
             report = _run(check.op, runner, f"{sub.name}/{located.name}:{check.forward}",
                           check.backward and f"{sub.name}/{located.name}:{check.backward}",
-                          config.seed, Scope(check.op, check.supports), check.strict, 40)
+                          config.seed, Scope(check.op, check.supports), check.strict, 40,
+                          layout=check.layout or "NCHW")
     except LoadError as exc:
         result = CheckResult(check.name, check.op, 0.0, check.points, "missing", str(exc))
     else:
