@@ -275,6 +275,11 @@ class FromFile:
     layout: str = "NCHW"
     grads: Any = None
 
+    def adapter_arguments(self) -> tuple[str, bool, str, str, Any]:
+        """``(op, has a backward, style, layout, grads)``, for the oracle's own process
+        (see :func:`spec.oracle.isolation.parent_adapter`)."""
+        return (self.op, self.backward is not None, self.style, self.layout, self.grads)
+
     def load(self) -> Any:
         path = Path(self.file)
         sys.path.insert(0, str(path.parent))  # the student's other files import as usual

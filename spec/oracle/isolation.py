@@ -175,6 +175,11 @@ class FromModules:
     layout: str = "NCHW"
     grads: Any = None
 
+    def adapter_arguments(self) -> tuple[str, bool, str, str, Any]:
+        """``(op, has a backward, style, layout, grads)``: see :func:`parent_adapter`."""
+        return (self.op, self.backward_target is not None, self.style, self.layout,
+                self.grads)
+
     def load(self) -> Any:
         forward = load(self.target, self.paths)
         backward = load(self.backward_target, self.paths) if self.backward_target else None
@@ -185,6 +190,36 @@ class FromModules:
                          grads=self.grads)
         except (ValueError, TypeError) as exc:
             raise LoadError(str(exc)) from None
+
+
+def _placeholder_callable(*args: Any, **kwargs: Any) -> Any:
+    raise OracleError("the oracle's placeholder for the candidate was called")
+
+
+def parent_adapter(source: Any) -> Any:
+    """The adapter of ``source`` as built in the oracle's own process, with placeholders for
+    the candidate's callables (None for a source that cannot say how it is adapted).
+
+    What a style can express and whether the candidate has a backward depend on the op, the
+    style, the layout and the names given, never on the candidate's code; so they are
+    decided here, not asked of the child, where the candidate's module may have changed the
+    oracle's own modules (e.g. ``spec.oracle.adapters.adapt``) to skip the cases it fails or
+    to hide its backward.
+    """
+    if isinstance(source, FromObjects):
+        return source.adapted
+    describe = getattr(source, "adapter_arguments", None)
+    if describe is None:
+        return None
+    op, has_backward, style, layout, grads = describe()
+    from .adapters import adapt
+
+    try:
+        return adapt(op, _placeholder_callable,
+                     _placeholder_callable if has_backward else None,
+                     style=style, layout=layout, grads=grads)
+    except (ValueError, TypeError) as exc:
+        raise LoadError(str(exc)) from None
 
 
 # ------------------------------------------------------------ results as plain data
@@ -647,7 +682,16 @@ class ChildRunner:
             self._dead = "the process running it sent an unreadable reply while starting"
             self._stop()
             return
-        self.memory_note, self.has_backward = str(reply[2]), bool(reply[3])
+        self.memory_note = str(reply[2])
+        reference = self._reference()
+        # whether there is a backward to check is the oracle's decision, not the child's
+        self.has_backward = bool(reply[3]) if reference is None else \
+            reference.backward is not None
+
+    def _reference(self) -> Any:
+        if not hasattr(self, "_parent_adapter"):
+            self._parent_adapter = parent_adapter(self.source)
+        return self._parent_adapter
 
     def _stop(self) -> None:
         """End the child and everything it started."""
@@ -790,8 +834,9 @@ class ChildRunner:
     def out_of_scope(self, case: Any) -> str | None:
         """Why the adapter cannot express ``case`` (asked in the oracle's process when it
         has the adapted candidate, else of the child)."""
-        if isinstance(self.source, FromObjects):
-            return self.source.adapted.out_of_scope(case)
+        reference = self._reference()
+        if reference is not None:  # decided here: see parent_adapter
+            return reference.out_of_scope(case)
         self._ensure_running()
         if self._dead is not None:
             return None
