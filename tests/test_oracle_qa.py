@@ -60,6 +60,10 @@ def test_correct_fresh_submission_passes(name: str) -> None:
     m = _module(student)
     report = oracle.check(op, getattr(m, fwd), bwd and getattr(m, bwd), timeout=5, **kwargs)
     assert report.passed, str(report)
+    # every one has a backward (softmax_loss's dx and a layer's backward included), and the
+    # report must not say "(none given: gradients not checked)" when they were checked
+    assert "gradients not checked" not in str(report)
+    assert all(r.grads is not None for r in report.results)
 
 
 @pytest.mark.parametrize("op, student, fwd, bwd, style", [
@@ -128,3 +132,97 @@ def test_nhwc_report_says_its_arrays_are_channels_first() -> None:
     assert "layout: NHWC" in str(report) and "is your [n, h, w, c]" in str(report)
     good = oracle.check("conv2d", m.conv2D, m.conv2D_backward, timeout=5)  # NCHW: no line
     assert "layout:" not in str(good)
+
+
+# ------------------------------------------------------------------ hostile submissions
+
+LYING = QA / "lying" / "layers.py"
+
+
+def test_a_module_that_patches_the_oracle_in_its_child_cannot_hide_cases(tmp_path) -> None:
+    """tests/oracle_qa/lying/layers.py: a softmax_loss whose dx is zeros, which at import
+    replaces spec.oracle.adapters.adapt (its backward becomes None: 'gradients not
+    checked') and Adapted.out_of_scope (only the edge cases are 'expressible'). The oracle
+    asked the child both questions, so the command line said PASS (exit 0). What a style
+    can express and whether there is a backward are now decided in the oracle's process."""
+    run = subprocess.run(
+        [sys.executable, "-m", "tinygrad_cnn.cli", "oracle", "cross_entropy",
+         "layers:softmax_loss", "--style", "cs231n", "--timeout", "5"],
+        cwd=LYING.parent, capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "RESULT: FAIL" in run.stdout and "gradients not checked" not in run.stdout
+    assert "random-0" in run.stdout and "4 not run" not in run.stdout
+
+    # and through grade, as a student's folder
+    student = tmp_path / "subs" / "mallory"
+    student.mkdir(parents=True)
+    (student / "layers.py").write_text(LYING.read_text())
+    config = tmp_path / "grade.toml"
+    config.write_text('[assignment]\nname = "loss"\ntimeout = 5\n\n[[check]]\nname = "loss"\n'
+                      'op = "cross_entropy"\nstyle = "cs231n"\nforward = "softmax_loss"\n'
+                      'module = "layers"\npoints = 5\n')
+    out = tmp_path / "grades.json"
+    from tinygrad_cnn.cli import main as cli_main
+
+    assert cli_main(["oracle", "grade", str(tmp_path / "subs"), "--config", str(config),
+                     "--format", "json", "--out", str(out)]) == 0
+    import json
+
+    row = json.loads(out.read_text())["submissions"][0]
+    assert row["score"] == 0 and row["checks"][0]["status"] == "fail", row
+
+
+HOSTILE = {
+    # name: passes (the values are right) or not
+    "changes_directory": True,
+    "prints_megabytes": True,
+    "float32_result": True,
+    "patches_numpy": False,
+    "lying_subclass": False,
+    "object_array": False,
+    "int_result": False,
+    "complex_result": False,
+    "bool_result": False,
+    "reads_the_stack": False,
+}
+
+
+@pytest.mark.parametrize("isolate", [True, False])
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_relu_gets_the_verdict_it_earned(name: str, isolate: bool, capfd) -> None:
+    """Every candidate answers for itself: a subclass with a lying __eq__ / ufuncs (which
+    made check(isolate=False) crash with AttributeError), numpy patched from inside the
+    call, object / int / complex / bool results, one that searches its process's frames
+    and objects for an expected array (the child never has one). The oracle's process is
+    left as it was (cwd, numpy) when the candidate runs isolated."""
+    import os
+
+    import numpy as np
+
+    h = _module_from(QA / "hostile.py")
+    cwd = os.getcwd()
+    saved = [(np, "allclose"), (np, "array_equal"), (np, "isclose"),
+             (np.testing, "assert_allclose")]
+    saved = [(owner, attr, getattr(owner, attr)) for owner, attr in saved]
+    try:
+        report = oracle.check("relu", getattr(h, name), h.backward, timeout=5,
+                              isolate=isolate)
+    finally:
+        patched = any(getattr(owner, attr) is not value for owner, attr, value in saved)
+        for owner, attr, value in saved:
+            setattr(owner, attr, value)
+        os.chdir(cwd)
+    capfd.readouterr()  # what it printed
+    assert report.passed is HOSTILE[name], str(report)
+    if isolate:
+        assert not patched
+    if name in ("object_array", "int_result", "complex_result", "bool_result"):
+        assert "expected a floating dtype" in str(report)
+
+
+def _module_from(path: Path):
+    spec = importlib.util.spec_from_file_location(f"oracle_qa_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

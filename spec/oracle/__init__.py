@@ -153,6 +153,9 @@ def _run(op: str, runner: ChildRunner | InProcessRunner, forward_name: str,
          shrink_budget: int, layout: str = "NCHW") -> Report:
     """Every case through ``runner`` (in scope), then the failure shrunk and diagnosed."""
     forward, backward = runner.forward, runner.backward
+    if backward is not None and not backward_name:  # cs231n's softmax_loss, a layer object
+        backward_name = (f"{forward_name}, its own gradient (softmax_loss's dx, or the "
+                         "backward of the layer it builds)")
     cases = all_cases(op, seed)
     results: list[CaseResult] = []
     unsupported: list[Unsupported] = []
