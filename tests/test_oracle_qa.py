@@ -226,3 +226,34 @@ def _module_from(path: Path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_grade_a_mixed_class_in_the_cs231n_sample_config(tmp_path) -> None:
+    """The sample config (cs231n style) on fresh students: right naive loops (a folder and a
+    single file), one with a mistake in every function, and a student who wrote the
+    im2col layers under other names (missing, with the reason)."""
+    import json
+    import shutil
+    import xml.etree.ElementTree as ET
+
+    from tinygrad_cnn.cli import main as cli_main
+
+    subs = tmp_path / "subs"
+    for student in ("cs_good", "cs_bugs", "cs_fast"):
+        shutil.copytree(QA / student, subs / student)
+    shutil.copy(QA / "cs_good" / "layers.py", subs / "zoe.py")
+    config = ROOT / "examples" / "grading" / "grade.toml"
+    out = tmp_path / "grades.json"
+    assert cli_main(["oracle", "grade", str(subs), "--config", str(config), "--format",
+                     "json", "--out", str(out), "--jobs", "2"]) == 0
+    rows = {s["name"]: s for s in json.loads(out.read_text())["submissions"]}
+    assert rows["cs_good"]["score"] == rows["zoe"]["score"] == 20
+    bugs = {c["check"]: c for c in rows["cs_bugs"]["checks"]}
+    assert [bugs[k]["status"] for k in ("conv", "pool", "loss")] == ["fail"] * 3
+    assert bugs["loss"]["diagnoses"][0] == "loss-gradient-missing-1/N"
+    fast = {c["check"]: c for c in rows["cs_fast"]["checks"]}
+    assert fast["conv"]["status"] == "missing" and "conv_forward_naive" in fast["conv"]["reason"]
+    junit = tmp_path / "grades.xml"
+    assert cli_main(["oracle", "grade", str(subs), "--config", str(config), "--format",
+                     "junit", "--out", str(junit), "--jobs", "2"]) == 0
+    assert ET.parse(junit).getroot().get("tests") == "12"
