@@ -257,3 +257,30 @@ def test_grade_a_mixed_class_in_the_cs231n_sample_config(tmp_path) -> None:
     assert cli_main(["oracle", "grade", str(subs), "--config", str(config), "--format",
                      "junit", "--out", str(junit), "--jobs", "2"]) == 0
     assert ET.parse(junit).getroot().get("tests") == "12"
+
+
+def test_a_process_left_running_does_not_hold_the_callers_pipe() -> None:
+    """The candidate's output went straight to the oracle's standard error, so a process it
+    started (and detached) kept the caller's pipe open: subprocess.run(capture_output=True),
+    like a CI step, waited for it (40 s here, forever for an endless one). The output now
+    goes to a file that the oracle copies to its standard error."""
+    import time
+
+    start = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "tinygrad_cnn.cli", "oracle", "relu",
+         "hostile:leaves_a_process_running", "--backward", "hostile:backward", "--timeout",
+         "5"], cwd=QA, capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0 and "RESULT: PASS" in run.stdout, run.stdout + run.stderr
+    assert time.monotonic() - start < 30
+
+
+def test_what_the_candidate_prints_is_still_shown_on_stderr() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "tinygrad_cnn.cli", "oracle", "relu",
+         "hostile:prints_megabytes", "--backward", "hostile:backward", "--timeout", "5"],
+        cwd=QA, capture_output=True, text=True, timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0 and "RESULT: PASS" in run.stdout
+    assert "y" * 1000 in run.stderr and "z" * 1000 in run.stderr and "yyy" not in run.stdout

@@ -35,7 +35,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -243,6 +246,34 @@ def assert_matches(op: str, forward: Callable[..., Any],
 
 # ------------------------------------------------------------------------------- CLI
 
+#: The most the candidate may print (to a file) in one call under ``tinygrad-cnn oracle``;
+#: a write past it ends the process running it, which fails that call.
+CLI_OUTPUT_LIMIT = 64 * 2**20
+
+
+def _relay(path: str) -> None:
+    """Copy what the candidate printed to the standard error, and empty the file (the
+    child appends, so the limit counts from there again)."""
+    try:
+        with open(path, "rb+") as printed:
+            sys.stderr.flush()
+            shutil.copyfileobj(printed, sys.stderr.buffer)
+            sys.stderr.flush()
+            printed.truncate(0)
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+class _RelayingRunner(ChildRunner):
+    """A child runner whose output file is copied to the standard error after each call."""
+
+    def call(self, which: str, args: tuple, kwargs: dict[str, Any]) -> Any:
+        try:
+            return super().call(which, args, kwargs)
+        finally:
+            if self.output is not None:
+                _relay(self.output)
+
 
 def main(args: argparse.Namespace | list[str] | None = None) -> int:
     """``tinygrad-cnn oracle OP MODULE:FUNCTION [--backward MODULE:FUNCTION] [--seed N]
@@ -288,22 +319,30 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     source = FromModules(args.op, args.target, args.backward, tuple(args.path),
                          style=getattr(args, "style", "arrays"),
                          layout=getattr(args, "layout", "NCHW"), grads=grads)
-    runner = ChildRunner(source, timeout=args.timeout,
-                         memory_mib=getattr(args, "memory", DEFAULT_MEMORY_MIB))
-    try:
-        with runner:
-            report = _run(args.op, runner, args.target, args.backward, args.seed, scope,
-                          bool(getattr(args, "strict", False)), 40,
-                          layout=getattr(args, "layout", "NCHW"))
-    except LoadError as exc:
-        return refuse(str(exc))
-    except OracleError as exc:
-        print(f"tinygrad-cnn oracle: internal error (not your code's fault): {exc}",
-              file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # the user's Ctrl-C (the child ignores it): no verdict
-        print("tinygrad-cnn oracle: interrupted; no verdict", file=sys.stderr)
-        return 130
+    # what the candidate prints goes to a file, copied to the standard error after the run:
+    # a process it starts and leaves running then holds that file, not the caller's pipe
+    # (which kept a CI step or subprocess.run(capture_output=True) waiting for it)
+    with tempfile.TemporaryDirectory(prefix="tinygrad-cnn-oracle-") as tmp:
+        output = os.path.join(tmp, "output")
+        runner = _RelayingRunner(source, timeout=args.timeout,
+                                 memory_mib=getattr(args, "memory", DEFAULT_MEMORY_MIB),
+                                 output=output, output_limit=CLI_OUTPUT_LIMIT)
+        try:
+            with runner:
+                report = _run(args.op, runner, args.target, args.backward, args.seed, scope,
+                              bool(getattr(args, "strict", False)), 40,
+                              layout=getattr(args, "layout", "NCHW"))
+        except LoadError as exc:
+            return refuse(str(exc))
+        except OracleError as exc:
+            print(f"tinygrad-cnn oracle: internal error (not your code's fault): {exc}",
+                  file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:  # the user's Ctrl-C (the child ignores it): no verdict
+            print("tinygrad-cnn oracle: interrupted; no verdict", file=sys.stderr)
+            return 130
+        finally:
+            _relay(output)
     print(report)
     sys.stdout.flush()
     return 0 if report.passed else 1

@@ -94,3 +94,20 @@ def reads_the_stack(x):
 
 def backward(x, *, grad_out):
     return _relu_grad(x, grad_out)
+
+
+_SURVIVOR = []
+
+
+def leaves_a_process_running(x):
+    """Once: a grandchild that leaves the process group and outlives the oracle's child."""
+    if not _SURVIVOR:
+        _SURVIVOR.append(os.fork())
+        if _SURVIVOR[0] == 0:
+            os.setsid()
+            if os.fork() == 0:
+                import time
+
+                time.sleep(40)
+            os._exit(0)
+    return _relu(x)
