@@ -284,3 +284,30 @@ def test_what_the_candidate_prints_is_still_shown_on_stderr() -> None:
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert run.returncode == 0 and "RESULT: PASS" in run.stdout
     assert "y" * 1000 in run.stderr and "z" * 1000 in run.stderr and "yyy" not in run.stdout
+
+
+def test_grade_warns_when_a_submission_writes_into_the_folder(tmp_path, capsys) -> None:
+    """mallory's module, at import, copies her right file over zed's (zed flips the kernel),
+    and zed got 20/20. The oracle cannot stop a process of the same user from writing
+    files; it now says which files changed while grading, so the grades are not trusted
+    silently."""
+    from tinygrad_cnn.cli import main as cli_main
+
+    sample = ROOT / "examples" / "grading"
+    config = str(sample / "grade.toml")
+    (tmp_path / "zed").mkdir()
+    (tmp_path / "zed" / "layers.py").write_text(
+        (sample / "submissions" / "bob" / "layers.py").read_text())
+    (tmp_path / "mallory").mkdir()
+    (tmp_path / "mallory" / "layers.py").write_text(
+        "import pathlib\n_here = pathlib.Path(__file__).resolve().parent\n"
+        "(_here.parent / 'zed' / 'layers.py').write_text((_here / 'layers.py').read_text())\n"
+        + (sample / "submissions" / "alice" / "layers.py").read_text())
+    assert cli_main(["oracle", "grade", str(tmp_path), "--config", config, "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: files in" in err and "zed/layers.py" in err and "sandbox" in err
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    (clean / "ann.py").write_text((sample / "submissions" / "alice" / "layers.py").read_text())
+    assert cli_main(["oracle", "grade", str(clean), "--config", config, "--jobs", "1"]) == 0
+    assert "warning" not in capsys.readouterr().err

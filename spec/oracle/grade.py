@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import math
@@ -563,6 +564,29 @@ FORMATTERS = {"table": format_table, "json": format_json, "junit": format_junit,
 # ------------------------------------------------------------------------------- CLI
 
 
+def snapshot(root: str | Path, limit: int = 20_000) -> dict[str, str]:
+    """``relative path -> sha256`` of the files under ``root`` (at most ``limit`` files;
+    what cannot be read is left out)."""
+    root = Path(root)
+    found: dict[str, str] = {}
+    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    for path in paths[:limit]:
+        try:
+            found[str(path.relative_to(root) if path != root else path.name)] = \
+                hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue
+    return found
+
+
+def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The files changed, added or removed between two :func:`snapshot` s (bytecode
+    caches left out)."""
+    names = sorted(set(before) | set(after))
+    return [n for n in names if before.get(n) != after.get(n)
+            and "__pycache__" not in Path(n).parts]
+
+
 def main(args: argparse.Namespace) -> int:
     """``tinygrad-cnn oracle grade SUBMISSIONS --config FILE [--jobs N] [--format F]
     [--out FILE]``: exit 0 when grading completed (whatever the scores), 2 for a bad config
@@ -589,7 +613,17 @@ def main(args: argparse.Namespace) -> int:
         return refuse(f"the gradescope format grades one submission, and {args.target} has "
                       "no .py file: give the folder that holds the student's files")
     start = time.perf_counter()
+    before = snapshot(args.target)
     results = grade(subs, config, getattr(args, "jobs", None))
+    changed = changed_files(before, snapshot(args.target))
+    if changed:  # a submission wrote into the folder (its own, or another student's)
+        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more"
+                                           if len(changed) > 10 else "")
+        print(f"tinygrad-cnn oracle grade: warning: files in {args.target} changed while "
+              f"grading: {shown}. A submission may have written into another student's "
+              "folder, so those grades cannot be trusted: grade untrusted code in a "
+              "sandbox (a container, another user) with the submissions read-only.",
+              file=sys.stderr)
     text = FORMATTERS[fmt](results, config, time.perf_counter() - start)
     out = getattr(args, "out", None)
     if out:
