@@ -311,3 +311,29 @@ def test_grade_warns_when_a_submission_writes_into_the_folder(tmp_path, capsys) 
     (clean / "ann.py").write_text((sample / "submissions" / "alice" / "layers.py").read_text())
     assert cli_main(["oracle", "grade", str(clean), "--config", config, "--jobs", "1"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_submission_that_kills_its_grading_worker_costs_only_its_row(tmp_path,
+                                                                        capsys) -> None:
+    """os.kill(os.getppid(), SIGKILL) at import killed the pool worker grading it: the
+    pool broke and `grade --jobs 2` ended in a BrokenProcessPool traceback for the whole
+    class. The others are graded again, and the row says what happened."""
+    from tinygrad_cnn.cli import main as cli_main
+
+    sample = ROOT / "examples" / "grading"
+    alice = (sample / "submissions" / "alice" / "layers.py").read_text()
+    for name in ("ann", "bea"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "layers.py").write_text(alice)
+    (tmp_path / "kim").mkdir()
+    (tmp_path / "kim" / "layers.py").write_text(
+        "import os\nimport signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + alice)
+    out = tmp_path / "grades.json"
+    assert cli_main(["oracle", "grade", str(tmp_path), "--config", str(sample / "grade.toml"),
+                     "--jobs", "2", "--format", "json", "--out", str(out)]) == 0
+    import json
+
+    rows = {s["name"]: s for s in json.loads(out.read_text())["submissions"]}
+    assert rows["ann"]["score"] == rows["bea"]["score"] == 20
+    assert rows["kim"]["score"] == 0
+    assert "was killed" in rows["kim"]["checks"][0]["reason"]

@@ -447,10 +447,32 @@ def grade(submissions: Sequence[Submission], config: Config, jobs: int | None = 
         if jobs == 1 or len(submissions) <= 1:
             return [grade_submission(s, config, workdir) for s in submissions]
         context = multiprocessing.get_context("fork" if can_fork() else "spawn")
+        results: dict[int, SubmissionResult] = {}
+        broken: list[int] = []
         with concurrent.futures.ProcessPoolExecutor(min(jobs, len(submissions)),
                                                     mp_context=context) as pool:
-            return list(pool.map(_grade_in_worker, [(s, config, workdir)
-                                                    for s in submissions]))
+            futures = [pool.submit(_grade_in_worker, (s, config, workdir))
+                       for s in submissions]
+            for i, future in enumerate(futures):
+                try:
+                    results[i] = future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    broken.append(i)
+        # a submission that killed the worker grading it (e.g. os.kill(os.getppid(), 9))
+        # broke the pool for every submission in flight: each of those is graded again on
+        # its own, and the one that breaks it alone gets a row saying so
+        for i in broken:
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                try:
+                    results[i] = pool.submit(_grade_in_worker,
+                                             (submissions[i], config, workdir)).result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    results[i] = SubmissionResult(submissions[i].name, [
+                        CheckResult(c.name, c.op, 0.0, c.points, "fail",
+                                    "the process grading this submission was killed (the "
+                                    "submission killed or signalled the oracle's process)")
+                        for c in config.checks])
+        return [results[i] for i in range(len(submissions))]
 
 
 # --------------------------------------------------------------------------- formats
