@@ -337,3 +337,43 @@ def test_a_submission_that_kills_its_grading_worker_costs_only_its_row(tmp_path,
     assert rows["ann"]["score"] == rows["bea"]["score"] == 20
     assert rows["kim"]["score"] == 0
     assert "was killed" in rows["kim"]["checks"][0]["reason"]
+
+
+BUGGY = {
+    # name: (op, student, forward, backward, check kwargs, the first diagnosis or None)
+    "cs231n conv window steps by one": ("conv2d", "cs_bugs", "conv_forward_naive",
+                                        "conv_backward_naive", {"style": "cs231n"},
+                                        "window-steps-by-one"),
+    "cs231n max pool window steps by one": ("max_pool2d", "cs_bugs",
+                                            "max_pool_forward_steps_by_one", None,
+                                            {"style": "cs231n"}, "window-steps-by-one"),
+    "cs231n softmax_loss without 1/N": ("cross_entropy", "cs_bugs", "softmax_loss", None,
+                                        {"style": "cs231n"}, "loss-gradient-missing-1/N"),
+    "cs231n affine db over the wrong axis": ("linear", "cs_bugs", "affine_forward",
+                                             "affine_backward", {"style": "cs231n"}, None),
+    "dlfs SoftmaxWithLoss without / batch_size": ("cross_entropy", "dlfs_bugs",
+                                                  "SoftmaxWithLossNoBatch", None,
+                                                  {"style": "layer"},
+                                                  "loss-gradient-missing-1/N"),
+    "dlfs Relu mask x < 0": ("relu", "dlfs_bugs", "ReluWrongMask", None, {"style": "layer"},
+                             "relu-grad-at-zero"),
+    "dlfs average Pooling without 1/(kh*kw)": ("avg_pool2d", "dlfs_bugs",
+                                               "PoolingAvgNoDivide", None,
+                                               {"style": "layer"}, "constant-factor"),
+    "dlfs Convolution dW reshaped without transpose": ("conv2d", "dlfs_bugs", "Convolution",
+                                                       None, {"style": "layer"}, None),
+    "nhwc conv with OIHW-ordered weights": ("conv2d", "nhwc", "conv2D_wrong_weights",
+                                            "conv2D_backward", {"layout": "NHWC"}, None),
+}
+
+
+@pytest.mark.parametrize("name", list(BUGGY))
+def test_buggy_fresh_submission_fails_with_a_fitting_diagnosis(name: str) -> None:
+    op, student, fwd, bwd, kwargs, diagnosis = BUGGY[name]
+    m = _module(student)
+    report = oracle.check(op, getattr(m, fwd), bwd and getattr(m, bwd), timeout=5, **kwargs)
+    assert not report.passed, str(report)
+    if diagnosis is None:  # nothing classic: no name is better than a wrong one
+        assert report.diagnoses == [], str(report)
+    else:
+        assert report.diagnoses[0] == diagnosis, str(report)

@@ -101,3 +101,15 @@ def max_pool_backward_naive(dout, cache):
                     k = np.argmax(window)
                     dx[n, c, i*s + k // ph, j*s + k % ph] += dout[n, c, i, j]
     return dx
+
+
+def max_pool_forward_steps_by_one(x, pool_param):
+    # bug: the window starts at (i, j) instead of (i*stride, j*stride)
+    N, C, H, W = x.shape
+    ph, pw, s = pool_param['pool_height'], pool_param['pool_width'], pool_param['stride']
+    H_out, W_out = 1 + (H - ph) // s, 1 + (W - pw) // s
+    out = np.zeros((N, C, H_out, W_out))
+    for i in range(H_out):
+        for j in range(W_out):
+            out[:, :, i, j] = x[:, :, i:i+ph, j:j+pw].max(axis=(2, 3))
+    return out, (x, pool_param)
