@@ -377,3 +377,18 @@ def test_buggy_fresh_submission_fails_with_a_fitting_diagnosis(name: str) -> Non
         assert report.diagnoses == [], str(report)
     else:
         assert report.diagnoses[0] == diagnosis, str(report)
+
+
+def test_a_wider_dtype_does_not_buy_the_float32_tolerance() -> None:
+    """A log_softmax off by 3e-6 fails in float64, and passed when cast to np.longdouble:
+    every dtype but float64 got the float32 tolerance."""
+    import numpy as np
+
+    def off(x, axis=-1):
+        z = x - x.max(axis=axis, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=axis, keepdims=True)) + 3e-6
+
+    for dtype in (np.float64, np.longdouble):
+        report = oracle.check("log_softmax", lambda x, axis=-1, t=dtype: off(x, axis).astype(t),
+                              timeout=5)
+        assert not report.passed, dtype

@@ -65,9 +65,9 @@ class CaseResult:
 def _tolerance(dtype: np.dtype, expected: np.ndarray) -> tuple[float, float]:
     scale = float(np.max(np.abs(expected))) if expected.size else 1.0
     scale = max(1.0, scale if np.isfinite(scale) else 1.0)
-    if dtype == np.float64:
+    if np.dtype(dtype).itemsize >= 8:  # float64, and wider (longdouble is no excuse)
         return 1e-7, 1e-9 * scale
-    return 1e-4, 1e-5 * scale
+    return 1e-4, 1e-5 * scale  # float32 (and narrower)
 
 
 def close(actual: Any, expected: Any, equal_nan: bool = False) -> bool:
