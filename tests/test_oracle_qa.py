@@ -392,3 +392,31 @@ def test_a_wider_dtype_does_not_buy_the_float32_tolerance() -> None:
         report = oracle.check("log_softmax", lambda x, axis=-1, t=dtype: off(x, axis).astype(t),
                               timeout=5)
         assert not report.passed, dtype
+
+
+def test_a_garbled_exception_message_is_printed_escaped(tmp_path) -> None:
+    """A message with a lone surrogate ended `tinygrad-cnn oracle` and `oracle grade` (the
+    table) in a UnicodeEncodeError traceback; terminal escapes went to the terminal raw,
+    and a line break let the message add a fake 'RESULT: PASS' line to the report."""
+    folder = QA / "garbled"
+    run = subprocess.run(
+        [sys.executable, "-m", "tinygrad_cnn.cli", "oracle", "cross_entropy",
+         "layers:softmax_loss", "--style", "cs231n", "--timeout", "5"],
+        cwd=folder, capture_output=True, timeout=120,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    out = run.stdout.decode("utf-8")
+    assert run.returncode == 1 and "Traceback" not in run.stderr.decode("utf-8", "replace")
+    assert "\\x1b[2J \\ud800\\x0aRESULT: PASS" in out and "\x1b" not in out
+    assert [line for line in out.splitlines() if line.startswith("RESULT:")] == [
+        out.splitlines()[-1]]
+    import shutil
+
+    shutil.copytree(folder, tmp_path / "subs" / "garbled")
+    grade = subprocess.run(
+        [sys.executable, "-m", "tinygrad_cnn.cli", "oracle", "grade", str(tmp_path / "subs"),
+         "--config", str(ROOT / "examples" / "grading" / "grade.toml"), "--jobs", "2"],
+        cwd=tmp_path, capture_output=True, timeout=300,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    table = grade.stdout.decode("utf-8")
+    assert grade.returncode == 0, grade.stderr.decode("utf-8", "replace")
+    assert "garbled" in table and "\x1b" not in table

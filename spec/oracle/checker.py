@@ -14,7 +14,7 @@ import numpy as np
 
 from .adapters import StyleError
 from .cases import Case, build, expected_shape, shrink_moves
-from .isolation import CandidateError
+from .isolation import CandidateError, printable
 from .reference import TEXT, engine, variant_value, variants
 
 Forward = Callable[..., Any]
@@ -190,7 +190,11 @@ def _call(fn: Callable[..., Any], args: list[np.ndarray], kwargs: dict[str, Any]
         running[0] = False
         frames = traceback.extract_tb(exc.__traceback__)
         where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-        return None, f"raised {type(exc).__name__}: {exc}{where}", "raised"
+        try:
+            text = str(exc)
+        except Exception:  # noqa: BLE001 - the candidate's own __str__ may misbehave
+            text = "(its message could not be read)"
+        return None, printable(f"raised {type(exc).__name__}: {text}{where}"), "raised"
     finally:
         if limit:
             signal.setitimer(signal.ITIMER_REAL, 0)

@@ -53,7 +53,14 @@ from pathlib import Path
 from typing import Any
 
 from .cases import OPS
-from .isolation import DEFAULT_MEMORY_MIB, ChildRunner, LoadError, can_fork, validate_limits
+from .isolation import (
+    DEFAULT_MEMORY_MIB,
+    ChildRunner,
+    LoadError,
+    can_fork,
+    printable,
+    validate_limits,
+)
 from .scope import Scope
 
 FORMATS = ("table", "json", "junit", "gradescope")
@@ -647,6 +654,8 @@ def main(args: argparse.Namespace) -> int:
               "sandbox (a container, another user) with the submissions read-only.",
               file=sys.stderr)
     text = FORMATTERS[fmt](results, config, time.perf_counter() - start)
+    if fmt == "table":  # student names and messages may hold anything
+        text = printable(text, newlines=True)
     out = getattr(args, "out", None)
     if out:
         try:

@@ -89,6 +89,27 @@ class OracleError(RuntimeError):
     """The oracle's own machinery failed (never reported as the candidate's failure)."""
 
 
+# ---------------------------------------------------------------------- candidate text
+
+
+def printable(text: str, newlines: bool = False) -> str:
+    """``text`` from a candidate (an exception's message, a name) safe to print and to
+    encode: control characters (terminal escapes included) and lone surrogates (which no
+    encoder takes: printing one ended the oracle with UnicodeEncodeError) are shown as
+    escapes; so are line breaks unless ``newlines``, so that a message stays on its line
+    and cannot add lines such as a fake ``RESULT: PASS`` to a report."""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if (newlines and ch == "\n") or ch == "\t":
+            out.append(ch)
+        elif o < 32 or 127 <= o < 160 or 0xD800 <= o <= 0xDFFF:
+            out.append(f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 # ------------------------------------------------------------------------ validation
 
 
@@ -329,7 +350,7 @@ def _describe(exc: BaseException) -> str:
         text = "(its message could not be read)"
     if len(text) > _MAX_TEXT:
         text = text[:_MAX_TEXT] + "..."
-    return f"raised {type(exc).__name__}{': ' + text if text else ''}{where}"
+    return printable(f"raised {type(exc).__name__}{': ' + text if text else ''}{where}")
 
 
 def _vm_bytes() -> int | None:
@@ -673,9 +694,9 @@ class ChildRunner:
         kind = reply[1]
         if kind == "load-error":
             self._stop()
-            raise LoadError(reply[2])
+            raise LoadError(printable(str(reply[2])))
         if kind == "import-died":
-            self._dead = reply[2]
+            self._dead = printable(str(reply[2]))
             self._stop()
             return
         if kind != "ready" or len(reply) < 4:  # only a candidate writing into the pipe
@@ -794,7 +815,7 @@ class ChildRunner:
                 return decode(reply[2])
             if kind == "error":
                 self.overhead_seconds += max(0.0, elapsed - float(reply[4]))
-                category, message = str(reply[2]), str(reply[3])
+                category, message = str(reply[2]), printable(str(reply[3]))
                 if category not in ("raised", "not-implemented", "memory", "process"):
                     category = "raised"
                 if len(reply) > 5 and reply[5]:  # the child stops after this reply
