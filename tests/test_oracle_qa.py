@@ -273,7 +273,7 @@ def test_a_process_left_running_does_not_hold_the_callers_pipe() -> None:
          "5"], cwd=QA, capture_output=True, text=True, timeout=120,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert run.returncode == 0 and "RESULT: PASS" in run.stdout, run.stdout + run.stderr
-    assert time.monotonic() - start < 30
+    assert time.monotonic() - start < 20  # (each stop also waited 5.5 s for it)
 
 
 def test_what_the_candidate_prints_is_still_shown_on_stderr() -> None:
