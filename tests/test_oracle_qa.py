@@ -420,3 +420,16 @@ def test_a_garbled_exception_message_is_printed_escaped(tmp_path) -> None:
     table = grade.stdout.decode("utf-8")
     assert grade.returncode == 0, grade.stderr.decode("utf-8", "replace")
     assert "garbled" in table and "\x1b" not in table
+
+
+def test_a_candidate_cannot_copy_an_earlier_report_of_the_callers(capfd) -> None:
+    """A grading loop in Python keeps each student's report; the next student's child is a
+    fork of that process and could walk its stack to the earlier report and return the
+    expected values (or the earlier student's outputs) for the same cases: it passed
+    without computing anything. A forked child now forgets every result's arrays first."""
+    h = _module_from(QA / "hostile.py")
+    reports = {"alice": oracle.check("relu", h.changes_directory, h.backward, timeout=5)}
+    reports["mallory"] = oracle.check("relu", h.copies_an_earlier_report, None, timeout=5)
+    assert reports["alice"].passed and not reports["mallory"].passed
+    # the caller's own reports keep their arrays (only the child's copy forgot them)
+    assert all(r.expected_output is not None for r in reports["alice"].results)

@@ -7,6 +7,7 @@ import dataclasses
 import signal
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,6 +36,9 @@ class Problem:
     expected: Any = None
     actual: Any = None
 
+    def __post_init__(self) -> None:
+        _LIVE[id(self)] = self
+
 
 @dataclasses.dataclass
 class CaseResult:
@@ -50,6 +54,9 @@ class CaseResult:
     fd_checked: bool = False  # whether the finite-difference check ran
     stages: dict[str, str] = dataclasses.field(default_factory=dict)  # diagnosis -> stage
 
+    def __post_init__(self) -> None:
+        _LIVE[id(self)] = self
+
     @property
     def passed(self) -> bool:
         return not self.problems
@@ -57,6 +64,24 @@ class CaseResult:
     @property
     def signature(self) -> tuple[str, str] | None:
         return (self.problems[0].stage, self.problems[0].category) if self.problems else None
+
+
+#: Every Problem and CaseResult alive in this process, so that a forked child can forget
+#: their arrays before it runs a candidate (see :func:`forget_results`).
+_LIVE: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+
+def forget_results() -> None:
+    """Drop the arrays of every result alive in this process: the expected values and the
+    outputs of earlier checks (e.g. the reports an instructor's grading loop keeps). Called
+    in a forked child, a copy, before the candidate runs: otherwise a candidate could walk
+    from ``__main__`` to an earlier report and return its expected arrays, or another
+    student's outputs, for the same cases."""
+    for obj in list(_LIVE.values()):
+        if isinstance(obj, CaseResult):
+            obj.output = obj.grads = obj.expected_output = obj.expected_grads = None
+        elif isinstance(obj, Problem):
+            obj.expected = obj.actual = None
 
 
 # ------------------------------------------------------------------------- comparisons

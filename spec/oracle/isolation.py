@@ -471,6 +471,9 @@ def _child_main(conn: Any, source: Any, memory_mib: float | None, first: bool = 
         else:
             faulthandler.disable()
     baseline = _stdio_ids()
+    from .checker import forget_results  # (a cycle at import time)
+
+    forget_results()  # this process is a copy: what earlier checks computed goes
     try:
         loaded = source.load()
     except LoadError as exc:

@@ -111,3 +111,32 @@ def leaves_a_process_running(x):
                 time.sleep(40)
             os._exit(0)
     return _relu(x)
+
+
+def copies_an_earlier_report(x):
+    """Walks up its frames (a forked child has the caller's stack) to a report of an earlier
+    check kept by the caller, and returns that check's expected value (or output) for the
+    same input."""
+    seen, stack = set(), []
+    frame = sys._getframe()
+    while frame is not None:
+        stack.append(frame.f_locals)
+        frame = frame.f_back
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if type(obj).__name__ == "CaseResult":
+            arrays = list(obj.case.arrays.values())
+            if len(arrays) == 1 and arrays[0].shape == x.shape and np.array_equal(arrays[0], x):
+                for found in (obj.expected_output, obj.output):
+                    if found is not None:
+                        return found
+        if isinstance(obj, dict):
+            stack.extend(obj.values())
+        elif isinstance(obj, (list, tuple)):
+            stack.extend(obj)
+        elif type(obj).__module__.startswith("spec.") and hasattr(obj, "__dict__"):
+            stack.extend(vars(obj).values())
+    return np.zeros_like(x)
