@@ -51,6 +51,9 @@ CORRECT = {
     "dlfs Relu (changes dout in place)": ("relu", "dlfs_good", "Relu", None,
                                           {"style": "layer"}),
     "nhwc conv2D": ("conv2d", "nhwc", "conv2D", "conv2D_backward", {"layout": "NHWC"}),
+    "dlfs SoftmaxWithLoss with log-sum-exp": ("cross_entropy", "dlfs_good",
+                                              "SoftmaxWithLossStable", None,
+                                              {"style": "layer"}),
 }
 
 
@@ -351,6 +354,8 @@ BUGGY = {
                                         {"style": "cs231n"}, "loss-gradient-missing-1/N"),
     "cs231n affine db over the wrong axis": ("linear", "cs_bugs", "affine_forward",
                                              "affine_backward", {"style": "cs231n"}, None),
+    "dlfs SoftmaxWithLoss as in the book": ("cross_entropy", "dlfs_good", "SoftmaxWithLoss",
+                                            None, {"style": "layer"}, "log-of-softmax"),
     "dlfs SoftmaxWithLoss without / batch_size": ("cross_entropy", "dlfs_bugs",
                                                   "SoftmaxWithLossNoBatch", None,
                                                   {"style": "layer"},

@@ -181,3 +181,30 @@ class Pooling:
         dcol = dmax.reshape(dmax.shape[0] * dmax.shape[1] * dmax.shape[2], -1)
         dx = col2im(dcol, self.x.shape, self.pool_h, self.pool_w, self.stride, self.pad)
         return dx
+
+
+class SoftmaxWithLossStable:
+    """SoftmaxWithLoss with the loss from log-sum-exp (the book's takes log(softmax), which
+    is -inf for logits far apart); t may be one-hot or class indices."""
+
+    def __init__(self):
+        self.loss = None
+        self.y = None
+        self.t = None
+
+    def forward(self, x, t):
+        if t.ndim == x.ndim:          # one-hot labels
+            t = t.argmax(axis=1)
+        self.t = t
+        shifted = x - x.max(axis=1, keepdims=True)
+        log_y = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        self.y = np.exp(log_y)
+        batch_size = x.shape[0]
+        self.loss = -np.sum(log_y[np.arange(batch_size), t]) / batch_size
+        return self.loss
+
+    def backward(self, dout=1):
+        batch_size = self.t.shape[0]
+        dx = self.y.copy()
+        dx[np.arange(batch_size), self.t] -= 1
+        return dx * dout / batch_size
