@@ -82,9 +82,13 @@ def reads_the_stack(x):
             if name in ("expected", "reference", "want", "ref") and isinstance(v, np.ndarray):
                 return v
         f = f.f_back
+    import warnings
+
     for obj in gc.get_objects():
         try:
-            exp = obj.__dict__.get("expected") if hasattr(obj, "__dict__") else None
+            with warnings.catch_warnings():  # (some modules warn on attribute access)
+                warnings.simplefilter("ignore")
+                exp = obj.__dict__.get("expected") if hasattr(obj, "__dict__") else None
         except Exception:
             continue
         if isinstance(exp, np.ndarray) and exp.shape == x.shape:
