@@ -867,11 +867,17 @@ class ChildRunner:
         return self._proxy("backward") if self.has_backward else None
 
     def out_of_scope(self, case: Any) -> str | None:
-        """Why the adapter cannot express ``case`` (asked in the oracle's process when it
-        has the adapted candidate, else of the child)."""
+        """Why the adapter cannot express ``case``: what the style cannot express is decided
+        in the oracle's process (see :func:`parent_adapter`); a case the style can express
+        may still be out of the candidate's own scope (what depends on its code, e.g. a
+        signature without a later option), which only the child, where the candidate is
+        loaded, can tell. Like a ``NotImplementedError``, that can only take cases out, and
+        ``strict`` counts them as failures."""
         reference = self._reference()
-        if reference is not None:  # decided here: see parent_adapter
-            return reference.out_of_scope(case)
+        if reference is not None:
+            reason = reference.out_of_scope(case)
+            if reason is not None or isinstance(self.source, FromObjects):
+                return reason
         self._ensure_running()
         if self._dead is not None:
             return None
@@ -884,7 +890,7 @@ class ChildRunner:
         if reply[1] == "oracle-error":
             raise OracleError(f"the adapter's out_of_scope failed:\n{reply[2]}")
         reason = reply[2][0] if isinstance(reply[2], list) and reply[2] else None
-        return reason if isinstance(reason, str) else None
+        return printable(reason) if isinstance(reason, str) else None
 
     @property
     def description(self) -> str:
