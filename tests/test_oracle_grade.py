@@ -18,7 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "grading"
 CONFIG = EXAMPLE / "grade.toml"
 SUBMISSIONS = EXAMPLE / "submissions"
-ALICE = (SUBMISSIONS / "alice" / "layers.py").read_text()
+# the hostile submissions below are built from a right arrays-style file (the sample
+# assignment is in the cs231n style)
+ALICE = (ROOT / "tests" / "oracle_grade_arrays_layers.py").read_text()
+SAMPLE_ALICE = (SUBMISSIONS / "alice" / "layers.py").read_text()
 
 pytestmark = pytest.mark.skipif(not isolation.can_fork(), reason="grading forks")
 
@@ -80,7 +83,7 @@ def test_sample_assignment_junit_through_the_cli(tmp_path, capsys):
     out = tmp_path / "grades.xml"
     code, stdout, err = _grade(capsys, str(SUBMISSIONS), "--config", str(CONFIG), "--format",
                                "junit", "--out", str(out), "--jobs", "2")
-    assert code == 0 and stdout == "" and "graded 3 submissions (48.5 points in all)" in err
+    assert code == 0 and stdout == "" and "graded 3 submissions (46.25 points in all)" in err
     root = ET.parse(out).getroot()
     assert (root.get("tests"), root.get("failures")) == ("9", "2")
     failed = {(c.get("classname"), c.get("name")): c.find("failure")
@@ -89,7 +92,7 @@ def test_sample_assignment_junit_through_the_cli(tmp_path, capsys):
     assert "DIAGNOSIS: flipped kernel" in failed["bob", "conv"].text
     scores = {s.get("name"): s.find("properties/property").get("value")
               for s in root.iter("testsuite")}
-    assert scores == {"alice": "20/20", "bob": "10/20", "carol": "18.5/20"}
+    assert scores == {"alice": "20/20", "bob": "10/20", "carol": "16.25/20"}
     code, _, err = _grade(capsys, str(SUBMISSIONS), "--config", str(CONFIG), "--format",
                           "gradescope")
     assert code == 2 and "the gradescope format grades one submission" in err
@@ -227,13 +230,13 @@ def test_hostile_submissions_in_every_format(hostile, hostile_json, capsys):
 
 def test_a_missing_module_or_function_earns_0_with_the_reason(tmp_path, capsys):
     (tmp_path / "dave").mkdir()
-    (tmp_path / "dave" / "other.py").write_text(ALICE)
+    (tmp_path / "dave" / "other.py").write_text(SAMPLE_ALICE)
     (tmp_path / "erin").mkdir()
-    (tmp_path / "erin" / "layers.py").write_text(ALICE.replace("def max_pool2d(",
-                                                               "def maxpool(", 1))
+    (tmp_path / "erin" / "layers.py").write_text(SAMPLE_ALICE.replace(
+        "def max_pool_forward_naive(", "def maxpool(", 1))
     (tmp_path / "frank").mkdir()
     (tmp_path / "frank" / "layers.py").write_text("def broken(:\n")
-    (tmp_path / "gina.py").write_text(ALICE)  # a single-file submission
+    (tmp_path / "gina.py").write_text(SAMPLE_ALICE)  # a single-file submission
     out = tmp_path / "grades.json"
     code, _, _ = _grade(capsys, str(tmp_path), "--config", str(CONFIG), "--format", "json",
                         "--out", str(out), "--jobs", "1")
@@ -243,7 +246,7 @@ def test_a_missing_module_or_function_earns_0_with_the_reason(tmp_path, capsys):
     assert set(rows) == {"dave", "erin", "frank", "gina"}
     assert all(c["status"] == "missing" and c["reason"] == "no file layers.py in dave/"
                for c in rows["dave"].values())
-    assert rows["erin"]["pool"]["reason"] == "layers.py has no 'max_pool2d'"
+    assert rows["erin"]["pool"]["reason"] == "layers.py has no 'max_pool_forward_naive'"
     assert rows["erin"]["conv"]["status"] == "pass"
     assert rows["frank"]["conv"]["reason"].startswith("importing layers.py failed: "
                                                       "SyntaxError")

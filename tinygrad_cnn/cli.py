@@ -195,9 +195,11 @@ def _add_oracle(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", help="module:function (forward); DIR for 'export'; the "
                                   "submissions folder for 'grade'")
     p.add_argument("--backward", metavar="MODULE:FUNCTION", default=None,
-                   help="the matching backward(*arrays, grad_out, **params)")
+                   help="the matching backward: backward(*arrays, grad_out, **params) in "
+                        "the arrays style, backward(dout, cache) in the cs231n style; none "
+                        "for the layer style or cs231n's softmax_loss")
     p.add_argument("--seed", type=_number(int, "an integer >= 0", lambda v: v >= 0), default=0,
-                   help="seed of the random cases (checking and export)")
+                   help="seed of the random cases (checking and export; default: 0)")
     p.add_argument("--path", action="append", default=[], metavar="DIR",
                    help="add DIR to sys.path before importing the target (default: cwd)")
     p.add_argument("--timeout", type=_timeout_seconds, default=10.0, metavar="SECONDS",
@@ -213,11 +215,19 @@ def _add_oracle(sub: argparse._SubParsersAction) -> None:
                         "stride=1,2 (repeatable); cases outside are not run and are listed")
     p.add_argument("--strict", action="store_true",
                    help="count cases outside --supports (or NotImplementedError) as failures")
-    p.add_argument("--style", default="arrays",
-                   help="calling style of the target (default: arrays; see the oracle docs)")
-    p.add_argument("--layout", default="NCHW", help="NCHW (default) or NHWC")
+    p.add_argument("--style", default="arrays", metavar="{arrays,cs231n,layer}",
+                   help="calling style of the target (default: arrays): arrays = "
+                        "forward(*arrays, **params) as F.<op>; cs231n = "
+                        "conv_forward_naive(x, w, b, conv_param) -> (out, cache) with "
+                        "--backward conv_backward_naive(dout, cache), softmax_loss(x, y) "
+                        "-> (loss, dx); layer = a class built as Class(W, b, stride=, pad=) "
+                        "with forward(x) and backward(dout) (Deep Learning from Scratch); "
+                        "see the oracle docs")
+    p.add_argument("--layout", default="NCHW", metavar="{NCHW,NHWC}",
+                   help="NCHW (default) or NHWC (images (N, H, W, C), conv weights HWIO)")
     p.add_argument("--grads", default=None, metavar="NAME,NAME",
-                   help="'layer' style: the attributes holding the weight gradients")
+                   help="'layer' style: the attributes holding the weight gradients after "
+                        "backward (default: dW,db)")
     g = p.add_argument_group("grade", "`tinygrad-cnn oracle grade SUBMISSIONS --config FILE`: "
                                       "one sub-folder (or .py file) per student")
     g.add_argument("--config", metavar="FILE", default=None,
@@ -225,7 +235,8 @@ def _add_oracle(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                    help="submissions graded at once (default: the CPU count)")
     g.add_argument("--format", choices=["table", "json", "junit", "gradescope"],
-                   default="table", help="output format (gradescope: one submission folder)")
+                   default="table", help="output format (default: table; gradescope: one "
+                        "submission folder, as Gradescope runs it)")
     g.add_argument("--out", metavar="FILE", default=None,
                    help="write the output to FILE instead of the standard output")
     p.set_defaults(_run="spec.oracle:main")

@@ -23,11 +23,11 @@ sys.path.insert(0, str(HERE.parent.parent))  # run from a checkout without insta
 from spec.oracle import grade  # noqa: E402
 
 ALICE = (HERE / "submissions" / "alice" / "layers.py").read_text()
-CONV = "def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):\n"
+CONV = "def conv_forward_naive(x, w, b, conv_param):\n"
 
 
 def _with(prefix: str) -> str:
-    """Alice's file with ``prefix`` run first thing in her conv2d."""
+    """Alice's file with ``prefix`` run first thing in her conv_forward_naive."""
     return ALICE.replace(CONV, CONV + "".join(f"    {line}\n" for line in prefix.splitlines()))
 
 

@@ -35,7 +35,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -145,14 +148,17 @@ def check(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
         runner = InProcessRunner(adapted, timeout, note)
     with runner:
         return _run(op, runner, _name(forward) or "?", _name(backward), seed, scope,
-                    bool(strict), shrink_budget)
+                    bool(strict), shrink_budget, layout=layout)
 
 
 def _run(op: str, runner: ChildRunner | InProcessRunner, forward_name: str,
          backward_name: str | None, seed: int, scope: Scope, strict: bool,
-         shrink_budget: int) -> Report:
+         shrink_budget: int, layout: str = "NCHW") -> Report:
     """Every case through ``runner`` (in scope), then the failure shrunk and diagnosed."""
     forward, backward = runner.forward, runner.backward
+    if backward is not None and not backward_name:  # cs231n's softmax_loss, a layer object
+        backward_name = (f"{forward_name}, its own gradient (softmax_loss's dx, or the "
+                         "backward of the layer it builds)")
     cases = all_cases(op, seed)
     results: list[CaseResult] = []
     unsupported: list[Unsupported] = []
@@ -166,12 +172,20 @@ def _run(op: str, runner: ChildRunner | InProcessRunner, forward_name: str,
     n_random = sum(c.kind == "random" for c in cases)
     skipped = {c.name: outside(c) for c in cases}
     missing = sum(1 for c in cases if c.kind == "random" and skipped[c.name] is not None)
-    if missing:  # random cases outside the scope are replaced by further ones inside it
-        for case in random_cases(op, seed, count=n_random + 10 * missing)[n_random:]:
+    # random cases outside the scope are replaced by further ones inside it; a narrow scope
+    # (cs231n's conv: one stride, one padding, no dilation, no groups) keeps about 1 random
+    # config in 70, so the search widens until it has them all (or gives up: a few hundred)
+    drawn = n_random
+    for per_missing in (10, 100, 400):
+        if not missing:
+            break
+        count = n_random + per_missing * missing
+        for case in random_cases(op, seed, count=count)[drawn:]:
             if missing and outside(case) is None:
                 cases.append(case)
                 skipped[case.name] = None
                 missing -= 1
+        drawn = count
     for case in cases:
         if skipped[case.name] is not None:
             unsupported.append(skipped[case.name])
@@ -186,7 +200,7 @@ def _run(op: str, runner: ChildRunner | InProcessRunner, forward_name: str,
         results.append(result)
     report = Report(op, forward_name, backward_name, seed, results, unsupported=unsupported,
                     strict=strict, scope=scope.describe(), isolation=runner.description,
-                    order=[c.name for c in cases])
+                    order=[c.name for c in cases], layout=layout)
     _explain(report, runner, forward, backward, scope, shrink_budget)
     report.timing = {"starts": runner.starts, "calls": runner.calls,
                      "start": getattr(runner, "start_seconds", 0.0),
@@ -231,6 +245,34 @@ def assert_matches(op: str, forward: Callable[..., Any],
 
 
 # ------------------------------------------------------------------------------- CLI
+
+#: The most the candidate may print (to a file) in one call under ``tinygrad-cnn oracle``;
+#: a write past it ends the process running it, which fails that call.
+CLI_OUTPUT_LIMIT = 64 * 2**20
+
+
+def _relay(path: str) -> None:
+    """Copy what the candidate printed to the standard error, and empty the file (the
+    child appends, so the limit counts from there again)."""
+    try:
+        with open(path, "rb+") as printed:
+            sys.stderr.flush()
+            shutil.copyfileobj(printed, sys.stderr.buffer)
+            sys.stderr.flush()
+            printed.truncate(0)
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+class _RelayingRunner(ChildRunner):
+    """A child runner whose output file is copied to the standard error after each call."""
+
+    def call(self, which: str, args: tuple, kwargs: dict[str, Any]) -> Any:
+        try:
+            return super().call(which, args, kwargs)
+        finally:
+            if self.output is not None:
+                _relay(self.output)
 
 
 def main(args: argparse.Namespace | list[str] | None = None) -> int:
@@ -277,21 +319,30 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     source = FromModules(args.op, args.target, args.backward, tuple(args.path),
                          style=getattr(args, "style", "arrays"),
                          layout=getattr(args, "layout", "NCHW"), grads=grads)
-    runner = ChildRunner(source, timeout=args.timeout,
-                         memory_mib=getattr(args, "memory", DEFAULT_MEMORY_MIB))
-    try:
-        with runner:
-            report = _run(args.op, runner, args.target, args.backward, args.seed, scope,
-                          bool(getattr(args, "strict", False)), 40)
-    except LoadError as exc:
-        return refuse(str(exc))
-    except OracleError as exc:
-        print(f"tinygrad-cnn oracle: internal error (not your code's fault): {exc}",
-              file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # the user's Ctrl-C (the child ignores it): no verdict
-        print("tinygrad-cnn oracle: interrupted; no verdict", file=sys.stderr)
-        return 130
+    # what the candidate prints goes to a file, copied to the standard error after the run:
+    # a process it starts and leaves running then holds that file, not the caller's pipe
+    # (which kept a CI step or subprocess.run(capture_output=True) waiting for it)
+    with tempfile.TemporaryDirectory(prefix="tinygrad-cnn-oracle-") as tmp:
+        output = os.path.join(tmp, "output")
+        runner = _RelayingRunner(source, timeout=args.timeout,
+                                 memory_mib=getattr(args, "memory", DEFAULT_MEMORY_MIB),
+                                 output=output, output_limit=CLI_OUTPUT_LIMIT)
+        try:
+            with runner:
+                report = _run(args.op, runner, args.target, args.backward, args.seed, scope,
+                              bool(getattr(args, "strict", False)), 40,
+                              layout=getattr(args, "layout", "NCHW"))
+        except LoadError as exc:
+            return refuse(str(exc))
+        except OracleError as exc:
+            print(f"tinygrad-cnn oracle: internal error (not your code's fault): {exc}",
+                  file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:  # the user's Ctrl-C (the child ignores it): no verdict
+            print("tinygrad-cnn oracle: interrupted; no verdict", file=sys.stderr)
+            return 130
+        finally:
+            _relay(output)
     print(report)
     sys.stdout.flush()
     return 0 if report.passed else 1

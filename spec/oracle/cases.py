@@ -611,8 +611,15 @@ def _loss_option_configs() -> list[tuple[str, dict[str, Any], str]]:
 
 def edge_cases(op: str) -> list[Case]:
     """Boundary shapes and parameters (each builds with its own fixed seed)."""
+    configs = _edge_configs(op)
+    if op in ("max_pool2d", "avg_pool2d"):  # after the others: their seeds stay as they were
+        # a non-square window with one stride for both axes: the only non-square window
+        # the styles with a single stride (cs231n's pool_param, a Pooling layer) can take
+        configs = configs + [("kernel-3x2-stride-1",
+                              _pool_cfg(h=4, w=5, kh=3, kw=2, s=1, max_pool=op == "max_pool2d"),
+                              "non-square 3x2 window, stride 1")]
     return [build(op, f"edge-{name}", "edge", cfg, 100 + i, note=note)
-            for i, (name, cfg, note) in enumerate(_edge_configs(op))]
+            for i, (name, cfg, note) in enumerate(configs)]
 
 
 # ------------------------------------------------------------------- ties (conventions)

@@ -7,6 +7,7 @@ import dataclasses
 import signal
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from .adapters import StyleError
 from .cases import Case, build, expected_shape, shrink_moves
-from .isolation import CandidateError
+from .isolation import CandidateError, printable
 from .reference import TEXT, engine, variant_value, variants
 
 Forward = Callable[..., Any]
@@ -35,6 +36,9 @@ class Problem:
     expected: Any = None
     actual: Any = None
 
+    def __post_init__(self) -> None:
+        _LIVE[id(self)] = self
+
 
 @dataclasses.dataclass
 class CaseResult:
@@ -50,6 +54,9 @@ class CaseResult:
     fd_checked: bool = False  # whether the finite-difference check ran
     stages: dict[str, str] = dataclasses.field(default_factory=dict)  # diagnosis -> stage
 
+    def __post_init__(self) -> None:
+        _LIVE[id(self)] = self
+
     @property
     def passed(self) -> bool:
         return not self.problems
@@ -59,15 +66,33 @@ class CaseResult:
         return (self.problems[0].stage, self.problems[0].category) if self.problems else None
 
 
+#: Every Problem and CaseResult alive in this process, so that a forked child can forget
+#: their arrays before it runs a candidate (see :func:`forget_results`).
+_LIVE: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+
+def forget_results() -> None:
+    """Drop the arrays of every result alive in this process: the expected values and the
+    outputs of earlier checks (e.g. the reports an instructor's grading loop keeps). Called
+    in a forked child, a copy, before the candidate runs: otherwise a candidate could walk
+    from ``__main__`` to an earlier report and return its expected arrays, or another
+    student's outputs, for the same cases."""
+    for obj in list(_LIVE.values()):
+        if isinstance(obj, CaseResult):
+            obj.output = obj.grads = obj.expected_output = obj.expected_grads = None
+        elif isinstance(obj, Problem):
+            obj.expected = obj.actual = None
+
+
 # ------------------------------------------------------------------------- comparisons
 
 
 def _tolerance(dtype: np.dtype, expected: np.ndarray) -> tuple[float, float]:
     scale = float(np.max(np.abs(expected))) if expected.size else 1.0
     scale = max(1.0, scale if np.isfinite(scale) else 1.0)
-    if dtype == np.float64:
+    if np.dtype(dtype).itemsize >= 8:  # float64, and wider (longdouble is no excuse)
         return 1e-7, 1e-9 * scale
-    return 1e-4, 1e-5 * scale
+    return 1e-4, 1e-5 * scale  # float32 (and narrower)
 
 
 def close(actual: Any, expected: Any, equal_nan: bool = False) -> bool:
@@ -190,7 +215,11 @@ def _call(fn: Callable[..., Any], args: list[np.ndarray], kwargs: dict[str, Any]
         running[0] = False
         frames = traceback.extract_tb(exc.__traceback__)
         where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-        return None, f"raised {type(exc).__name__}: {exc}{where}", "raised"
+        try:
+            text = str(exc)
+        except Exception:  # noqa: BLE001 - the candidate's own __str__ may misbehave
+            text = "(its message could not be read)"
+        return None, printable(f"raised {type(exc).__name__}: {text}{where}"), "raised"
     finally:
         if limit:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -205,6 +234,9 @@ def _validate(result: Any, shape: tuple[int, ...], stage: str, where: str,
     if not isinstance(result, np.ndarray):
         return None, Problem(stage, "type", f"{where}: returned {type(result).__name__}, "
                              "expected a numpy.ndarray", where)
+    # a subclass is read as the plain array it holds: its own __eq__, dtype, ufuncs or
+    # comparisons (which may lie, or raise) are never used (base class method on purpose)
+    result = np.ndarray.view(result, np.ndarray)
     if result.dtype.kind != "f":
         return result, Problem(stage, "dtype", f"{where}: returned dtype {result.dtype}, "
                                "expected a floating dtype (float64, or float32)", where)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import dataclasses
+import hashlib
 import importlib.util
 import json
 import math
@@ -52,7 +53,14 @@ from pathlib import Path
 from typing import Any
 
 from .cases import OPS
-from .isolation import DEFAULT_MEMORY_MIB, ChildRunner, LoadError, can_fork, validate_limits
+from .isolation import (
+    DEFAULT_MEMORY_MIB,
+    ChildRunner,
+    LoadError,
+    can_fork,
+    printable,
+    validate_limits,
+)
 from .scope import Scope
 
 FORMATS = ("table", "json", "junit", "gradescope")
@@ -275,6 +283,11 @@ class FromFile:
     layout: str = "NCHW"
     grads: Any = None
 
+    def adapter_arguments(self) -> tuple[str, bool, str, str, Any]:
+        """``(op, has a backward, style, layout, grads)``, for the oracle's own process
+        (see :func:`spec.oracle.isolation.parent_adapter`)."""
+        return (self.op, self.backward is not None, self.style, self.layout, self.grads)
+
     def load(self) -> Any:
         path = Path(self.file)
         sys.path.insert(0, str(path.parent))  # the student's other files import as usual
@@ -384,7 +397,8 @@ def grade_check(sub: Submission, check: CheckConfig, config: Config, workdir: st
         with runner:
             report = _run(check.op, runner, f"{sub.name}/{located.name}:{check.forward}",
                           check.backward and f"{sub.name}/{located.name}:{check.backward}",
-                          config.seed, Scope(check.op, check.supports), check.strict, 40)
+                          config.seed, Scope(check.op, check.supports), check.strict, 40,
+                          layout=check.layout or "NCHW")
     except LoadError as exc:
         result = CheckResult(check.name, check.op, 0.0, check.points, "missing", str(exc))
     else:
@@ -440,10 +454,32 @@ def grade(submissions: Sequence[Submission], config: Config, jobs: int | None = 
         if jobs == 1 or len(submissions) <= 1:
             return [grade_submission(s, config, workdir) for s in submissions]
         context = multiprocessing.get_context("fork" if can_fork() else "spawn")
+        results: dict[int, SubmissionResult] = {}
+        broken: list[int] = []
         with concurrent.futures.ProcessPoolExecutor(min(jobs, len(submissions)),
                                                     mp_context=context) as pool:
-            return list(pool.map(_grade_in_worker, [(s, config, workdir)
-                                                    for s in submissions]))
+            futures = [pool.submit(_grade_in_worker, (s, config, workdir))
+                       for s in submissions]
+            for i, future in enumerate(futures):
+                try:
+                    results[i] = future.result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    broken.append(i)
+        # a submission that killed the worker grading it (e.g. os.kill(os.getppid(), 9))
+        # broke the pool for every submission in flight: each of those is graded again on
+        # its own, and the one that breaks it alone gets a row saying so
+        for i in broken:
+            with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+                try:
+                    results[i] = pool.submit(_grade_in_worker,
+                                             (submissions[i], config, workdir)).result()
+                except concurrent.futures.process.BrokenProcessPool:
+                    results[i] = SubmissionResult(submissions[i].name, [
+                        CheckResult(c.name, c.op, 0.0, c.points, "fail",
+                                    "the process grading this submission was killed (the "
+                                    "submission killed or signalled the oracle's process)")
+                        for c in config.checks])
+        return [results[i] for i in range(len(submissions))]
 
 
 # --------------------------------------------------------------------------- formats
@@ -557,6 +593,29 @@ FORMATTERS = {"table": format_table, "json": format_json, "junit": format_junit,
 # ------------------------------------------------------------------------------- CLI
 
 
+def snapshot(root: str | Path, limit: int = 20_000) -> dict[str, str]:
+    """``relative path -> sha256`` of the files under ``root`` (at most ``limit`` files;
+    what cannot be read is left out)."""
+    root = Path(root)
+    found: dict[str, str] = {}
+    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    for path in paths[:limit]:
+        try:
+            found[str(path.relative_to(root) if path != root else path.name)] = \
+                hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue
+    return found
+
+
+def changed_files(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The files changed, added or removed between two :func:`snapshot` s (bytecode
+    caches left out)."""
+    names = sorted(set(before) | set(after))
+    return [n for n in names if before.get(n) != after.get(n)
+            and "__pycache__" not in Path(n).parts]
+
+
 def main(args: argparse.Namespace) -> int:
     """``tinygrad-cnn oracle grade SUBMISSIONS --config FILE [--jobs N] [--format F]
     [--out FILE]``: exit 0 when grading completed (whatever the scores), 2 for a bad config
@@ -583,8 +642,20 @@ def main(args: argparse.Namespace) -> int:
         return refuse(f"the gradescope format grades one submission, and {args.target} has "
                       "no .py file: give the folder that holds the student's files")
     start = time.perf_counter()
+    before = snapshot(args.target)
     results = grade(subs, config, getattr(args, "jobs", None))
+    changed = changed_files(before, snapshot(args.target))
+    if changed:  # a submission wrote into the folder (its own, or another student's)
+        shown = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more"
+                                           if len(changed) > 10 else "")
+        print(f"tinygrad-cnn oracle grade: warning: files in {args.target} changed while "
+              f"grading: {shown}. A submission may have written into another student's "
+              "folder, so those grades cannot be trusted: grade untrusted code in a "
+              "sandbox (a container, another user) with the submissions read-only.",
+              file=sys.stderr)
     text = FORMATTERS[fmt](results, config, time.perf_counter() - start)
+    if fmt == "table":  # student names and messages may hold anything
+        text = printable(text, newlines=True)
     out = getattr(args, "out", None)
     if out:
         try:

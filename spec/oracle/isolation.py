@@ -89,6 +89,27 @@ class OracleError(RuntimeError):
     """The oracle's own machinery failed (never reported as the candidate's failure)."""
 
 
+# ---------------------------------------------------------------------- candidate text
+
+
+def printable(text: str, newlines: bool = False) -> str:
+    """``text`` from a candidate (an exception's message, a name) safe to print and to
+    encode: control characters (terminal escapes included) and lone surrogates (which no
+    encoder takes: printing one ended the oracle with UnicodeEncodeError) are shown as
+    escapes; so are line breaks unless ``newlines``, so that a message stays on its line
+    and cannot add lines such as a fake ``RESULT: PASS`` to a report."""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if (newlines and ch == "\n") or ch == "\t":
+            out.append(ch)
+        elif o < 32 or 127 <= o < 160 or 0xD800 <= o <= 0xDFFF:
+            out.append(f"\\x{o:02x}" if o < 256 else f"\\u{o:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 # ------------------------------------------------------------------------ validation
 
 
@@ -175,6 +196,11 @@ class FromModules:
     layout: str = "NCHW"
     grads: Any = None
 
+    def adapter_arguments(self) -> tuple[str, bool, str, str, Any]:
+        """``(op, has a backward, style, layout, grads)``: see :func:`parent_adapter`."""
+        return (self.op, self.backward_target is not None, self.style, self.layout,
+                self.grads)
+
     def load(self) -> Any:
         forward = load(self.target, self.paths)
         backward = load(self.backward_target, self.paths) if self.backward_target else None
@@ -185,6 +211,36 @@ class FromModules:
                          grads=self.grads)
         except (ValueError, TypeError) as exc:
             raise LoadError(str(exc)) from None
+
+
+def _placeholder_callable(*args: Any, **kwargs: Any) -> Any:
+    raise OracleError("the oracle's placeholder for the candidate was called")
+
+
+def parent_adapter(source: Any) -> Any:
+    """The adapter of ``source`` as built in the oracle's own process, with placeholders for
+    the candidate's callables (None for a source that cannot say how it is adapted).
+
+    What a style can express and whether the candidate has a backward depend on the op, the
+    style, the layout and the names given, never on the candidate's code; so they are
+    decided here, not asked of the child, where the candidate's module may have changed the
+    oracle's own modules (e.g. ``spec.oracle.adapters.adapt``) to skip the cases it fails or
+    to hide its backward.
+    """
+    if isinstance(source, FromObjects):
+        return source.adapted
+    describe = getattr(source, "adapter_arguments", None)
+    if describe is None:
+        return None
+    op, has_backward, style, layout, grads = describe()
+    from .adapters import adapt
+
+    try:
+        return adapt(op, _placeholder_callable,
+                     _placeholder_callable if has_backward else None,
+                     style=style, layout=layout, grads=grads)
+    except (ValueError, TypeError) as exc:
+        raise LoadError(str(exc)) from None
 
 
 # ------------------------------------------------------------ results as plain data
@@ -294,7 +350,7 @@ def _describe(exc: BaseException) -> str:
         text = "(its message could not be read)"
     if len(text) > _MAX_TEXT:
         text = text[:_MAX_TEXT] + "..."
-    return f"raised {type(exc).__name__}{': ' + text if text else ''}{where}"
+    return printable(f"raised {type(exc).__name__}{': ' + text if text else ''}{where}")
 
 
 def _vm_bytes() -> int | None:
@@ -415,6 +471,9 @@ def _child_main(conn: Any, source: Any, memory_mib: float | None, first: bool = 
         else:
             faulthandler.disable()
     baseline = _stdio_ids()
+    from .checker import forget_results  # (a cycle at import time)
+
+    forget_results()  # this process is a copy: what earlier checks computed goes
     try:
         loaded = source.load()
     except LoadError as exc:
@@ -482,6 +541,17 @@ def death_reason(exitcode: int | None) -> str:
     note = _SIGNAL_NOTES.get(name)
     return (f"the process running it was killed by signal {-exitcode} ({name}"
             f"{': ' + note if note else ''})")
+
+
+def _wait_exit(proc: Any, timeout: float) -> None:
+    """Wait until the child has ended (and is reaped), at most ``timeout`` seconds.
+
+    ``Process.join`` waits for its sentinel pipe, which a process the candidate started and
+    left running holds open too: each stop then took the whole timeout (5.5 s a check)."""
+    deadline = time.monotonic() + timeout
+    with contextlib.suppress(ValueError, AssertionError):
+        while proc.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.002)
 
 
 class InProcessRunner:
@@ -638,16 +708,25 @@ class ChildRunner:
         kind = reply[1]
         if kind == "load-error":
             self._stop()
-            raise LoadError(reply[2])
+            raise LoadError(printable(str(reply[2])))
         if kind == "import-died":
-            self._dead = reply[2]
+            self._dead = printable(str(reply[2]))
             self._stop()
             return
         if kind != "ready" or len(reply) < 4:  # only a candidate writing into the pipe
             self._dead = "the process running it sent an unreadable reply while starting"
             self._stop()
             return
-        self.memory_note, self.has_backward = str(reply[2]), bool(reply[3])
+        self.memory_note = str(reply[2])
+        reference = self._reference()
+        # whether there is a backward to check is the oracle's decision, not the child's
+        self.has_backward = bool(reply[3]) if reference is None else \
+            reference.backward is not None
+
+    def _reference(self) -> Any:
+        if not hasattr(self, "_parent_adapter"):
+            self._parent_adapter = parent_adapter(self.source)
+        return self._parent_adapter
 
     def _stop(self) -> None:
         """End the child and everything it started."""
@@ -662,7 +741,7 @@ class ChildRunner:
                 os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(OSError, ValueError, AttributeError):
             proc.kill()
-        proc.join(5)
+        _wait_exit(proc, 5)
         with contextlib.suppress(ValueError):
             proc.close()
 
@@ -671,7 +750,7 @@ class ChildRunner:
         if self._proc is not None and self._conn is not None:
             with contextlib.suppress(OSError, ValueError):
                 self._conn.send((-1, "quit"))
-                self._proc.join(0.5)
+                _wait_exit(self._proc, 0.5)
         self._stop()
 
     # -- calls
@@ -694,7 +773,7 @@ class ChildRunner:
                     data = conn.recv_bytes(_MAX_REPLY)
                     reply = _plain_loads(data)
                 except (EOFError, OSError) as exc:
-                    proc.join(1)
+                    _wait_exit(proc, 1)
                     reason = death_reason(proc.exitcode) if proc.exitcode is not None else \
                         ("the connection to the process running it broke (" +
                          (str(exc) or type(exc).__name__) + ")")
@@ -709,7 +788,7 @@ class ChildRunner:
                     return reply
                 continue  # a stale or stray message
             if proc.sentinel in ready:
-                proc.join(1)
+                _wait_exit(proc, 1)
                 reason = death_reason(proc.exitcode)
                 self._stop()
                 raise CandidateError(f"{reason} while {doing}", "process")
@@ -750,7 +829,7 @@ class ChildRunner:
                 return decode(reply[2])
             if kind == "error":
                 self.overhead_seconds += max(0.0, elapsed - float(reply[4]))
-                category, message = str(reply[2]), str(reply[3])
+                category, message = str(reply[2]), printable(str(reply[3]))
                 if category not in ("raised", "not-implemented", "memory", "process"):
                     category = "raised"
                 if len(reply) > 5 and reply[5]:  # the child stops after this reply
@@ -788,10 +867,17 @@ class ChildRunner:
         return self._proxy("backward") if self.has_backward else None
 
     def out_of_scope(self, case: Any) -> str | None:
-        """Why the adapter cannot express ``case`` (asked in the oracle's process when it
-        has the adapted candidate, else of the child)."""
-        if isinstance(self.source, FromObjects):
-            return self.source.adapted.out_of_scope(case)
+        """Why the adapter cannot express ``case``: what the style cannot express is decided
+        in the oracle's process (see :func:`parent_adapter`); a case the style can express
+        may still be out of the candidate's own scope (what depends on its code, e.g. a
+        signature without a later option), which only the child, where the candidate is
+        loaded, can tell. Like a ``NotImplementedError``, that can only take cases out, and
+        ``strict`` counts them as failures."""
+        reference = self._reference()
+        if reference is not None:
+            reason = reference.out_of_scope(case)
+            if reason is not None or isinstance(self.source, FromObjects):
+                return reason
         self._ensure_running()
         if self._dead is not None:
             return None
@@ -804,7 +890,7 @@ class ChildRunner:
         if reply[1] == "oracle-error":
             raise OracleError(f"the adapter's out_of_scope failed:\n{reply[2]}")
         reason = reply[2][0] if isinstance(reply[2], list) and reply[2] else None
-        return reason if isinstance(reason, str) else None
+        return printable(reason) if isinstance(reason, str) else None
 
     @property
     def description(self) -> str:

@@ -218,6 +218,17 @@ def _stride_everywhere(case: Case) -> np.ndarray | None:
     return _fwd(case, stride=1)
 
 
+def _window_steps_by_one(case: Case) -> np.ndarray | None:
+    """The right output size, but window (i, j) read at (i, j) instead of (i*s, j*s): the
+    first rows and columns of the stride-1 result."""
+    if max(_pairs(case, "stride")) == 1:
+        return None
+    full, ref = _fwd(case, stride=1), _fwd(case)
+    if full is None or ref is None:
+        return None
+    return full[(...,) + tuple(slice(0, n) for n in ref.shape[2:])]
+
+
 def _conv_weight_transposed(case: Case) -> list[tuple] | None:
     grads = _bwd(case)
     if grads is None:
@@ -734,6 +745,11 @@ TEXT = {
     "stride-ignored":
         "stride ignored: the output equals the stride-1 result (every window position); "
         "step the window by s: row i starts at i*s.",
+    "window-steps-by-one":
+        "the window steps by one, whatever the stride: the output has the right size, but "
+        "output [i, j] is computed from the window at input row i, column j (the first "
+        "rows and columns of the stride-1 result); the window of output [i, j] starts at "
+        "row i*s, column j*s.",
     "ceil-instead-of-floor":
         "ceil instead of floor in the output size: out = floor((n + 2p - d(k-1) - 1) / s) + 1 "
         "keeps only windows that fit entirely in the padded input; a partial window at the "
@@ -891,6 +907,7 @@ def variants(op: str) -> list[Variant]:
     def add_window_geometry():  # the sliding-window mistakes conv and pooling share
         add("padding-off-by-one", "forward", _padding_variants)
         add("stride-ignored", "forward", _stride_everywhere)
+        add("window-steps-by-one", "forward", _window_steps_by_one)
         add("stride-ignored-in-output-size", "forward",
             lambda c: _shape_only(c, _stride_ignored_size), block=True)
         add("ceil-instead-of-floor", "forward", _ceil_instead_of_floor, block=True)

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from .adapters import IMAGE_OPS
 from .cases import Case
 from .checker import (
     FD_STAGE,
@@ -76,6 +77,10 @@ class Report:
         candidate's own code (``overhead``); counts of ``starts`` and ``calls``.
     order : list of str
         The names of all the cases in the order they were built (for the printed table).
+    layout : str
+        The candidate's layout; with ``"NHWC"`` the printed arrays stay in the oracle's
+        NCHW / OIHW (the report says so, since indices and shapes differ from the
+        candidate's).
     failure : Failure or None
         The smallest failing case found by shrinking, with its diagnosis.
     diagnoses : list of str
@@ -97,6 +102,7 @@ class Report:
     isolation: str = ""
     timing: dict = dataclasses.field(default_factory=dict)
     order: list[str] = dataclasses.field(default_factory=list)
+    layout: str = "NCHW"
 
     @property
     def passed(self) -> bool:
@@ -144,6 +150,14 @@ class Report:
                                                         "as failures" if self.strict else ""))
         if self.isolation:
             lines.append(f"  isolation: {self.isolation}")
+        if self.layout != "NCHW" and self.op in IMAGE_OPS:
+            here, yours, w_here, w_yours = (
+                ("[n, c, l]", "[n, l, c]", "[o, i, k]", "[k, i, o]") if self.op == "conv1d"
+                else ("[n, c, h, w]", "[n, h, w, c]", "[o, i, kh, kw]", "[kh, kw, i, o]"))
+            lines.append(f"  layout: {self.layout}, converted by the oracle: the shapes, "
+                         "indices and arrays below are channels-first (NCHW, conv weights "
+                         f"OIHW), so the element {here} here is your {yours} (a weight's "
+                         f"{w_here} is your {w_yours})")
         lines += [f"  checks: {CHECKS}", ""]
         width = max((len(case.name) for case, _, _ in rows), default=0)
         for case, status, extra in rows:

@@ -1,83 +1,86 @@
-"""Carol's CNN layers (her loss gradient forgets the mean's 1/N)."""
+"""Carol's CNN layers, in the CS231n assignment's API (her loss gradient forgets the
+mean's 1/N)."""
 
 import numpy as np
 
 
-def _pair(v):
-    return (v, v) if isinstance(v, int) else tuple(v)
+def conv_forward_naive(x, w, b, conv_param):
+    """x (N, C, H, W), w (F, C, HH, WW), b (F,); conv_param {"stride", "pad"}."""
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    H_out = 1 + (H + 2 * pad - HH) // stride
+    W_out = 1 + (W + 2 * pad - WW) // stride
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant")
+    out = np.zeros((N, F, H_out, W_out))
+    for i in range(H_out):
+        for j in range(W_out):
+            window = x_pad[:, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+            out[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3])) + b
+    cache = (x, w, b, conv_param)
+    return out, cache
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
-    x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    n, c, h, wd = x.shape
-    o, _, kh, kw = w.shape
-    oh, ow = (h - kh) // sh + 1, (wd - kw) // sw + 1
-    out = np.zeros((n, o, oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            window = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
-            out[:, :, i, j] = np.tensordot(window, w, axes=([1, 2, 3], [1, 2, 3]))
-    return out if b is None else out + b[None, :, None, None]
+def conv_backward_naive(dout, cache):
+    """Returns (dx, dw, db)."""
+    x, w, b, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    _, _, H_out, W_out = dout.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant")
+    dx_pad = np.zeros_like(x_pad)
+    dw = np.zeros_like(w)
+    db = dout.sum(axis=(0, 2, 3))
+    for i in range(H_out):
+        for j in range(W_out):
+            rows = slice(i * stride, i * stride + HH)
+            cols = slice(j * stride, j * stride + WW)
+            dw += np.tensordot(dout[:, :, i, j], x_pad[:, :, rows, cols], axes=([0], [0]))
+            dx_pad[:, :, rows, cols] += np.tensordot(dout[:, :, i, j], w, axes=([1], [0]))
+    dx = dx_pad[:, :, pad:pad + H, pad:pad + W]
+    return dx, dw, db
 
 
-def conv2d_backward(x, w, b=None, *, grad_out, stride=1, padding=0, dilation=1, groups=1):
-    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
-    _, _, kh, kw = w.shape
-    for i in range(grad_out.shape[2]):
-        for j in range(grad_out.shape[3]):
-            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
-            g = grad_out[:, :, i, j]
-            dw += np.tensordot(g, xp[:, :, rows, cols], axes=([0], [0]))
-            dxp[:, :, rows, cols] += np.tensordot(g, w, axes=([1], [0]))
-    dx = dxp[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]]
-    return (dx, dw) if b is None else (dx, dw, grad_out.sum(axis=(0, 2, 3)))
+def max_pool_forward_naive(x, pool_param):
+    """pool_param {"pool_height", "pool_width", "stride"}."""
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x.shape
+    H_out = 1 + (H - ph) // stride
+    W_out = 1 + (W - pw) // stride
+    out = np.zeros((N, C, H_out, W_out))
+    for i in range(H_out):
+        for j in range(W_out):
+            window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]
+            out[:, :, i, j] = window.max(axis=(2, 3))
+    cache = (x, pool_param)
+    return out, cache
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
-    (kh, kw), (sh, sw) = _pair(kernel_size), _pair(stride or kernel_size)
-    n, c, h, w = x.shape
-    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
-    out = np.zeros((n, c, oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            out[:, :, i, j] = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].max(axis=(2, 3))
-    return out
-
-
-def max_pool2d_backward(x, *, grad_out, kernel_size, stride=None, padding=0, dilation=1):
-    (kh, kw), (sh, sw) = _pair(kernel_size), _pair(stride or kernel_size)
+def max_pool_backward_naive(dout, cache):
+    """The gradient goes to the first maximum of each window."""
+    x, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x.shape
+    _, _, H_out, W_out = dout.shape
     dx = np.zeros_like(x)
-    for i in range(grad_out.shape[2]):
-        for j in range(grad_out.shape[3]):
-            window = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
-            flat = window.reshape(*window.shape[:2], -1)
-            first = flat.argmax(axis=2)  # the first maximum gets the gradient
-            r, s = np.unravel_index(first, (kh, kw))
-            for ni in range(x.shape[0]):
-                for ci in range(x.shape[1]):
-                    dx[ni, ci, i * sh + r[ni, ci], j * sw + s[ni, ci]] += grad_out[ni, ci, i, j]
+    n, c = np.meshgrid(np.arange(N), np.arange(C), indexing="ij")
+    for i in range(H_out):
+        for j in range(W_out):
+            window = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw]
+            flat = window.reshape(N, C, ph * pw)
+            first = flat.argmax(axis=2)
+            r, s = np.unravel_index(first, (ph, pw))
+            dx[n, c, i * stride + r, j * stride + s] += dout[:, :, i, j]
     return dx
 
 
-def _softmax(logits):
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def cross_entropy(logits, target, reduction="mean"):
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    losses = -log_p[np.arange(len(target)), target]
-    return {"mean": losses.mean, "sum": losses.sum}.get(reduction, lambda: losses)()
-
-
-def cross_entropy_backward(logits, target, *, grad_out, reduction="mean"):
-    d = _softmax(logits)
-    d[np.arange(len(target)), target] -= 1
-    if reduction == "none":
-        return (d * grad_out[:, None],)
-    scale = grad_out
-    return (d * scale,)
+def softmax_loss(x, y):
+    """Mean cross-entropy of the scores x (N, C) for the labels y (N,); returns (loss, dx)."""
+    shifted = x - x.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    N = x.shape[0]
+    loss = -log_probs[np.arange(N), y].mean()
+    dx = np.exp(log_probs)
+    dx[np.arange(N), y] -= 1
+    return loss, dx
