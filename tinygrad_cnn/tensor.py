@@ -175,6 +175,23 @@ def check_size(fn: str, what: str, shape: Sequence[int], dtype: Any) -> None:
                          f"allocating")
 
 
+def _check_fill(value: Any, dtype: np.dtype) -> None:
+    """Refuse a pad value that an integer / bool array cannot hold exactly (the dtype rule:
+    never truncated, never wrapped)."""
+    if dtype.kind not in "iub":
+        return
+    try:
+        exact = value == int(value)
+    except (TypeError, ValueError, OverflowError):  # NaN, inf, a string, a symbol
+        exact = False
+    if exact:
+        low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+        exact = low <= int(value) <= high
+    if not exact:
+        raise TypeError(f"pad: value {value!r} cannot be held exactly by the input's dtype "
+                        f"{dtype}; convert the input first, e.g. x.astype(np.float64)")
+
+
 def _index_item(i: Any) -> Any:
     """One item of an index: Tensors and lists become ndarrays (integer or bool)."""
     if isinstance(i, Tensor):
@@ -615,9 +632,18 @@ class Tensor:
             return Tensor._constant(np.asarray(x, dtype=self.dtype))
         # an integer / bool tensor follows NumPy: with an int it stays integer, with a
         # float it becomes float64 (a float32 constant would round 1/3 before the product)
+        # (an int that self's dtype cannot hold is an int64 constant: integer arithmetic
+        # runs in int64 anyway, exactly or refused)
         exact_int = isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-        return Tensor._constant(np.asarray(x, dtype=self.dtype if exact_int and
-                                           self.dtype.kind in "iu" else np.float64))
+        if exact_int and self.dtype.kind in "iu":
+            info = np.iinfo(self.dtype)
+            dtype = self.dtype if info.min <= x <= info.max else np.int64
+            if not -2**63 <= x < 2**63:
+                raise TypeError(f"integer constant {x} does not fit int64, where integer "
+                                f"tensors compute exactly; convert the tensor to float64 or "
+                                f"to an object array of Python ints")
+            return Tensor._constant(np.asarray(x, dtype=dtype))
+        return Tensor._constant(np.asarray(x, dtype=np.float64))
 
     @staticmethod
     def _constant(array: np.ndarray) -> Tensor:
@@ -713,8 +739,9 @@ class Tensor:
         if base.dtype.kind in "iub" and power.dtype.kind in "iub":
             if (power._data < 0).any():  # NumPy refuses negative integer powers of ints
                 base = Tensor._constant(base._data.astype(np.float64))
-            else:
-                return Tensor._constant(np.power(base._data, power._data))
+            else:  # exactly, in int64, or refused (never wrapped)
+                return Tensor._constant(P.exact_integer("power", np.power, base._data,
+                                                        power._data))
         return base._binary(P.POWER, power)
 
     def __rpow__(self, base: Any) -> Tensor:
@@ -960,6 +987,7 @@ class Tensor:
                              f"got {pad_width}")
         if all(lo == hi == 0 for lo, hi in pad_width):
             return self
+        _check_fill(value, self.dtype)
         check_size("pad", "the padded tensor", tuple(n + lo + hi for n, (lo, hi) in
                                                      zip(self.shape, pad_width, strict=True)),
                    self.dtype)

@@ -454,7 +454,9 @@ def _conv_transpose(fn: str, x: Tensor, w: Tensor, b: Tensor | None,
     # (C_in, C_out/G, KH, KW) -> (G, C_out/G, C_in/G, KH, KW) -> (C_out, C_in/G, KH, KW)
     cg = c // groups
     wt = w.reshape(groups, cg, og, kh, kw).permute(0, 2, 1, 3, 4).reshape(o, cg, kh, kw)
-    out = _conv(fn, t, _flip_last_two(wt), b, (1, 1), tuple(pads), dilation, groups)
+    # integers: in int64, exactly or refused (the dtype rule), as conv2d
+    t, flipped, b = _integer_inputs(fn, t, _flip_last_two(wt), b)
+    out = _conv(fn, t, flipped, b, (1, 1), tuple(pads), dilation, groups)
     assert out.shape[2:] == tuple(sizes), (out.shape, sizes)  # the formula above
     return out
 

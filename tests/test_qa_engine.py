@@ -1,0 +1,141 @@
+"""An outside reviewer's attack on the engine, written fresh: the dtype rule on every entry
+point, NaN / inf as PyTorch, absurd sizes, and PyTorch parity on inputs the parity grids
+do not draw (non-contiguous and negative-stride arrays, empty batches, 1x1 images, ...).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_cnn.nn.functional as F
+from tinygrad_cnn import Tensor
+
+# ------------------------------------------------------------------------ the dtype rule
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16])
+def test_integer_tensor_arithmetic_is_exact_or_refused(dtype):
+    """uint8 200 · 200 is 40000, which uint8 cannot hold: refused, never 64."""
+    big = np.iinfo(dtype).max // 2 + 10
+    t = Tensor(np.full(3, big, dtype))
+    for expression in (lambda: t * t, lambda: t + t, lambda: t * 3, lambda: t**2,
+                       lambda: Tensor(np.full((2, 2), big, dtype)) @ Tensor(np.full((2, 2), big,
+                                                                                 dtype))):
+        with pytest.raises(TypeError, match=rf"does not fit {np.dtype(dtype)}.*astype"):
+            expression()
+    # what fits stays exact and keeps NumPy's dtype
+    small = Tensor(np.array([1, 2, 3], dtype))
+    assert (small * small).dtype == dtype and (small * small).numpy().tolist() == [1, 4, 9]
+    # a constant the dtype cannot hold makes an int64 constant: exact
+    assert (t + 1000).numpy().tolist() == [big + 1000] * 3
+    assert (t - 300).numpy().tolist() == [big - 300] * 3
+    assert (-Tensor(np.array([200], np.uint8))).numpy().tolist() == [-200]
+
+
+def test_int64_overflow_refused_before_computing():
+    t = Tensor(np.array([2**62, 2**62], np.int64))
+    with pytest.raises(TypeError, match="overflow int64"):
+        t + t
+    with pytest.raises(TypeError, match="overflow int64"):
+        t.sum()
+    with pytest.raises(TypeError, match="overflow int64"):
+        Tensor(np.array([[2**40]], np.int64)) @ Tensor(np.array([[2**40]], np.int64))
+    with pytest.raises(TypeError, match="does not fit int64"):
+        Tensor(np.array([2**64 - 1], np.uint64)) + Tensor(np.array([1], np.uint64))
+    # int64 arithmetic is modular: exact whenever the true result fits, partial sums aside
+    assert (t - t).numpy().tolist() == [0, 0]
+    assert Tensor(np.array([2**62, 2**62, -2**62, 5], np.int64)).sum().item() == 2**62 + 5
+    assert (Tensor(np.array([5], np.int64)) ** Tensor(np.array([20], np.int64))).item() == 5**20
+
+
+def test_bool_arithmetic_counts():
+    t = Tensor(np.array([True, True, False]))
+    assert (t + t).numpy().tolist() == [2, 2, 0]  # not NumPy's logical or
+    assert (t @ t).item() == 2
+    assert t.sum().item() == 2
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.bool_])
+def test_transcendental_of_integers_in_float64(dtype):
+    """NumPy takes exp(int8) to float16 (exp(3) = 20.08); the engine uses float64."""
+    t = Tensor(np.array([0, 1, 1], dtype))
+    for got, expected in ((t.exp(), np.exp([0.0, 1.0, 1.0])),
+                          (t.tanh(), np.tanh([0.0, 1.0, 1.0]))):
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got.numpy(), expected)
+    if dtype != np.bool_:
+        assert Tensor(np.array([3], dtype)).exp().item() == np.exp(3.0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.bool_])
+def test_conv_transpose_of_integers_is_exact(dtype):
+    """conv_transpose2d / 1d of uint8 200s: 400 where two copies overlap, not 144."""
+    v = 1 if dtype == np.bool_ else np.iinfo(dtype).max
+    x = np.full((1, 1, 2, 2), v, dtype)
+    w = np.ones((1, 1, 3, 3), dtype)
+    expected = F.conv_transpose2d(x.astype(np.float64), w.astype(np.float64), stride=2)
+    got = F.conv_transpose2d(x, w, stride=2)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+    x1, w1 = x[:, :, 0], w[:, :, 0]
+    got1 = F.conv_transpose1d(x1, w1, stride=3, dilation=2)
+    expected1 = F.conv_transpose1d(x1.astype(np.float64), w1.astype(np.float64), stride=3,
+                                   dilation=2)
+    np.testing.assert_array_equal(got1.numpy(), expected1.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.bool_])
+def test_pad_value_an_integer_input_cannot_hold_is_refused(dtype):
+    x = np.ones((1, 1, 2, 2), dtype)
+    for value in (0.5, 1000, float("nan"), float("inf")):
+        if dtype == np.int16 and value == 1000:
+            continue
+        pattern = f"value .* cannot be held exactly by .*{np.dtype(dtype)}.*astype"
+        with pytest.raises(TypeError, match=pattern):
+            F.pad(x, (1, 1), value=value)
+    assert F.pad(x, (1, 0), value=1).numpy()[0, 0, 0].tolist() == [1, 1, 1]
+    assert F.pad(x, (1, 0), value=1.0).dtype == dtype  # an integral float is exact
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.bool_])
+def test_every_entry_point_integer_exact_or_refused(dtype):
+    """Each functional op on an integer / bool input: the float64 answer exactly, or a
+    TypeError saying what to convert to."""
+    v = 1 if dtype == np.bool_ else np.iinfo(dtype).max
+    x = np.full((1, 1, 4, 4), v, dtype)
+    x[0, 0, 0, 0] = 0
+    f = x.astype(np.float64)
+    w = np.ones((1, 1, 3, 3), dtype)
+    calls = {
+        "conv2d": lambda a, k: F.conv2d(a, k, padding=1),
+        "conv1d": lambda a, k: F.conv1d(a[:, :, 0], k[:, :, 0], padding=1),
+        "conv_transpose2d": lambda a, k: F.conv_transpose2d(a, k, stride=2),
+        "max_pool2d": lambda a, k: F.max_pool2d(a, 3, 2, padding=1, ceil_mode=True),
+        "avg_pool2d": lambda a, k: F.avg_pool2d(a, 3, 2, padding=1, ceil_mode=True),
+        "avg_pool2d no pad": lambda a, k: F.avg_pool2d(a, 3, 1, 1, count_include_pad=False),
+        "avg_pool2d divisor": lambda a, k: F.avg_pool2d(a, 2, divisor_override=3),
+        "adaptive_avg_pool2d": lambda a, k: F.adaptive_avg_pool2d(a, 3),
+        "adaptive_max_pool2d": lambda a, k: F.adaptive_max_pool2d(a, 3),
+        "pad reflect": lambda a, k: F.pad(a, (2, 1, 1, 2), mode="reflect"),
+        "pad circular": lambda a, k: F.pad(a, (2, 1, 1, 2), mode="circular"),
+        "pad replicate": lambda a, k: F.pad(a, (2, 1, 1, 2), mode="replicate"),
+        "relu": lambda a, k: F.relu(a),
+        "linear": lambda a, k: F.linear(a[0, 0], k[0, 0, :, :].repeat(4, axis=1)[:, :4]),
+        "flatten": lambda a, k: F.flatten(a, 1),
+        "mean": lambda a, k: Tensor(a).mean(axis=(2, 3)),
+    }
+    for name, call in calls.items():
+        got = call(x, w)
+        expected = call(f, w.astype(np.float64))
+        np.testing.assert_array_equal(np.asarray(got.numpy(), dtype=np.float64),
+                                      expected.numpy(), err_msg=name)
+    out, idx = F.max_pool2d(x, 2, return_indices=True)
+    unpooled = F.max_unpool2d(out, idx, 2)
+    np.testing.assert_array_equal(unpooled.numpy(), F.max_unpool2d(
+        F.max_pool2d(f, 2), idx, 2).numpy())
+    for _name, call in {"softmax": lambda: F.softmax(x), "log_softmax": lambda: F.log_softmax(x),
+                       "cross_entropy": lambda: F.cross_entropy(x[0, 0], np.array([0, 1, 2, 3])),
+                       "nll_loss": lambda: F.nll_loss(x[0, 0], np.array([0, 1, 2, 3]))}.items():
+        with pytest.raises(TypeError, match="astype|convert"):
+            call()
