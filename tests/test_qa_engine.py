@@ -139,3 +139,80 @@ def test_every_entry_point_integer_exact_or_refused(dtype):
                        "nll_loss": lambda: F.nll_loss(x[0, 0], np.array([0, 1, 2, 3]))}.items():
         with pytest.raises(TypeError, match="astype|convert"):
             call()
+
+
+# ------------------------------------------------------------- NaN and inf as PyTorch
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+def _grads(f, tf, *arrays):
+    ts = [Tensor(a.copy(), requires_grad=True) for a in arrays]
+    tt = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    out, tout = f(*ts), tf(*tt)
+    g = np.linspace(0.5, 1.5, out.size).reshape(out.shape)
+    out.backward(g)
+    tout.backward(torch.tensor(g))
+    np.testing.assert_array_equal(out.numpy(), tout.detach().numpy())
+    for t, u in zip(ts, tt, strict=True):
+        np.testing.assert_allclose(t.grad.numpy(), u.grad.numpy(), rtol=1e-12)
+
+
+NAN, INF = np.nan, np.inf
+
+
+def test_maximum_minimum_relu_nan_gradient_as_pytorch():
+    """Where x or y is NaN, torch.maximum gives both the gradient (x < y and x > y are
+    both false); relu'(NaN) = 1. The engine gave both 0."""
+    a = np.array([1.0, NAN, 3.0, NAN, -INF, INF, 0.0, 2.0])
+    b = np.array([NAN, 1.0, 3.0, NAN, 0.0, INF, 0.0, -1.0])
+    _grads(lambda x, y: x.maximum(y), lambda x, y: torch.maximum(x, y), a, b)
+    _grads(lambda x, y: x.minimum(y), lambda x, y: torch.minimum(x, y), a, b)
+    _grads(lambda x: x.relu(), lambda x: x.relu(), a)
+    _grads(lambda x: F.relu(x), TF.relu, a)
+    _grads(lambda x: x.sigmoid(), torch.sigmoid, np.array([-1000.0, 1000.0, NAN, INF, -INF]))
+
+
+@pytest.mark.parametrize("x", [
+    [[-INF, -INF], [-INF, -INF]],  # every window ties with its -inf padding
+    [[1.0, NAN], [NAN, 2.0]],  # PyTorch keeps the last NaN of a window
+    [[NAN, -INF], [3.0, NAN]],
+])
+def test_max_pool_winner_as_pytorch_with_padding_and_nan(x):
+    x = np.array([[x]])
+    for kwargs in ({"kernel_size": 2}, {"kernel_size": 2, "padding": 1},
+                   {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}):
+        _grads(lambda t, kw=kwargs: F.max_pool2d(t, **kw),
+               lambda t, kw=kwargs: TF.max_pool2d(t, **kw), x)
+        ours = F.max_pool2d(x, return_indices=True, **kwargs)[1].numpy()
+        theirs = TF.max_pool2d(torch.tensor(x), return_indices=True, **kwargs)[1].numpy()
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_max_pool_random_nan_inf_grid_against_pytorch():
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        h, w = rng.integers(1, 6, 2)
+        k = int(rng.integers(1, 4))
+        p, s, d = int(rng.integers(0, k // 2 + 1)), int(rng.integers(1, 4)), 1
+        if h + 2 * p < k or w + 2 * p < k:
+            continue
+        x = rng.choice([-INF, NAN, 1.0, 2.0, -INF], size=(1, 2, h, w))
+        kw = {"kernel_size": k, "stride": s, "padding": p, "dilation": d,
+              "ceil_mode": bool(rng.integers(0, 2))}
+        _grads(lambda t, kw=kw: F.max_pool2d(t, **kw), lambda t, kw=kw: TF.max_pool2d(t, **kw),
+               x)
+        np.testing.assert_array_equal(F.max_pool2d(x, return_indices=True, **kw)[1].numpy(),
+                                      TF.max_pool2d(torch.tensor(x), return_indices=True,
+                                                    **kw)[1].numpy())
+
+
+def test_max_pool_indices_of_a_window_of_only_padding_refused():
+    """kernel 2, dilation 2, padding 1 on a 1x1 input: the window's cells are -1 and 1,
+    both padding. PyTorch returns index 2 (outside the plane) and its backward corrupts
+    memory; the values are fine (-inf), the index is refused."""
+    x = np.zeros((1, 1, 1, 1))
+    assert F.max_pool2d(x, 2, 3, 1, 2).numpy().tolist() == [[[[-INF]]]]
+    with pytest.raises(ValueError, match=r"window \(0, 0\) covers only padding"):
+        F.max_pool2d(x, 2, 3, 1, 2, return_indices=True)

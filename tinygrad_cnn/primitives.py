@@ -389,11 +389,14 @@ class Maximum(Primitive):
 
     ``tie=1/2`` (the default) splits a tie evenly, as ``torch.maximum``; ``relu`` uses
     ``tie=1`` with the constant 0 as first argument, so relu'(0) = 0 (as ``torch.relu``).
+    Where either argument is NaN, both get the whole gradient (PyTorch's masks test
+    ``x < y`` and ``x > y``, both false), so relu'(NaN) = 1 as in PyTorch.
     """
 
     name, kind, arity = "maximum", "elementwise", 2
     formula = "z = max(x, y)"
-    vjp_formula = "x̄ = ḡ · ([x > y] + t·[x = y]),  ȳ = ḡ · ([x < y] + (1 − t)·[x = y])"
+    vjp_formula = ("x̄ = ḡ · ([x > y] + t·[x = y]),  ȳ = ḡ · ([x < y] + (1 − t)·[x = y]);"
+                   "  both ḡ where x or y is NaN")
     saves = (0, 1)
     examples = ((((2, 3), (2, 3)), {}), (((2, 3), (2, 3)), {"tie": 1}))
 
@@ -409,11 +412,13 @@ class Maximum(Primitive):
         t = self.tie
         if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
             ga = gb = None
-            if t == 1:  # relu: [x >= y] and [x < y], no equality pass
+            # "not less" rather than "greater": where x or y is NaN (unordered) both get
+            # the whole gradient, as PyTorch (relu'(NaN) = 1)
+            if t == 1:  # relu: [not x < y] and [not x >= y], no equality pass
                 if needs[0]:
-                    ga = _masked(g, np.greater_equal(a, b))
+                    ga = _masked(g, np.logical_not(np.less(a, b)))
                 if needs[1]:
-                    gb = _masked(g, np.less(a, b))
+                    gb = _masked(g, np.logical_not(np.greater_equal(a, b)))
                 return ga, gb
             if isinstance(g, np.ndarray) and g.dtype.kind == "f":
                 share = g.dtype.type(t)  # 1/2 is exact in binary
@@ -421,9 +426,10 @@ class Maximum(Primitive):
                 share = t
             tie = np.equal(a, b)
             if needs[0]:
-                ga = _masked(g, np.greater(a, b)) + _masked(g, tie) * share
+                ga = _masked(g, np.logical_not(np.less_equal(a, b))) + _masked(g, tie) * share
             if needs[1]:
-                gb = _masked(g, np.less(a, b)) + _masked(g, tie) * (1 - share)
+                gb = (_masked(g, np.logical_not(np.greater_equal(a, b)))
+                      + _masked(g, tie) * (1 - share))
             return ga, gb
         wa, wb = numeric.maximum_weights(a, b, t)
         return g * wa, g * wb

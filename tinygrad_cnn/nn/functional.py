@@ -587,18 +587,65 @@ def _window_argmax(data: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],
     padded[:, :, ph:ph + h, pw:pw + w] = data
     win = Tensor(padded).windows(k, s, d)._data  # (N, C, OH, OW, KH, KW)
     oh, ow = win.shape[2:4]
-    best = np.argmax(win.reshape(n, c, oh, ow, -1), axis=-1)
+    flat = win.reshape(n, c, oh, ow, -1)
+    best = np.argmax(flat, axis=-1)
     # a window whose input cells are all -inf ties with its padding: PyTorch then names
     # the window's first input cell (it never looks at the padding)
-    inside = np.zeros(shape[2:], dtype=bool)
-    inside[ph:ph + h, pw:pw + w] = True
-    inside = Tensor(inside).windows(k, s, d)._data.reshape(oh, ow, -1)
+    inside = _inside_windows((h, w), k, s, pads, d)
+    empty = ~inside.any(axis=-1)
+    if empty.any():  # (PyTorch returns an index outside the input here)
+        i, j = np.argwhere(empty)[0]
+        raise ValueError(f"max_pool2d: return_indices: window ({i}, {j}) covers only padding "
+                         f"(kernel_size {k}, dilation {d}, padding {tuple(p for p, _ in pads)}"
+                         f" on an input of size {(h, w)}), so it has no input index; use "
+                         f"less padding or dilation")
     on_padding = ~np.take_along_axis(inside[None, None], best[..., None], axis=-1)[..., 0]
     best = np.where(on_padding, np.argmax(inside, axis=-1), best)
+    if flat.dtype.kind == "f":  # a NaN wins, and PyTorch's scan keeps the last NaN
+        nan = np.isnan(flat)
+        last_nan = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+        best = np.where(nan.any(axis=-1), last_nan, best)
     a, b = np.divmod(best, k[1])
     rows = np.arange(oh)[:, None] * s[0] + a * d[0] - ph
     cols = np.arange(ow)[None, :] * s[1] + b * d[1] - pw
     return (rows * w + cols).astype(np.int64)
+
+
+def _inside_windows(size: tuple[int, int], k: tuple[int, ...], s: tuple[int, ...],
+                    pads: tuple[tuple[int, int], ...], d: tuple[int, ...]) -> np.ndarray:
+    """(OH, OW, KH·KW) bool: which cells of each window lie in the input, not the padding."""
+    (h, w), (ph, _), (pw, _) = size, pads[0], pads[1]
+    inside = np.zeros((h + sum(pads[0]), w + sum(pads[1])), dtype=bool)
+    inside[ph:ph + h, pw:pw + w] = True
+    win = Tensor(inside).windows(k, s, d)._data
+    return win.reshape(*win.shape[:2], -1)
+
+
+def _ordered_window_max(x: Tensor, k: tuple[int, ...], s: tuple[int, ...],
+                        pads: tuple[tuple[int, int], ...], d: tuple[int, ...]) -> Tensor:
+    """The window max with PyTorch's choice of winner where the plain max would differ:
+    input cells before padding cells (a window whose input cells are all -inf names its
+    first input cell, never the padding, which would lose the gradient), and the last NaN
+    of a window (PyTorch's scan replaces its best on every NaN).
+
+    Each window's cells are gathered in that order (a Gather entry, whose VJP scatters
+    back); then the first maximum is the one PyTorch picks.
+    """
+    xp = x.pad(((0, 0), (0, 0), *pads), value=_lowest(x.dtype)) if any(
+        lo or hi for lo, hi in pads) else x
+    win = xp.windows(k, s, d)
+    n, c, oh, ow, kh, kw = win.shape
+    flat = win.reshape(n, c, oh, ow, kh * kw)
+    cells = np.arange(kh * kw)
+    inside = _inside_windows(x.shape[2:], k, s, pads, d)
+    key = np.where(inside, cells, kh * kw + cells)  # input cells first, in order
+    key = np.broadcast_to(key, (n, c, oh, ow, kh * kw))
+    if flat.dtype.kind == "f":
+        nan = np.isnan(flat._data).any(axis=-1, keepdims=True)
+        key = np.where(nan, np.where(inside, kh * kw - cells, 2 * kh * kw + cells), key)
+    order = np.argsort(key, axis=-1, kind="stable")
+    grid = np.ix_(range(n), range(c), range(oh), range(ow), range(1))
+    return flat[grid[0], grid[1], grid[2], grid[3], order].max(axis=-1)
 
 
 def max_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
@@ -628,6 +675,15 @@ def max_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
     else:
         xp = x.pad(((0, 0), (0, 0), *pads), value=_lowest(x.dtype))
         out = xp.windows(k, s, d).max(axis=(4, 5))
+    if x.requires_grad and out.size:
+        # where the first maximum is not PyTorch's winner (a window of -inf inputs ties with
+        # its padding, a window holds NaNs), take the winner PyTorch takes (rare: checked
+        # on the output)
+        lowest = _lowest(x.dtype)
+        data = out._data
+        if ((any(lo or hi for lo, hi in pads) and (data == lowest).any())
+                or (data.dtype.kind == "f" and np.isnan(data).any())):
+            out = _ordered_window_max(x, k, s, pads, d)
     if not return_indices:
         return out
     return out, Tensor(_window_argmax(x._data, k, s, pads, d))
