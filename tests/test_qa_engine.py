@@ -216,3 +216,27 @@ def test_max_pool_indices_of_a_window_of_only_padding_refused():
     assert F.max_pool2d(x, 2, 3, 1, 2).numpy().tolist() == [[[[-INF]]]]
     with pytest.raises(ValueError, match=r"window \(0, 0\) covers only padding"):
         F.max_pool2d(x, 2, 3, 1, 2, return_indices=True)
+
+
+# ---------------------------------------------------------------------------- float16
+
+
+def test_float16_refused_where_sums_overflow_it():
+    """avg_pool2d of float16 60000s was inf (the window sum overflows at 65504)."""
+    x = np.full((1, 1, 4, 4), 60000, np.float16)
+    w = np.ones((1, 1, 3, 3), np.float16)
+    calls = [lambda: F.avg_pool2d(x, 2), lambda: F.adaptive_avg_pool2d(x, 2),
+             lambda: F.conv2d(x, w), lambda: F.conv_transpose2d(x, w),
+             lambda: F.conv1d(x[0], w[0]), lambda: F.linear(x[0, 0], w[0, 0, :, :1].T),
+             lambda: F.softmax(x), lambda: F.log_softmax(x),
+             lambda: F.cross_entropy(x[0, 0], np.array([0, 1, 2, 3])),
+             lambda: F.nll_loss(x[0, 0], np.array([0, 1, 2, 3]))]
+    for call in calls:
+        with pytest.raises(TypeError, match=r"float16.*astype\(np.float32\)"):
+            call()
+    # no sum: exact in float16
+    assert F.max_pool2d(x, 2).numpy().tolist() == [[[[60000.0] * 2] * 2]]
+    assert F.pad(x, (1, 1), mode="reflect").dtype == np.float16
+    # Tensor reductions accumulate in float32 (as PyTorch's half on CPU)
+    assert Tensor(x).mean().item() == 60000.0
+    assert Tensor(np.full(4096, 1.0, np.float16)).sum().item() == 4096.0  # not 2048

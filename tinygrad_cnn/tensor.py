@@ -844,6 +844,8 @@ class Tensor:
                                  f"has no exact value")
             return self.sum(axes, keepdims) * np.nan
         scale = Fraction(1, count) if self.dtype == object else 1.0 / count
+        if self.dtype == np.float16:  # scaled first: a float16 sum of 60000s overflows
+            return (self * scale).sum(axes, keepdims)
         return self.sum(axes, keepdims) * scale
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:

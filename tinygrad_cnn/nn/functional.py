@@ -151,6 +151,16 @@ def _lowest(dtype: np.dtype) -> Any:
     return -np.inf if dtype.kind != "O" else float("-inf")
 
 
+def _refuse_half(fn: str, **tensors: Tensor | None) -> None:
+    """float16 is refused where the op sums: its partial sums overflow at 65504 (an average
+    of 60000s would be inf) and lose digits; PyTorch accumulates half in float32."""
+    for name, t in tensors.items():
+        if t is not None and t.dtype == np.float16:
+            raise TypeError(f"{fn}: {name} is float16, whose sums overflow at 65504 and lose "
+                            f"precision; convert it to float32, e.g. "
+                            f"Tensor({name}.numpy().astype(np.float32)) or x.astype(np.float32)")
+
+
 def _refuse_integers(x: Tensor, fn: str) -> None:
     if x.dtype.kind in "iub":
         raise TypeError(f"{fn}: input must be floating point (or an exact object array), got "
@@ -353,6 +363,7 @@ def conv2d(x: Any, w: Any, b: Any = None, stride: IntOrPair = 1,
     _check_ndim(w, 4, "weight", fn, "(O, C/groups, KH, KW)")
     x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
+    _refuse_half(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     s = _tuple(stride, "stride", fn, 1)
     d = _tuple(dilation, "dilation", fn, 1)
@@ -375,6 +386,7 @@ def conv1d(x: Any, w: Any, b: Any = None, stride: int = 1, padding: int | str = 
     _check_ndim(w, 3, "weight", fn, "(O, C/groups, K)")
     x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
+    _refuse_half(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     (s,) = _tuple(stride, "stride", fn, 1, n=1)
     (d,) = _tuple(dilation, "dilation", fn, 1, n=1)
@@ -507,6 +519,7 @@ def conv_transpose2d(x: Any, w: Any, b: Any = None, stride: IntOrPair = 1,
     _check_ndim(x, 4, "input", fn, "(N, C_in, H, W)")
     _check_ndim(w, 4, "weight", fn, "(C_in, C_out/groups, KH, KW)")
     _check_dtypes(fn, input=x, weight=w, bias=b)
+    _refuse_half(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     s = _tuple(stride, "stride", fn, 1)
     d = _tuple(dilation, "dilation", fn, 1)
@@ -528,6 +541,7 @@ def conv_transpose1d(x: Any, w: Any, b: Any = None, stride: int = 1, padding: in
     _check_ndim(x, 3, "input", fn, "(N, C_in, L)")
     _check_ndim(w, 3, "weight", fn, "(C_in, C_out/groups, K)")
     _check_dtypes(fn, input=x, weight=w, bias=b)
+    _refuse_half(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     (s,) = _tuple(stride, "stride", fn, 1, n=1)
     (d,) = _tuple(dilation, "dilation", fn, 1, n=1)
@@ -727,6 +741,7 @@ def avg_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
     """
     fn = "avg_pool2d"
     x = _as_tensor(x, "input", fn)
+    _refuse_half(fn, input=x)
     k, s, pads, d = _pool_args(fn, x, kernel_size, stride, padding, 1, ceil_mode)
     total = x.pad(((0, 0), (0, 0), *pads)).windows(k, s, d).sum(axis=(4, 5))
     if divisor_override is not None:
@@ -901,6 +916,7 @@ def adaptive_avg_pool2d(x: Any, output_size: int | tuple[int | None, int | None]
     """
     fn = "adaptive_avg_pool2d"
     x = _as_tensor(x, "input", fn)
+    _refuse_half(fn, input=x)
     _check_ndim(x, 4, "input", fn, "(N, C, H, W)")
     oh, ow = _adaptive_size(output_size, x.shape[2:], fn)
     return _adaptive_axis(_adaptive_axis(x, 3, ow, "mean"), 2, oh, "mean")
@@ -1061,6 +1077,7 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """``x - max - log Σ exp(x - max)`` along ``axis``: stable for logits of ±1e4."""
     x = _as_tensor(x, "input", "log_softmax")
     _refuse_integers(x, "log_softmax")
+    _refuse_half("log_softmax", input=x)
     if _zero_d(x, axis, "log_softmax"):
         return log_softmax(x.reshape(1), 0).reshape(())
     z = _shifted(x, axis, "log_softmax")
@@ -1071,6 +1088,7 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
     """``exp(x - max) / Σ exp(x - max)`` along ``axis``."""
     x = _as_tensor(x, "input", "softmax")
     _refuse_integers(x, "softmax")
+    _refuse_half("softmax", input=x)
     if _zero_d(x, axis, "softmax"):
         return softmax(x.reshape(1), 0).reshape(())
     e = _shifted(x, axis).exp()
@@ -1089,6 +1107,7 @@ def _loss_args(fn: str, x: Any, reduction: str) -> Tensor:
         raise TypeError(f"{fn}: input ({'logits' if fn == 'cross_entropy' else 'log-probs'}) "
                         f"must be floating point (or exact object), got dtype {x.dtype}; "
                         f"convert it, e.g. x.astype(np.float64)")
+    _refuse_half(fn, input=x)
     if reduction not in REDUCTIONS:
         raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if math.prod(x.shape[:1] + x.shape[2:]) == 0 and reduction == "mean":
@@ -1334,6 +1353,7 @@ def linear(x: Any, w: Any, b: Any = None) -> Tensor:
     _check_ndim(w, 2, "weight", fn, "(out_features, in_features)")
     x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
+    _refuse_half(fn, input=x, weight=w, bias=b)
     if x.ndim < 1 or x.shape[-1] != w.shape[1]:
         raise ValueError(f"{fn}: input's last axis must have in_features={w.shape[1]} "
                          f"elements (weight shape {w.shape}), got input shape {x.shape}")
