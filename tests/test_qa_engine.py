@@ -147,16 +147,19 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 
-def _grads(f, tf, *arrays):
+def _grads(f, tf, *arrays, exact=True):
     ts = [Tensor(a.copy(), requires_grad=True) for a in arrays]
     tt = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
     out, tout = f(*ts), tf(*tt)
     g = np.linspace(0.5, 1.5, out.size).reshape(out.shape)
     out.backward(g)
     tout.backward(torch.tensor(g))
-    np.testing.assert_array_equal(out.numpy(), tout.detach().numpy())
+    if exact:
+        np.testing.assert_array_equal(out.numpy(), tout.detach().numpy())
+    else:
+        np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-12, atol=1e-14)
     for t, u in zip(ts, tt, strict=True):
-        np.testing.assert_allclose(t.grad.numpy(), u.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(t.grad.numpy(), u.grad.numpy(), rtol=1e-12, atol=1e-14)
 
 
 NAN, INF = np.nan, np.inf
@@ -240,3 +243,43 @@ def test_float16_refused_where_sums_overflow_it():
     # Tensor reductions accumulate in float32 (as PyTorch's half on CPU)
     assert Tensor(x).mean().item() == 60000.0
     assert Tensor(np.full(4096, 1.0, np.float16)).sum().item() == 4096.0  # not 2048
+
+
+# ---------------------------------------------------------------------- absurd sizes
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda x: F.pad(x, (10**9, 10**9), mode="replicate"), "padded tensor would have shape"),
+    (lambda x: F.pad(x, (10**5,) * 4, mode="replicate"), "GiB"),
+    (lambda x: F.adaptive_avg_pool2d(x, 10**9), "output would have shape"),
+    (lambda x: F.adaptive_max_pool2d(x, 10**9), "output would have shape"),
+    (lambda x: F.max_unpool2d(x, np.zeros(x.shape, np.int64), 10**9), "output would have"),
+    (lambda x: Tensor(np.ones((1, 1))).expand(10**9, 1) @ Tensor(np.ones((1, 1))).expand(
+        1, 10**9), "product would have shape"),
+])
+def test_absurd_sizes_refused_before_allocating(call, words):
+    """Each of these raised MemoryError / OverflowError (or built a Python list of 10**9
+    indices) before: now a ValueError with the shape it would have."""
+    with pytest.raises(ValueError, match=words):
+        call(np.ones((1, 1, 4, 4)))
+
+
+def test_adaptive_pooling_of_many_bins_is_fast_and_exact():
+    """Unequal bins were a slice per bin and a quadratic concatenation; now one gather or
+    one product with an averaging matrix: exact on Fractions, as PyTorch on floats."""
+    from fractions import Fraction
+
+    x = Tensor(np.array([[[[Fraction(i) for i in range(5)]] * 3]], dtype=object),
+               requires_grad=True)
+    out = F.adaptive_avg_pool2d(x, (2, 3))
+    assert out.numpy()[0, 0, 0].tolist() == [Fraction(1, 2), Fraction(2), Fraction(7, 2)]
+    out.sum().backward()
+    assert x.grad.numpy()[0, 0, 0].tolist() == [Fraction(1, 4), Fraction(5, 12),
+                                               Fraction(1, 6), Fraction(5, 12), Fraction(1, 4)]
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((2, 3, 7, 5))
+    for size in ((3, 4), (5, 2), (11, 13), (1, 3000)):
+        for f, tf in ((F.adaptive_avg_pool2d, TF.adaptive_avg_pool2d),
+                      (F.adaptive_max_pool2d, TF.adaptive_max_pool2d)):
+            _grads(lambda t, f=f, size=size: f(t, size),
+                   lambda t, tf=tf, size=size: tf(t, size), data, exact=False)

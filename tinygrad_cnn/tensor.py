@@ -1074,6 +1074,8 @@ class Tensor:
         if a2.shape[-1] != b2.shape[-2]:
             raise ValueError(f"matmul: inner sizes differ: {a.shape} @ {b.shape}")
         batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        check_size("matmul", "the product", batch + (a2.shape[-2], b2.shape[-1]),
+                   np.result_type(a2.dtype, b2.dtype))
         a2 = a2._broadcast_to(batch + a2.shape[-2:])
         b2 = b2._broadcast_to(batch + b2.shape[-2:])
         out = Tensor._apply(P.MATMUL, a2, b2)

@@ -829,6 +829,7 @@ def max_unpool2d(x: Any, indices: Any, kernel_size: IntOrPair, stride: IntOrPair
     if oh < 1 or ow < 1:
         raise ValueError(f"{fn}: output size ({oh}, {ow}) for input {x.shape}, kernel_size "
                          f"{k}, stride {s}, padding {p}; expected at least 1")
+    check_size(fn, "the output", (n, c, oh, ow), x.dtype)
     if idx.size and (idx.min() < 0 or idx.max() >= oh * ow):
         bad = idx[(idx < 0) | (idx >= oh * ow)]
         raise ValueError(f"{fn}: indices must be in [0, {oh * ow}) for an output plane of "
@@ -899,12 +900,35 @@ def _adaptive_axis(x: Tensor, axis: int, out: int, reduce: str) -> Tensor:
     if n % out == 0:  # equal bins: (..., out, n/out, ...) and reduce the inner axis
         t = x.reshape(x.shape[:axis] + (out, n // out) + x.shape[axis + 1:])
         return t.max(axis=axis + 1) if reduce == "max" else t.mean(axis=axis + 1)
-    pieces = []
-    for start, stop in _adaptive_bins(n, out):
-        piece = _slice_axis(x, axis, start, stop)
-        pieces.append(piece.max(axis=axis, keepdims=True) if reduce == "max"
-                      else piece.mean(axis=axis, keepdims=True))
-    return _cat(pieces, axis)
+    # unequal bins: one gather (max) or one product with an averaging matrix (mean), not
+    # a slice per bin (an output of 10**5 made 10**5 slices and a quadratic concatenation)
+    i = np.arange(out, dtype=np.int64)
+    starts, stops = i * n // out, -(-(i + 1) * n // out)  # _adaptive_bins, vectorised
+    length = int((stops - starts).max())
+    if reduce == "max":
+        check_size("adaptive_max_pool2d", "the gathered bins (output, longest bin)",
+                   (out, length), np.int64)
+        # a short bin repeats its last cell: the same maximum, and the first occurrence
+        # of the winner still takes the whole gradient
+        index = np.minimum(starts[:, None] + np.arange(length), stops[:, None] - 1)
+        lead = (slice(None),) * axis
+        return x[(*lead, index)].max(axis=axis + 1)
+    check_size("adaptive_avg_pool2d", "the averaging matrix (input size, output size)",
+               (n, out), x.dtype)
+    exact = x.dtype == object
+    matrix = np.zeros((n, out), dtype=object if exact else
+                      (x.dtype if x.dtype.kind == "f" else np.float64))
+    inside = (np.arange(n)[:, None] >= starts) & (np.arange(n)[:, None] < stops)
+    if exact:
+        for k, (start, stop) in enumerate(zip(starts.tolist(), stops.tolist(), strict=True)):
+            matrix[start:stop, k] = _reciprocal(stop - start, x)
+    else:
+        matrix[...] = inside / (stops - starts)
+    if axis == x.ndim - 1:
+        return x.matmul(Tensor(matrix))
+    moved = x.permute(*range(axis), *range(axis + 1, x.ndim), axis)  # the axis last
+    back = (*range(axis), x.ndim - 1, *range(axis, x.ndim - 1))
+    return moved.matmul(Tensor(matrix)).permute(*back)
 
 
 def adaptive_avg_pool2d(x: Any, output_size: int | tuple[int | None, int | None]) -> Tensor:
@@ -919,6 +943,7 @@ def adaptive_avg_pool2d(x: Any, output_size: int | tuple[int | None, int | None]
     _refuse_half(fn, input=x)
     _check_ndim(x, 4, "input", fn, "(N, C, H, W)")
     oh, ow = _adaptive_size(output_size, x.shape[2:], fn)
+    check_size(fn, "the output", (*x.shape[:2], oh, ow), x.dtype)
     return _adaptive_axis(_adaptive_axis(x, 3, ow, "mean"), 2, oh, "mean")
 
 
@@ -935,6 +960,7 @@ def adaptive_max_pool2d(x: Any, output_size: int | tuple[int | None, int | None]
     _check_ndim(x, 4, "input", fn, "(N, C, H, W)")
     h, w = x.shape[2:]
     oh, ow = _adaptive_size(output_size, (h, w), fn)
+    check_size(fn, "the output", (*x.shape[:2], oh, ow), x.dtype)
     out = _adaptive_axis(_adaptive_axis(x, 3, ow, "max"), 2, oh, "max")
     if not return_indices:
         return out
@@ -1010,6 +1036,8 @@ def _pad_axis(x: Tensor, axis: int, lo: int, hi: int, mode: str, value: Any, fn:
     if size < 0 or (mode != "constant" and size < 1):
         raise ValueError(f"{fn}: padding ({lo}, {hi}) of axis {axis} (size {n}) leaves size "
                          f"{size}, expected at least {0 if mode == 'constant' else 1}")
+    check_size(fn, "the padded tensor", x.shape[:axis] + (size,) + x.shape[axis + 1:],
+               x.dtype)  # before the index list of replicate / reflect is built
     if mode in ("constant", "circular"):  # crop first; then pad the cropped axis
         x = _slice_axis(x, axis, max(-lo, 0), n - max(-hi, 0))
         n, lo, hi = x.shape[axis], max(lo, 0), max(hi, 0)
