@@ -283,3 +283,174 @@ def test_adaptive_pooling_of_many_bins_is_fast_and_exact():
                       (F.adaptive_max_pool2d, TF.adaptive_max_pool2d)):
             _grads(lambda t, f=f, size=size: f(t, size),
                    lambda t, tf=tf, size=size: tf(t, size), data, exact=False)
+
+
+# ------------------------------------------------------------- training, as PyTorch
+
+
+def _pair_of_networks():
+    """The same small CNN in both engines (float64), weights copied from PyTorch's."""
+    from tinygrad_cnn import nn
+
+    torch.manual_seed(0)
+    theirs = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 4, 3, padding=1, padding_mode="reflect"), torch.nn.ReLU(),
+        torch.nn.Conv2d(4, 4, 3, stride=2, groups=4, dilation=1, padding=1),
+        torch.nn.MaxPool2d(2, ceil_mode=True), torch.nn.ConvTranspose2d(4, 3, 2, stride=2,
+                                                                        output_padding=1),
+        torch.nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+        torch.nn.AdaptiveAvgPool2d((2, 3)), torch.nn.Flatten(), torch.nn.Linear(18, 5),
+    ).double()
+    ours = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1, padding_mode="reflect", dtype=np.float64), nn.ReLU(),
+        nn.Conv2d(4, 4, 3, stride=2, groups=4, padding=1, dtype=np.float64),
+        nn.MaxPool2d(2, ceil_mode=True),
+        nn.ConvTranspose2d(4, 3, 2, stride=2, output_padding=1, dtype=np.float64),
+        nn.AvgPool2d(3, 2, 1, ceil_mode=True, count_include_pad=False),
+        nn.AdaptiveAvgPool2d((2, 3)), nn.Flatten(), nn.Linear(18, 5, dtype=np.float64),
+    )
+    ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})
+    return ours, theirs
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_small_network_trains_step_for_step_as_pytorch(optimizer):
+    from tinygrad_cnn import optim
+
+    ours, theirs = _pair_of_networks()
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 2, 9, 7))[:, :, ::-1]  # a negative-stride view
+    target = np.array([0, 4, 2])
+    if optimizer == "sgd":
+        opt = optim.SGD(list(ours.parameters()), lr=0.1, momentum=0.9)
+        topt = torch.optim.SGD(theirs.parameters(), lr=0.1, momentum=0.9)
+    else:
+        opt = optim.Adam(list(ours.parameters()), lr=0.01)
+        topt = torch.optim.Adam(theirs.parameters(), lr=0.01)
+    for _ in range(4):
+        loss = F.cross_entropy(ours(Tensor(x)), target, label_smoothing=0.1)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        tloss = TF.cross_entropy(theirs(torch.tensor(x.copy())), torch.tensor(target),
+                                 label_smoothing=0.1)
+        topt.zero_grad()
+        tloss.backward()
+        topt.step()
+        assert loss.item() == pytest.approx(tloss.item(), rel=1e-10)
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-9,
+                                   atol=1e-12, err_msg=key)
+    # a state_dict round trip gives the same outputs in a fresh network
+    fresh, _ = _pair_of_networks()
+    fresh.load_state_dict(ours.state_dict())
+    np.testing.assert_array_equal(fresh(Tensor(x)).numpy(), ours(Tensor(x)).numpy())
+
+
+# --------------------------------------- parity on layouts and sizes the grids do not draw
+
+
+def _r(*shape):
+    return np.random.default_rng(sum(shape) + len(shape)).standard_normal(shape)
+
+
+PARITY = {
+    "conv2d transposed input": (lambda x, w, b: F.conv2d(x, w, b), TF.conv2d,
+                                [_r(2, 3, 6, 7).transpose(0, 1, 3, 2), _r(4, 3, 3, 3), _r(4)]),
+    "conv2d negative strides": (lambda x, w: F.conv2d(x, w, padding=1),
+                                lambda x, w: TF.conv2d(x, w, padding=1),
+                                [_r(2, 3, 7, 6)[:, :, ::-1, ::-2], _r(4, 3, 3, 3)[:, :, ::-1]]),
+    "conv2d stride > kernel": (lambda x, w: F.conv2d(x, w, stride=(5, 4), padding=2),
+                               lambda x, w: TF.conv2d(x, w, stride=(5, 4), padding=2),
+                               [_r(2, 3, 9, 8), _r(4, 3, 3, 3)]),
+    "conv2d kernel = padded input": (lambda x, w: F.conv2d(x, w, padding=1),
+                                     lambda x, w: TF.conv2d(x, w, padding=1),
+                                     [_r(2, 3, 5, 4), _r(2, 3, 7, 6)]),
+    "conv2d 1x1 image": (lambda x, w: F.conv2d(x, w, padding=1),
+                         lambda x, w: TF.conv2d(x, w, padding=1), [_r(2, 3, 1, 1), _r(4, 3, 3, 3)]),
+    "conv2d empty batch": (lambda x, w: F.conv2d(x, w), TF.conv2d,
+                           [_r(0, 3, 5, 5), _r(4, 3, 3, 3)]),
+    "conv2d depthwise dilated": (lambda x, w: F.conv2d(x, w, groups=3, dilation=2, padding=2),
+                                 lambda x, w: TF.conv2d(x, w, groups=3, dilation=2, padding=2),
+                                 [_r(2, 3, 7, 7), _r(6, 1, 3, 3)]),
+    "conv_transpose2d output_padding max": (
+        lambda x, w: F.conv_transpose2d(x, w, stride=(3, 2), padding=1, output_padding=(2, 1)),
+        lambda x, w: TF.conv_transpose2d(x, w, stride=(3, 2), padding=1, output_padding=(2, 1)),
+        [_r(2, 4, 3, 4), _r(4, 3, 3, 3)]),
+    "conv_transpose2d output_padding < dilation": (
+        lambda x, w: F.conv_transpose2d(x, w, stride=2, dilation=3, output_padding=2),
+        lambda x, w: TF.conv_transpose2d(x, w, stride=2, dilation=3, output_padding=2),
+        [_r(2, 4, 3, 4), _r(4, 3, 3, 3)]),
+    "conv_transpose2d depthwise reversed": (
+        lambda x, w: F.conv_transpose2d(x, w, stride=2, groups=4),
+        lambda x, w: TF.conv_transpose2d(x, w, stride=2, groups=4),
+        [_r(2, 4, 3, 4)[..., ::-1], _r(4, 1, 2, 2)]),
+    "conv_transpose2d 1x1 stride 5": (
+        lambda x, w: F.conv_transpose2d(x, w, stride=5, output_padding=4),
+        lambda x, w: TF.conv_transpose2d(x, w, stride=5, output_padding=4),
+        [_r(1, 2, 1, 1), _r(2, 3, 1, 1)]),
+    "conv_transpose1d": (
+        lambda x, w: F.conv_transpose1d(x, w, stride=3, padding=2, output_padding=2, dilation=2),
+        lambda x, w: TF.conv_transpose1d(x, w, stride=3, padding=2, output_padding=2,
+                                         dilation=2), [_r(2, 4, 5), _r(4, 3, 3)]),
+    "max_pool2d dilation ceil_mode": (
+        lambda x: F.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True),
+        lambda x: TF.max_pool2d(x, 3, 2, 1, dilation=2, ceil_mode=True), [_r(2, 3, 8, 9)]),
+    "avg_pool2d ceil_mode stride > kernel": (
+        lambda x: F.avg_pool2d(x, 2, 3, 1, ceil_mode=True),
+        lambda x: TF.avg_pool2d(x, 2, 3, 1, ceil_mode=True), [_r(2, 3, 8, 9)]),
+    "avg_pool2d divisor_override transposed": (
+        lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True, divisor_override=5),
+        lambda x: TF.avg_pool2d(x, 3, 2, 1, ceil_mode=True, divisor_override=5),
+        [_r(2, 3, 9, 8).transpose(0, 1, 3, 2)]),
+    "adaptive_max_pool2d upsampling": (lambda x: F.adaptive_max_pool2d(x, (6, 8)),
+                                       lambda x: TF.adaptive_max_pool2d(x, (6, 8)),
+                                       [_r(2, 3, 5, 7)]),
+    "pad circular whole axis": (lambda x: F.pad(x, (5, 5), mode="circular"),
+                                lambda x: TF.pad(x, (5, 5), mode="circular"), [_r(2, 3, 5)]),
+    "pad reflect negative stride": (lambda x: F.pad(x, (2, 1, 3, 0), mode="reflect"),
+                                    lambda x: TF.pad(x, (2, 1, 3, 0), mode="reflect"),
+                                    [_r(2, 3, 4, 5)[:, :, ::-1]]),
+    "linear transposed, reversed": (lambda x, w, b: F.linear(x, w, b), TF.linear,
+                                    [_r(3, 5).T, _r(6, 3)[::-1], _r(4, 6)[0]]),
+    "softmax reversed columns": (lambda x: F.softmax(x, axis=0), lambda x: TF.softmax(x, dim=0),
+                                 [_r(4, 5).T[::-1]]),
+}
+
+
+@pytest.mark.parametrize("name", list(PARITY))
+def test_parity_on_odd_layouts(name):
+    f, tf, arrays = PARITY[name]
+    _grads(f, tf, *arrays, exact=False)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_losses_parity_on_option_combinations(reduction):
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((5, 4))
+    probs = rng.dirichlet(np.ones(4), 5)
+    weight = rng.random(4) + 0.1
+    target = np.array([0, 3, 1, 3, 2])
+    cases = [
+        (lambda a: F.cross_entropy(a, probs, weight=weight, label_smoothing=0.3,
+                                   reduction=reduction),
+         lambda a: TF.cross_entropy(a, torch.tensor(probs), weight=torch.tensor(weight),
+                                    label_smoothing=0.3, reduction=reduction), logits),
+        (lambda a: F.cross_entropy(a, target, weight=weight, label_smoothing=0.2,
+                                   ignore_index=3, reduction=reduction),
+         lambda a: TF.cross_entropy(a, torch.tensor(target), weight=torch.tensor(weight),
+                                    label_smoothing=0.2, ignore_index=3, reduction=reduction),
+         logits),
+        (lambda a: F.cross_entropy(a, target[:4].reshape(2, 2), reduction=reduction,
+                                   ignore_index=1),
+         lambda a: TF.cross_entropy(a, torch.tensor(target[:4].reshape(2, 2)),
+                                    reduction=reduction, ignore_index=1),
+         rng.standard_normal((2, 4, 2))),
+    ]
+    if reduction != "mean":  # all ignored: PyTorch's mean is 0/0 = nan
+        cases.append((lambda a: F.nll_loss(a, np.full(5, 2), weight=weight, ignore_index=2,
+                                           reduction=reduction),
+                      lambda a: TF.nll_loss(a, torch.full((5,), 2), weight=torch.tensor(weight),
+                                            ignore_index=2, reduction=reduction), logits))
+    for f, tf, x in cases:
+        _grads(f, tf, x, exact=False)

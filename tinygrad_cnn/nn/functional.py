@@ -451,6 +451,9 @@ def _conv_transpose(fn: str, x: Tensor, w: Tensor, b: Tensor | None,
                              f"{op} + 1 = {out} for an input of size {size}, expected at "
                              f"least 1 (padding {p} is too large)")
         sizes.append(out)
+    check_size(fn, "the output", (n, o, *sizes), x.dtype)
+    check_size(fn, "the input spread by the stride", (n, c, h * stride[0], wd * stride[1]),
+               x.dtype)
     # spread by the stride; the spread input is followed by s - 1 zeros already
     t = _spread(x, stride)
     pads, crop = [], []
