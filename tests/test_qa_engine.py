@@ -454,3 +454,90 @@ def test_losses_parity_on_option_combinations(reduction):
                                             ignore_index=2, reduction=reduction), logits))
     for f, tf, x in cases:
         _grads(f, tf, x, exact=False)
+
+
+# ------------------------------------------- in-place edits, seterr, warnings as errors
+
+_OPS = {
+    "conv_transpose2d": (lambda x, w: F.conv_transpose2d(x, w, stride=2, output_padding=1),
+                         [(1, 2, 3, 3), (2, 3, 3, 3)]),
+    "pad reflect": (lambda x: F.pad(x, (2, 1, 1, 2), mode="reflect") ** 2, [(1, 1, 4, 4)]),
+    "pad replicate": (lambda x: F.pad(x, (2, 1, 1, 2), mode="replicate") ** 2, [(1, 1, 4, 4)]),
+    "pad circular": (lambda x: F.pad(x, (2, 1, 1, 2), mode="circular") ** 2, [(1, 1, 4, 4)]),
+    "gather": (lambda x: x[np.array([0, 2, 2])] * x[np.array([1, 1, 0])], [(4, 3)]),
+    "power": (lambda x, y: x**y, [(3,), (3,)]),
+    "max_unpool2d": (lambda x: F.max_unpool2d(*F.max_pool2d(x * x, 2, return_indices=True), 2),
+                     [(1, 1, 4, 4)]),
+    "adaptive_max_pool2d": (lambda x: F.adaptive_max_pool2d(x * x, (3, 2)), [(1, 1, 5, 5)]),
+    "adaptive_avg_pool2d": (lambda x: F.adaptive_avg_pool2d(x * x, (3, 2)), [(1, 1, 5, 5)]),
+    "max_pool2d ceil": (lambda x: F.max_pool2d(x * x, 3, 2, 1, ceil_mode=True), [(1, 1, 6, 6)]),
+    "cross_entropy smoothing": (lambda x: F.cross_entropy(x * x, np.array([0, 2]),
+                                                          label_smoothing=0.2), [(2, 3)]),
+    "log_softmax": (lambda x: F.log_softmax(x) * x, [(2, 3)]),
+    "sigmoid": (lambda x: x.sigmoid(), [(3,)]),
+    "linear": (lambda x, w: F.linear(x, w), [(2, 3), (4, 3)]),
+}
+
+
+@pytest.mark.parametrize("name", list(_OPS))
+def test_in_place_edit_between_forward_and_backward_raises_or_is_harmless(name):
+    """Editing an input array (the one shared with the Tensor, or t.data) after the
+    forward pass: backward raises, or (when the op kept its own copy) gives the gradient
+    of the forward pass that ran, never a mix."""
+    f, shapes = _OPS[name]
+    rng = np.random.default_rng(0)
+    arrays = [rng.random(s) + 0.5 for s in shapes]
+
+    def gradients(edit_index, through_data):
+        copies = [a.copy() for a in arrays]
+        ts = [Tensor(c, requires_grad=True) for c in copies]
+        out = f(*ts)
+        if edit_index is not None:
+            target = ts[edit_index].data if through_data else copies[edit_index]
+            target += 1.0
+        try:
+            out.backward(np.linspace(-1, 1, out.size).reshape(out.shape))
+        except RuntimeError as error:
+            assert "changed in place" in str(error)
+            return None
+        return [t.grad.numpy() for t in ts]
+
+    clean = gradients(None, False)
+    for i in range(len(arrays)):
+        for through_data in (False, True):
+            edited = gradients(i, through_data)
+            if edited is not None:
+                for a, b in zip(clean, edited, strict=True):
+                    np.testing.assert_array_equal(a, b)
+
+
+def test_forward_and_backward_quiet_under_seterr_raise_and_warnings_as_errors():
+    """inf, -inf, NaN and 1e308 through every op: IEEE results, no NumPy warning, no
+    FloatingPointError (the engine sets its own error state)."""
+    import warnings
+
+    x = np.array([[[[1.0, NAN, -INF, INF], [0.0, 2.0, -1.0, 1e308],
+                    [3.0, -1e308, 0.0, 5.0], [1.0, 1.0, 1.0, 1.0]]]])
+    w = np.array([[[[1.0, -1.0], [0.5, INF]]]])
+    ops = [lambda a, k: F.conv2d(a, k, padding=1),
+           lambda a, k: F.conv_transpose2d(a, k, stride=2, output_padding=1),
+           lambda a, k: F.max_pool2d(a, 2, padding=1, ceil_mode=True),
+           lambda a, k: F.avg_pool2d(a, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+           lambda a, k: F.adaptive_avg_pool2d(a, 3), lambda a, k: F.adaptive_max_pool2d(a, 3),
+           lambda a, k: F.pad(a, (2, 1, 1, 2), mode="reflect"),
+           lambda a, k: F.max_unpool2d(*F.max_pool2d(a, 2, return_indices=True), 2),
+           lambda a, k: F.softmax(a, axis=3), lambda a, k: F.log_softmax(a, axis=2),
+           lambda a, k: F.cross_entropy(a.reshape(4, 4), np.array([0, 1, 2, 3]),
+                                        label_smoothing=0.2, weight=np.ones(4)),
+           lambda a, k: F.linear(a.reshape(4, 4), k.reshape(1, 4)),
+           lambda a, k: a.sigmoid(), lambda a, k: a.tanh(), lambda a, k: a.exp(),
+           lambda a, k: a.log(), lambda a, k: a**-1.5, lambda a, k: 0.0**a,
+           lambda a, k: a.reshape(4, 4) ** a.reshape(4, 4).T, lambda a, k: a / a,
+           lambda a, k: a.max(), lambda a, k: a.min(axis=2), lambda a, k: a.mean(axis=(2, 3)),
+           lambda a, k: a.maximum(a.permute(0, 1, 3, 2))]
+    with np.errstate(all="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for op in ops:
+            a, k = Tensor(x.copy(), requires_grad=True), Tensor(w.copy(), requires_grad=True)
+            out = op(a, k)
+            out.backward(np.ones(out.shape))
