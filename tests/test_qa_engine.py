@@ -541,3 +541,17 @@ def test_forward_and_backward_quiet_under_seterr_raise_and_warnings_as_errors():
             a, k = Tensor(x.copy(), requires_grad=True), Tensor(w.copy(), requires_grad=True)
             out = op(a, k)
             out.backward(np.ones(out.shape))
+
+
+def test_adaptive_max_pool_nan_and_inf_grid_against_pytorch():
+    """PyTorch keeps the last NaN of a bin (values, indices and gradient)."""
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(1, 7, 2))
+        oh, ow = (int(v) for v in rng.integers(1, 8, 2))
+        x = rng.choice([NAN, 1.0, 2.0, -INF, 3.0], size=(1, 2, h, w))
+        _grads(lambda t, size=(oh, ow): F.adaptive_max_pool2d(t, size),
+               lambda t, size=(oh, ow): TF.adaptive_max_pool2d(t, size), x)
+        ours = F.adaptive_max_pool2d(x, (oh, ow), return_indices=True)[1].numpy()
+        theirs = TF.adaptive_max_pool2d(torch.tensor(x), (oh, ow), return_indices=True)[1]
+        np.testing.assert_array_equal(ours, theirs.numpy())

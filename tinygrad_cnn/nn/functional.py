@@ -900,7 +900,9 @@ def _adaptive_axis(x: Tensor, axis: int, out: int, reduce: str) -> Tensor:
     n = x.shape[axis]
     if out == n:
         return x
-    if n % out == 0:  # equal bins: (..., out, n/out, ...) and reduce the inner axis
+    nan_winner = (reduce == "max" and x.dtype.kind == "f" and x.requires_grad
+                  and bool(np.isnan(x._data).any()))  # the gather below picks it as PyTorch
+    if n % out == 0 and not nan_winner:  # equal bins: (..., out, n/out, ...), reduce inner
         t = x.reshape(x.shape[:axis] + (out, n // out) + x.shape[axis + 1:])
         return t.max(axis=axis + 1) if reduce == "max" else t.mean(axis=axis + 1)
     # unequal bins: one gather (max) or one product with an averaging matrix (mean), not
@@ -914,8 +916,17 @@ def _adaptive_axis(x: Tensor, axis: int, out: int, reduce: str) -> Tensor:
         # a short bin repeats its last cell: the same maximum, and the first occurrence
         # of the winner still takes the whole gradient
         index = np.minimum(starts[:, None] + np.arange(length), stops[:, None] - 1)
-        lead = (slice(None),) * axis
-        return x[(*lead, index)].max(axis=axis + 1)
+        last = x.ndim - 1
+        moved = x if axis == last else x.permute(*range(axis), *range(axis + 1, x.ndim), axis)
+        bins = moved[..., index]  # (..., out, length)
+        if bins.dtype.kind == "f" and x.requires_grad:
+            nan = np.isnan(bins._data).any(axis=-1, keepdims=True)
+            if nan.any():  # PyTorch keeps a bin's last NaN: gather such bins reversed
+                full = np.where(nan, index[:, ::-1], index)
+                grids = np.ix_(*(range(m) for m in moved.shape[:-1]), range(1), range(1))
+                bins = moved[(*grids[:-2], full)]
+        out = bins.max(axis=-1)
+        return out if axis == last else out.permute(*range(axis), last, *range(axis, last))
     check_size("adaptive_avg_pool2d", "the averaging matrix (input size, output size)",
                (n, out), x.dtype)
     exact = x.dtype == object
@@ -972,7 +983,12 @@ def adaptive_max_pool2d(x: Any, output_size: int | tuple[int | None, int | None]
     for i, (r0, r1) in enumerate(_adaptive_bins(h, oh)):
         for j, (c0, c1) in enumerate(_adaptive_bins(w, ow)):
             block = data[:, :, r0:r1, c0:c1].reshape(*data.shape[:2], -1)
-            a, b = np.divmod(np.argmax(block, axis=-1), c1 - c0)
+            best = np.argmax(block, axis=-1)
+            if block.dtype.kind == "f":  # a NaN wins, and PyTorch keeps the last NaN
+                nan = np.isnan(block)
+                best = np.where(nan.any(axis=-1),
+                                block.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1), best)
+            a, b = np.divmod(best, c1 - c0)
             indices[:, :, i, j] = (r0 + a) * w + c0 + b
     return out, Tensor(indices)
 
