@@ -555,3 +555,16 @@ def test_adaptive_max_pool_nan_and_inf_grid_against_pytorch():
         ours = F.adaptive_max_pool2d(x, (oh, ow), return_indices=True)[1].numpy()
         theirs = TF.adaptive_max_pool2d(torch.tensor(x), (oh, ow), return_indices=True)[1]
         np.testing.assert_array_equal(ours, theirs.numpy())
+
+
+def test_scalar_engine_keeps_numpy_scalars_and_relu_of_nan():
+    from tinygrad_cnn import Value
+
+    a, b = Value(np.int64(3)), Value(np.int64(4))
+    c = a * b + a
+    assert type(c.data) is np.int64 and c.data == 15
+    with pytest.raises(TypeError, match="does not fit int8"):
+        Value(np.int8(100)) * Value(np.int8(2))
+    v = Value(float("nan"))
+    v.relu().backward()
+    assert v.grad == 1  # as torch.relu's gradient at NaN

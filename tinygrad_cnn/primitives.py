@@ -173,7 +173,9 @@ def exact_integer(name: str, fn: Any, *xs: Any, dtype: Any = None) -> np.ndarray
                             f"(its range is {info.min}..{info.max}), and integers are never "
                             f"wrapped; convert the input to a wider dtype first, e.g. "
                             f"x.astype(np.int64) (or np.float64)")
-    return out.astype(dtype, copy=False)
+    out = out.astype(dtype, copy=False)
+    # NumPy scalars in (the scalar engine), a NumPy scalar out, as NumPy's own arithmetic
+    return out if any(isinstance(x, np.ndarray) for x in xs) else out[()]
 
 
 class Primitive:
