@@ -568,3 +568,15 @@ def test_scalar_engine_keeps_numpy_scalars_and_relu_of_nan():
     v = Value(float("nan"))
     v.relu().backward()
     assert v.grad == 1  # as torch.relu's gradient at NaN
+
+
+def test_expand_as_pytorch_new_leading_axes_and_minus_one():
+    t = Tensor(np.arange(3.0).reshape(3, 1), requires_grad=True)
+    e = t.expand(2, -1, 4)
+    assert e.shape == tuple(torch.ones(3, 1).expand(2, -1, 4).shape) == (2, 3, 4)
+    (e * e).sum().backward()
+    assert t.grad.numpy().ravel().tolist() == [0.0, 16.0, 32.0]  # 2·x·8 copies
+    with pytest.raises(ValueError, match="only axes of size 1 can grow"):
+        t.expand(3, 4, 5)
+    with pytest.raises(ValueError, match="expected at least 2 sizes"):
+        t.expand(4)

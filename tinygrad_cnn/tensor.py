@@ -956,16 +956,26 @@ class Tensor:
         return self.permute(tuple(reversed(range(self.ndim))))
 
     def expand(self, *shape: Any) -> Tensor:
-        """Repeat size-1 axes up to ``shape`` (a view in the forward pass)."""
+        """Repeat size-1 axes up to ``shape`` (a view in the forward pass), as
+        ``torch.Tensor.expand``: new axes may be added in front, and -1 keeps a size."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         shape = tuple(int(s) for s in shape)
-        if len(shape) != self.ndim or any(n not in (1, m) for n, m in zip(self.shape, shape,
-                                                                         strict=True)):
-            raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}")
+        lead = len(shape) - self.ndim
+        if lead < 0 or any(s == -1 for s in shape[:lead]):
+            raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}: expected "
+                             f"at least {self.ndim} sizes, -1 only for existing axes")
+        shape = shape[:lead] + tuple(n if s == -1 else s for n, s in zip(self.shape,
+                                                                          shape[lead:],
+                                                                          strict=True))
+        if any(s < 0 for s in shape) or any(n not in (1, m) for n, m in zip(
+                self.shape, shape[lead:], strict=True)):
+            raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}: only "
+                             f"axes of size 1 can grow")
         if shape == self.shape:
             return self
-        return Tensor._apply(P.Expand(shape), self)
+        t = self.reshape((1,) * lead + self.shape) if lead else self
+        return Tensor._apply(P.Expand(shape), t)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         """Merge the axes ``start_dim..end_dim`` into one."""
