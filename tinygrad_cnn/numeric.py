@@ -106,7 +106,7 @@ def maximum_weights(a: Any, b: Any, tie: Any) -> tuple[Any, Any]:
             if getattr(tie, "denominator", None) == 1:  # 1 and 0 stay ints
                 return int(tie), 1 - int(tie)
             return tie, 1 - tie
-        return 0, 0  # NaN: as PyTorch, no gradient to either side
+        return 1, 1  # NaN (unordered): as PyTorch, the whole gradient to both sides
     except TypeError:  # a SymPy relation with free symbols has no truth value
         sp = _sympy()
         diff = sp.sympify(a) - b

@@ -67,6 +67,75 @@ def _matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.matmul(x, y)
 
 
+
+# ------------------------------------------------------------------- integer arithmetic
+# The dtype rule: integer and bool arrays are computed exactly or refused, never wrapped.
+# The result keeps NumPy's dtype (int32 + int32 is int32; a sum of int8 is int64, NumPy's
+# accumulator; bool sums and products of sums count, as int64). It is computed in int64
+# (modular: exact whenever the true result fits), refused if the true result, bounded in
+# float64, could leave int64's range, and refused if it does not fit the result dtype
+# (uint8 200 · 2).
+
+_INT64_LIMIT = 2.0**63 * (1 - 2.0**-20)  # 2**63 less far more than float64's rounding
+
+
+def _integer(x: Any) -> bool:
+    """True for a NumPy integer / bool array or scalar (Python ints are unbounded)."""
+    return isinstance(x, (np.ndarray, np.generic)) and x.dtype.kind in "iub"
+
+
+def _to_int64(name: str, x: Any) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype == np.uint64 and x.size and int(x.max()) > 2**63 - 1:
+        raise TypeError(f"{name}: a uint64 value {int(x.max())} does not fit int64, where "
+                        f"integer arithmetic is exact; convert it to an object array of "
+                        f"Python ints (x.astype(object)) or to float64")
+    return x.astype(np.int64)
+
+
+def exact_integer(name: str, fn: Any, *xs: Any, dtype: Any = None) -> np.ndarray:
+    """``fn(*xs)`` on integer / bool arrays: exact, with NumPy's result dtype (or
+    ``dtype``), or a TypeError that says what to do; never wrapped.
+
+    ``fn`` is a sum, product, matmul or non-negative integer power: int64 arithmetic is
+    modular for these, so the int64 result is exact whenever the true result fits, and
+    the true result is within ``n·2**-52·fn(|x|, |y|)`` of ``fn`` in float64. A bool
+    result dtype (True + True) counts instead, in int64.
+    """
+    if dtype is None:
+        dtype = np.result_type(*xs)
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        dtype = np.dtype(np.int64)
+    wide = [_to_int64(name, x) for x in xs]
+    with np.errstate(all="ignore"):
+        floats = [w.astype(np.float64) for w in wide]
+        # the true result lies within err of its float64 value; int64 arithmetic is
+        # modular, so it is exact whenever the true result fits, whatever the partial sums
+        terms = sum(w.size for w in wide) + 2
+        err = fn(*[np.abs(f) for f in floats]) * (terms * 2.0**-52)
+        reach = np.abs(fn(*floats)) + err
+    if np.size(reach) and not float(np.max(reach)) < _INT64_LIMIT:
+        raise TypeError(f"{name}: this integer result could overflow int64 (a magnitude up "
+                        f"to {float(np.max(reach)):.4g} > 2**63 - 1), and integers are "
+                        f"computed exactly or not at all; convert the input to float64 "
+                        f"(x.astype(np.float64)) or to an object array of Python ints "
+                        f"(x.astype(object), exact)")
+    out = np.asarray(fn(*wide))
+    if dtype != np.int64 and out.size:
+        info = np.iinfo(dtype)
+        low, high = int(out.min()), int(out.max())
+        if low < info.min or high > info.max:
+            bad = low if low < info.min else high
+            raise TypeError(f"{name}: the exact integer result {bad} does not fit {dtype} "
+                            f"(its range is {info.min}..{info.max}), and integers are never "
+                            f"wrapped; convert the input to a wider dtype first, e.g. "
+                            f"x.astype(np.int64) (or np.float64)")
+    out = out.astype(dtype, copy=False)
+    # NumPy scalars in (the scalar engine), a NumPy scalar out, as NumPy's own arithmetic
+    return out if any(isinstance(x, np.ndarray) for x in xs) else out[()]
+
+
 class Primitive:
     """Base class of a table entry. Subclasses set the class attributes and two methods."""
 
@@ -102,6 +171,8 @@ class Add(Primitive):
     examples = ((((2, 3), (2, 3)), {}),)
 
     def forward(self, a, b):
+        if _integer(a) and _integer(b):
+            return exact_integer("add", np.add, a, b)
         return a + b
 
     def vjp(self, g, out, a, b, needs=(True, True)):
@@ -116,6 +187,8 @@ class Mul(Primitive):
     examples = ((((2, 3), (2, 3)), {}),)
 
     def forward(self, a, b):
+        if _integer(a) and _integer(b):
+            return exact_integer("mul", np.multiply, a, b)
         return a * b
 
     def vjp(self, g, out, a, b, needs=(True, True)):
@@ -140,7 +213,11 @@ class Pow(Primitive):
         self.exponent = exponent
 
     def forward(self, a):
-        return a**self.exponent
+        c = self.exponent
+        if _integer(a) and isinstance(c, (int, np.integer)) and c >= 0:
+            return exact_integer("pow", lambda x: np.power(x, int(c)), a,
+                                 dtype=np.power(a[(slice(0, 0),) * np.ndim(a)], int(c)).dtype)
+        return a**c
 
     def vjp(self, g, out, a):
         c = self.exponent
@@ -166,6 +243,8 @@ class Power(Primitive):
     examples = ((((2, 3), (2, 3)), {}),)
 
     def forward(self, a, b):
+        if _integer(a) and _integer(b) and not (np.asarray(b) < 0).any():
+            return exact_integer("power", np.power, a, b)
         return a**b
 
     def vjp(self, g, out, a, b, needs=(True, True)):
@@ -225,6 +304,8 @@ class Exp(Primitive):
     examples = ((((2, 3),), {}),)
 
     def forward(self, a):
+        if _integer(a):  # in float64, as NumPy's mean of integers (not float16 for int8)
+            a = a.astype(np.float64)
         return numeric.exp(a)
 
     def vjp(self, g, out, a):
@@ -239,6 +320,8 @@ class Log(Primitive):
     examples = ((((2, 3),), {}),)
 
     def forward(self, a):
+        if _integer(a):  # in float64, as NumPy's mean of integers (not float16 for int8)
+            a = a.astype(np.float64)
         return numeric.log(a)
 
     def vjp(self, g, out, a):
@@ -253,6 +336,8 @@ class Tanh(Primitive):
     examples = ((((2, 3),), {}),)
 
     def forward(self, a):
+        if _integer(a):  # in float64, as NumPy's mean of integers (not float16 for int8)
+            a = a.astype(np.float64)
         return numeric.tanh(a)
 
     def vjp(self, g, out, a):
@@ -264,11 +349,14 @@ class Maximum(Primitive):
 
     ``tie=1/2`` (the default) splits a tie evenly, as ``torch.maximum``; ``relu`` uses
     ``tie=1`` with the constant 0 as first argument, so relu'(0) = 0 (as ``torch.relu``).
+    Where either argument is NaN, both get the whole gradient (PyTorch's masks test
+    ``x < y`` and ``x > y``, both false), so relu'(NaN) = 1 as in PyTorch.
     """
 
     name, kind, arity = "maximum", "elementwise", 2
     formula = "z = max(x, y)"
-    vjp_formula = "x̄ = ḡ · ([x > y] + t·[x = y]),  ȳ = ḡ · ([x < y] + (1 − t)·[x = y])"
+    vjp_formula = ("x̄ = ḡ · ([x > y] + t·[x = y]),  ȳ = ḡ · ([x < y] + (1 − t)·[x = y]);"
+                   "  both ḡ where x or y is NaN")
     saves = (0, 1)
     examples = ((((2, 3), (2, 3)), {}), (((2, 3), (2, 3)), {"tie": 1}))
 
@@ -284,11 +372,13 @@ class Maximum(Primitive):
         t = self.tie
         if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
             ga = gb = None
-            if t == 1:  # relu: [x >= y] and [x < y], no equality pass
+            # "not less" rather than "greater": where x or y is NaN (unordered) both get
+            # the whole gradient, as PyTorch (relu'(NaN) = 1)
+            if t == 1:  # relu: [not x < y] and [not x >= y], no equality pass
                 if needs[0]:
-                    ga = _masked(g, np.greater_equal(a, b))
+                    ga = _masked(g, np.logical_not(np.less(a, b)))
                 if needs[1]:
-                    gb = _masked(g, np.less(a, b))
+                    gb = _masked(g, np.logical_not(np.greater_equal(a, b)))
                 return ga, gb
             if isinstance(g, np.ndarray) and g.dtype.kind == "f":
                 share = g.dtype.type(t)  # 1/2 is exact in binary
@@ -296,9 +386,10 @@ class Maximum(Primitive):
                 share = t
             tie = np.equal(a, b)
             if needs[0]:
-                ga = _masked(g, np.greater(a, b)) + _masked(g, tie) * share
+                ga = _masked(g, np.logical_not(np.less_equal(a, b))) + _masked(g, tie) * share
             if needs[1]:
-                gb = _masked(g, np.less(a, b)) + _masked(g, tie) * (1 - share)
+                gb = (_masked(g, np.logical_not(np.greater_equal(a, b)))
+                      + _masked(g, tie) * (1 - share))
             return ga, gb
         wa, wb = numeric.maximum_weights(a, b, t)
         return g * wa, g * wb
@@ -345,9 +436,14 @@ class Sum(Primitive):
         self.keepdims = keepdims
 
     def forward(self, a):
+        if a.dtype.kind in "iub":  # in int64, never wrapped (int8 too) or refused
+            return exact_integer("sum", lambda x: np.sum(x, axis=self.axis,
+                                                          keepdims=self.keepdims), a,
+                                 dtype=np.sum(a[(slice(0, 0),) * a.ndim]).dtype)
+        if a.dtype == np.float16:  # accumulated in float32, as PyTorch's half on CPU
+            return np.sum(a, axis=self.axis, keepdims=self.keepdims,
+                          dtype=np.float32).astype(np.float16)
         out = _sum(a, self.axis, self.keepdims)
-        if a.dtype.kind in "iub":  # NumPy's accumulator (int64 / uint64): never wraps int8
-            return np.asarray(out)
         return np.asarray(out, dtype=a.dtype)
 
     def vjp(self, g, out, a):
@@ -619,6 +715,8 @@ class MatMul(Primitive):
     examples = ((((2, 3), (3, 4)), {}), (((2, 2, 3), (2, 3, 1)), {}))
 
     def forward(self, a, b):
+        if _integer(a) and _integer(b):
+            return exact_integer("matmul", np.matmul, a, b)
         return _matmul(a, b)
 
     def vjp(self, g, out, a, b, needs=(True, True)):

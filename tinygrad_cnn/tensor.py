@@ -175,6 +175,23 @@ def check_size(fn: str, what: str, shape: Sequence[int], dtype: Any) -> None:
                          f"allocating")
 
 
+def _check_fill(value: Any, dtype: np.dtype) -> None:
+    """Refuse a pad value that an integer / bool array cannot hold exactly (the dtype rule:
+    never truncated, never wrapped)."""
+    if dtype.kind not in "iub":
+        return
+    try:
+        exact = value == int(value)
+    except (TypeError, ValueError, OverflowError):  # NaN, inf, a string, a symbol
+        exact = False
+    if exact:
+        low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+        exact = low <= int(value) <= high
+    if not exact:
+        raise TypeError(f"pad: value {value!r} cannot be held exactly by the input's dtype "
+                        f"{dtype}; convert the input first, e.g. x.astype(np.float64)")
+
+
 def _index_item(i: Any) -> Any:
     """One item of an index: Tensors and lists become ndarrays (integer or bool)."""
     if isinstance(i, Tensor):
@@ -615,9 +632,18 @@ class Tensor:
             return Tensor._constant(np.asarray(x, dtype=self.dtype))
         # an integer / bool tensor follows NumPy: with an int it stays integer, with a
         # float it becomes float64 (a float32 constant would round 1/3 before the product)
+        # (an int that self's dtype cannot hold is an int64 constant: integer arithmetic
+        # runs in int64 anyway, exactly or refused)
         exact_int = isinstance(x, (int, np.integer)) and not isinstance(x, bool)
-        return Tensor._constant(np.asarray(x, dtype=self.dtype if exact_int and
-                                           self.dtype.kind in "iu" else np.float64))
+        if exact_int and self.dtype.kind in "iu":
+            info = np.iinfo(self.dtype)
+            dtype = self.dtype if info.min <= x <= info.max else np.int64
+            if not -2**63 <= x < 2**63:
+                raise TypeError(f"integer constant {x} does not fit int64, where integer "
+                                f"tensors compute exactly; convert the tensor to float64 or "
+                                f"to an object array of Python ints")
+            return Tensor._constant(np.asarray(x, dtype=dtype))
+        return Tensor._constant(np.asarray(x, dtype=np.float64))
 
     @staticmethod
     def _constant(array: np.ndarray) -> Tensor:
@@ -713,8 +739,9 @@ class Tensor:
         if base.dtype.kind in "iub" and power.dtype.kind in "iub":
             if (power._data < 0).any():  # NumPy refuses negative integer powers of ints
                 base = Tensor._constant(base._data.astype(np.float64))
-            else:
-                return Tensor._constant(np.power(base._data, power._data))
+            else:  # exactly, in int64, or refused (never wrapped)
+                return Tensor._constant(P.exact_integer("power", np.power, base._data,
+                                                        power._data))
         return base._binary(P.POWER, power)
 
     def __rpow__(self, base: Any) -> Tensor:
@@ -817,6 +844,8 @@ class Tensor:
                                  f"has no exact value")
             return self.sum(axes, keepdims) * np.nan
         scale = Fraction(1, count) if self.dtype == object else 1.0 / count
+        if self.dtype == np.float16:  # scaled first: a float16 sum of 60000s overflows
+            return (self * scale).sum(axes, keepdims)
         return self.sum(axes, keepdims) * scale
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
@@ -927,16 +956,26 @@ class Tensor:
         return self.permute(tuple(reversed(range(self.ndim))))
 
     def expand(self, *shape: Any) -> Tensor:
-        """Repeat size-1 axes up to ``shape`` (a view in the forward pass)."""
+        """Repeat size-1 axes up to ``shape`` (a view in the forward pass), as
+        ``torch.Tensor.expand``: new axes may be added in front, and -1 keeps a size."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
         shape = tuple(int(s) for s in shape)
-        if len(shape) != self.ndim or any(n not in (1, m) for n, m in zip(self.shape, shape,
-                                                                         strict=True)):
-            raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}")
+        lead = len(shape) - self.ndim
+        if lead < 0 or any(s == -1 for s in shape[:lead]):
+            raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}: expected "
+                             f"at least {self.ndim} sizes, -1 only for existing axes")
+        shape = shape[:lead] + tuple(n if s == -1 else s for n, s in zip(self.shape,
+                                                                          shape[lead:],
+                                                                          strict=True))
+        if any(s < 0 for s in shape) or any(n not in (1, m) for n, m in zip(
+                self.shape, shape[lead:], strict=True)):
+            raise ValueError(f"expand: cannot expand shape {self.shape} to {shape}: only "
+                             f"axes of size 1 can grow")
         if shape == self.shape:
             return self
-        return Tensor._apply(P.Expand(shape), self)
+        t = self.reshape((1,) * lead + self.shape) if lead else self
+        return Tensor._apply(P.Expand(shape), t)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         """Merge the axes ``start_dim..end_dim`` into one."""
@@ -960,6 +999,7 @@ class Tensor:
                              f"got {pad_width}")
         if all(lo == hi == 0 for lo, hi in pad_width):
             return self
+        _check_fill(value, self.dtype)
         check_size("pad", "the padded tensor", tuple(n + lo + hi for n, (lo, hi) in
                                                      zip(self.shape, pad_width, strict=True)),
                    self.dtype)
@@ -1044,6 +1084,8 @@ class Tensor:
         if a2.shape[-1] != b2.shape[-2]:
             raise ValueError(f"matmul: inner sizes differ: {a.shape} @ {b.shape}")
         batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        check_size("matmul", "the product", batch + (a2.shape[-2], b2.shape[-1]),
+                   np.result_type(a2.dtype, b2.dtype))
         a2 = a2._broadcast_to(batch + a2.shape[-2:])
         b2 = b2._broadcast_to(batch + b2.shape[-2:])
         out = Tensor._apply(P.MATMUL, a2, b2)

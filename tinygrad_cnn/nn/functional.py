@@ -152,6 +152,16 @@ def _lowest(dtype: np.dtype) -> Any:
     return -np.inf if dtype.kind != "O" else float("-inf")
 
 
+def _refuse_half(fn: str, **tensors: Tensor | None) -> None:
+    """float16 is refused where the op sums: its partial sums overflow at 65504 (an average
+    of 60000s would be inf) and lose digits; PyTorch accumulates half in float32."""
+    for name, t in tensors.items():
+        if t is not None and t.dtype == np.float16:
+            raise TypeError(f"{fn}: {name} is float16, whose sums overflow at 65504 and lose "
+                            f"precision; convert it to float32, e.g. "
+                            f"Tensor({name}.numpy().astype(np.float32)) or x.astype(np.float32)")
+
+
 def _refuse_integers(x: Tensor, fn: str) -> None:
     if x.dtype.kind in "iub":
         raise TypeError(f"{fn}: input must be floating point (or an exact object array), got "
@@ -357,6 +367,7 @@ def conv2d(x: Any, w: Any, b: Any = None, stride: IntOrPair = 1,
     _check_ndim(w, 4, "weight", fn, "(O, C/groups, KH, KW)")
     x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
+    _refuse_half(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     s = _tuple(stride, "stride", fn, 1)
     d = _tuple(dilation, "dilation", fn, 1)
@@ -379,6 +390,7 @@ def conv1d(x: Any, w: Any, b: Any = None, stride: int = 1, padding: int | str = 
     _check_ndim(w, 3, "weight", fn, "(O, C/groups, K)")
     x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
+    _refuse_half(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     (s,) = _tuple(stride, "stride", fn, 1, n=1)
     (d,) = _tuple(dilation, "dilation", fn, 1, n=1)
@@ -443,6 +455,9 @@ def _conv_transpose(fn: str, x: Tensor, w: Tensor, b: Tensor | None,
                              f"{op} + 1 = {out} for an input of size {size}, expected at "
                              f"least 1 (padding {p} is too large)")
         sizes.append(out)
+    check_size(fn, "the output", (n, o, *sizes), x.dtype)
+    check_size(fn, "the input spread by the stride", (n, c, h * stride[0], wd * stride[1]),
+               x.dtype)
     # spread by the stride; the spread input is followed by s - 1 zeros already
     t = _spread(x, stride)
     pads, crop = [], []
@@ -458,7 +473,9 @@ def _conv_transpose(fn: str, x: Tensor, w: Tensor, b: Tensor | None,
     # (C_in, C_out/G, KH, KW) -> (G, C_out/G, C_in/G, KH, KW) -> (C_out, C_in/G, KH, KW)
     cg = c // groups
     wt = w.reshape(groups, cg, og, kh, kw).permute(0, 2, 1, 3, 4).reshape(o, cg, kh, kw)
-    out = _conv(fn, t, _flip_last_two(wt), b, (1, 1), tuple(pads), dilation, groups)
+    # integers: in int64, exactly or refused (the dtype rule), as conv2d
+    t, flipped, b = _integer_inputs(fn, t, _flip_last_two(wt), b)
+    out = _conv(fn, t, flipped, b, (1, 1), tuple(pads), dilation, groups)
     assert out.shape[2:] == tuple(sizes), (out.shape, sizes)  # the formula above
     return out
 
@@ -509,6 +526,7 @@ def conv_transpose2d(x: Any, w: Any, b: Any = None, stride: IntOrPair = 1,
     _check_ndim(x, 4, "input", fn, "(N, C_in, H, W)")
     _check_ndim(w, 4, "weight", fn, "(C_in, C_out/groups, KH, KW)")
     _check_dtypes(fn, input=x, weight=w, bias=b)
+    _refuse_half(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     s = _tuple(stride, "stride", fn, 1)
     d = _tuple(dilation, "dilation", fn, 1)
@@ -530,6 +548,7 @@ def conv_transpose1d(x: Any, w: Any, b: Any = None, stride: int = 1, padding: in
     _check_ndim(x, 3, "input", fn, "(N, C_in, L)")
     _check_ndim(w, 3, "weight", fn, "(C_in, C_out/groups, K)")
     _check_dtypes(fn, input=x, weight=w, bias=b)
+    _refuse_half(fn, input=x, weight=w, bias=b)
     groups = _int(groups, "groups", fn, 1)
     (s,) = _tuple(stride, "stride", fn, 1, n=1)
     (d,) = _tuple(dilation, "dilation", fn, 1, n=1)
@@ -589,18 +608,65 @@ def _window_argmax(data: np.ndarray, k: tuple[int, ...], s: tuple[int, ...],
     padded[:, :, ph:ph + h, pw:pw + w] = data
     win = Tensor(padded).windows(k, s, d)._data  # (N, C, OH, OW, KH, KW)
     oh, ow = win.shape[2:4]
-    best = np.argmax(win.reshape(n, c, oh, ow, -1), axis=-1)
+    flat = win.reshape(n, c, oh, ow, -1)
+    best = np.argmax(flat, axis=-1)
     # a window whose input cells are all -inf ties with its padding: PyTorch then names
     # the window's first input cell (it never looks at the padding)
-    inside = np.zeros(shape[2:], dtype=bool)
-    inside[ph:ph + h, pw:pw + w] = True
-    inside = Tensor(inside).windows(k, s, d)._data.reshape(oh, ow, -1)
+    inside = _inside_windows((h, w), k, s, pads, d)
+    empty = ~inside.any(axis=-1)
+    if empty.any():  # (PyTorch returns an index outside the input here)
+        i, j = np.argwhere(empty)[0]
+        raise ValueError(f"max_pool2d: return_indices: window ({i}, {j}) covers only padding "
+                         f"(kernel_size {k}, dilation {d}, padding {tuple(p for p, _ in pads)}"
+                         f" on an input of size {(h, w)}), so it has no input index; use "
+                         f"less padding or dilation")
     on_padding = ~np.take_along_axis(inside[None, None], best[..., None], axis=-1)[..., 0]
     best = np.where(on_padding, np.argmax(inside, axis=-1), best)
+    if flat.dtype.kind == "f":  # a NaN wins, and PyTorch's scan keeps the last NaN
+        nan = np.isnan(flat)
+        last_nan = nan.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1)
+        best = np.where(nan.any(axis=-1), last_nan, best)
     a, b = np.divmod(best, k[1])
     rows = np.arange(oh)[:, None] * s[0] + a * d[0] - ph
     cols = np.arange(ow)[None, :] * s[1] + b * d[1] - pw
     return (rows * w + cols).astype(np.int64)
+
+
+def _inside_windows(size: tuple[int, int], k: tuple[int, ...], s: tuple[int, ...],
+                    pads: tuple[tuple[int, int], ...], d: tuple[int, ...]) -> np.ndarray:
+    """(OH, OW, KH·KW) bool: which cells of each window lie in the input, not the padding."""
+    (h, w), (ph, _), (pw, _) = size, pads[0], pads[1]
+    inside = np.zeros((h + sum(pads[0]), w + sum(pads[1])), dtype=bool)
+    inside[ph:ph + h, pw:pw + w] = True
+    win = Tensor(inside).windows(k, s, d)._data
+    return win.reshape(*win.shape[:2], -1)
+
+
+def _ordered_window_max(x: Tensor, k: tuple[int, ...], s: tuple[int, ...],
+                        pads: tuple[tuple[int, int], ...], d: tuple[int, ...]) -> Tensor:
+    """The window max with PyTorch's choice of winner where the plain max would differ:
+    input cells before padding cells (a window whose input cells are all -inf names its
+    first input cell, never the padding, which would lose the gradient), and the last NaN
+    of a window (PyTorch's scan replaces its best on every NaN).
+
+    Each window's cells are gathered in that order (a Gather entry, whose VJP scatters
+    back); then the first maximum is the one PyTorch picks.
+    """
+    xp = x.pad(((0, 0), (0, 0), *pads), value=_lowest(x.dtype)) if any(
+        lo or hi for lo, hi in pads) else x
+    win = xp.windows(k, s, d)
+    n, c, oh, ow, kh, kw = win.shape
+    flat = win.reshape(n, c, oh, ow, kh * kw)
+    cells = np.arange(kh * kw)
+    inside = _inside_windows(x.shape[2:], k, s, pads, d)
+    key = np.where(inside, cells, kh * kw + cells)  # input cells first, in order
+    key = np.broadcast_to(key, (n, c, oh, ow, kh * kw))
+    if flat.dtype.kind == "f":
+        nan = np.isnan(flat._data).any(axis=-1, keepdims=True)
+        key = np.where(nan, np.where(inside, kh * kw - cells, 2 * kh * kw + cells), key)
+    order = np.argsort(key, axis=-1, kind="stable")
+    grid = np.ix_(range(n), range(c), range(oh), range(ow), range(1))
+    return flat[grid[0], grid[1], grid[2], grid[3], order].max(axis=-1)
 
 
 def max_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
@@ -630,6 +696,15 @@ def max_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
     else:
         xp = x.pad(((0, 0), (0, 0), *pads), value=_lowest(x.dtype))
         out = xp.windows(k, s, d).max(axis=(4, 5))
+    if x.requires_grad and out.size:
+        # where the first maximum is not PyTorch's winner (a window of -inf inputs ties with
+        # its padding, a window holds NaNs), take the winner PyTorch takes (rare: checked
+        # on the output)
+        lowest = _lowest(x.dtype)
+        data = out._data
+        if ((any(lo or hi for lo, hi in pads) and (data == lowest).any())
+                or (data.dtype.kind == "f" and np.isnan(data).any())):
+            out = _ordered_window_max(x, k, s, pads, d)
     if not return_indices:
         return out
     return out, Tensor(_window_argmax(x._data, k, s, pads, d))
@@ -673,6 +748,7 @@ def avg_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
     """
     fn = "avg_pool2d"
     x = _as_tensor(x, "input", fn)
+    _refuse_half(fn, input=x)
     k, s, pads, d = _pool_args(fn, x, kernel_size, stride, padding, 1, ceil_mode)
     total = x.pad(((0, 0), (0, 0), *pads)).windows(k, s, d).sum(axis=(4, 5))
     if divisor_override is not None:
@@ -760,6 +836,7 @@ def max_unpool2d(x: Any, indices: Any, kernel_size: IntOrPair, stride: IntOrPair
     if oh < 1 or ow < 1:
         raise ValueError(f"{fn}: output size ({oh}, {ow}) for input {x.shape}, kernel_size "
                          f"{k}, stride {s}, padding {p}; expected at least 1")
+    check_size(fn, "the output", (n, c, oh, ow), x.dtype)
     if idx.size and (idx.min() < 0 or idx.max() >= oh * ow):
         bad = idx[(idx < 0) | (idx >= oh * ow)]
         raise ValueError(f"{fn}: indices must be in [0, {oh * ow}) for an output plane of "
@@ -827,15 +904,49 @@ def _adaptive_axis(x: Tensor, axis: int, out: int, reduce: str) -> Tensor:
     n = x.shape[axis]
     if out == n:
         return x
-    if n % out == 0:  # equal bins: (..., out, n/out, ...) and reduce the inner axis
+    nan_winner = (reduce == "max" and x.dtype.kind == "f" and x.requires_grad
+                  and bool(np.isnan(x._data).any()))  # the gather below picks it as PyTorch
+    if n % out == 0 and not nan_winner:  # equal bins: (..., out, n/out, ...), reduce inner
         t = x.reshape(x.shape[:axis] + (out, n // out) + x.shape[axis + 1:])
         return t.max(axis=axis + 1) if reduce == "max" else t.mean(axis=axis + 1)
-    pieces = []
-    for start, stop in _adaptive_bins(n, out):
-        piece = _slice_axis(x, axis, start, stop)
-        pieces.append(piece.max(axis=axis, keepdims=True) if reduce == "max"
-                      else piece.mean(axis=axis, keepdims=True))
-    return _cat(pieces, axis)
+    # unequal bins: one gather (max) or one product with an averaging matrix (mean), not
+    # a slice per bin (an output of 10**5 made 10**5 slices and a quadratic concatenation)
+    i = np.arange(out, dtype=np.int64)
+    starts, stops = i * n // out, -(-(i + 1) * n // out)  # _adaptive_bins, vectorised
+    length = int((stops - starts).max())
+    if reduce == "max":
+        check_size("adaptive_max_pool2d", "the gathered bins (output, longest bin)",
+                   (out, length), np.int64)
+        # a short bin repeats its last cell: the same maximum, and the first occurrence
+        # of the winner still takes the whole gradient
+        index = np.minimum(starts[:, None] + np.arange(length), stops[:, None] - 1)
+        last = x.ndim - 1
+        moved = x if axis == last else x.permute(*range(axis), *range(axis + 1, x.ndim), axis)
+        bins = moved[..., index]  # (..., out, length)
+        if bins.dtype.kind == "f" and x.requires_grad:
+            nan = np.isnan(bins._data).any(axis=-1, keepdims=True)
+            if nan.any():  # PyTorch keeps a bin's last NaN: gather such bins reversed
+                full = np.where(nan, index[:, ::-1], index)
+                grids = np.ix_(*(range(m) for m in moved.shape[:-1]), range(1), range(1))
+                bins = moved[(*grids[:-2], full)]
+        out = bins.max(axis=-1)
+        return out if axis == last else out.permute(*range(axis), last, *range(axis, last))
+    check_size("adaptive_avg_pool2d", "the averaging matrix (input size, output size)",
+               (n, out), x.dtype)
+    exact = x.dtype == object
+    matrix = np.zeros((n, out), dtype=object if exact else
+                      (x.dtype if x.dtype.kind == "f" else np.float64))
+    inside = (np.arange(n)[:, None] >= starts) & (np.arange(n)[:, None] < stops)
+    if exact:
+        for k, (start, stop) in enumerate(zip(starts.tolist(), stops.tolist(), strict=True)):
+            matrix[start:stop, k] = _reciprocal(stop - start, x)
+    else:
+        matrix[...] = inside / (stops - starts)
+    if axis == x.ndim - 1:
+        return x.matmul(Tensor(matrix))
+    moved = x.permute(*range(axis), *range(axis + 1, x.ndim), axis)  # the axis last
+    back = (*range(axis), x.ndim - 1, *range(axis, x.ndim - 1))
+    return moved.matmul(Tensor(matrix)).permute(*back)
 
 
 def adaptive_avg_pool2d(x: Any, output_size: int | tuple[int | None, int | None]) -> Tensor:
@@ -847,8 +958,10 @@ def adaptive_avg_pool2d(x: Any, output_size: int | tuple[int | None, int | None]
     """
     fn = "adaptive_avg_pool2d"
     x = _as_tensor(x, "input", fn)
+    _refuse_half(fn, input=x)
     _check_ndim(x, 4, "input", fn, "(N, C, H, W)")
     oh, ow = _adaptive_size(output_size, x.shape[2:], fn)
+    check_size(fn, "the output", (*x.shape[:2], oh, ow), x.dtype)
     return _adaptive_axis(_adaptive_axis(x, 3, ow, "mean"), 2, oh, "mean")
 
 
@@ -865,6 +978,7 @@ def adaptive_max_pool2d(x: Any, output_size: int | tuple[int | None, int | None]
     _check_ndim(x, 4, "input", fn, "(N, C, H, W)")
     h, w = x.shape[2:]
     oh, ow = _adaptive_size(output_size, (h, w), fn)
+    check_size(fn, "the output", (*x.shape[:2], oh, ow), x.dtype)
     out = _adaptive_axis(_adaptive_axis(x, 3, ow, "max"), 2, oh, "max")
     if not return_indices:
         return out
@@ -873,7 +987,12 @@ def adaptive_max_pool2d(x: Any, output_size: int | tuple[int | None, int | None]
     for i, (r0, r1) in enumerate(_adaptive_bins(h, oh)):
         for j, (c0, c1) in enumerate(_adaptive_bins(w, ow)):
             block = data[:, :, r0:r1, c0:c1].reshape(*data.shape[:2], -1)
-            a, b = np.divmod(np.argmax(block, axis=-1), c1 - c0)
+            best = np.argmax(block, axis=-1)
+            if block.dtype.kind == "f":  # a NaN wins, and PyTorch keeps the last NaN
+                nan = np.isnan(block)
+                best = np.where(nan.any(axis=-1),
+                                block.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1), best)
+            a, b = np.divmod(best, c1 - c0)
             indices[:, :, i, j] = (r0 + a) * w + c0 + b
     return out, Tensor(indices)
 
@@ -940,6 +1059,8 @@ def _pad_axis(x: Tensor, axis: int, lo: int, hi: int, mode: str, value: Any, fn:
     if size < 0 or (mode != "constant" and size < 1):
         raise ValueError(f"{fn}: padding ({lo}, {hi}) of axis {axis} (size {n}) leaves size "
                          f"{size}, expected at least {0 if mode == 'constant' else 1}")
+    check_size(fn, "the padded tensor", x.shape[:axis] + (size,) + x.shape[axis + 1:],
+               x.dtype)  # before the index list of replicate / reflect is built
     if mode in ("constant", "circular"):  # crop first; then pad the cropped axis
         x = _slice_axis(x, axis, max(-lo, 0), n - max(-hi, 0))
         n, lo, hi = x.shape[axis], max(lo, 0), max(hi, 0)
@@ -1007,6 +1128,7 @@ def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """``x - max - log Σ exp(x - max)`` along ``axis``: stable for logits of ±1e4."""
     x = _as_tensor(x, "input", "log_softmax")
     _refuse_integers(x, "log_softmax")
+    _refuse_half("log_softmax", input=x)
     if _zero_d(x, axis, "log_softmax"):
         return log_softmax(x.reshape(1), 0).reshape(())
     z = _shifted(x, axis, "log_softmax")
@@ -1017,6 +1139,7 @@ def softmax(x: Any, axis: int = -1) -> Tensor:
     """``exp(x - max) / Σ exp(x - max)`` along ``axis``."""
     x = _as_tensor(x, "input", "softmax")
     _refuse_integers(x, "softmax")
+    _refuse_half("softmax", input=x)
     if _zero_d(x, axis, "softmax"):
         return softmax(x.reshape(1), 0).reshape(())
     e = _shifted(x, axis).exp()
@@ -1035,6 +1158,7 @@ def _loss_args(fn: str, x: Any, reduction: str) -> Tensor:
         raise TypeError(f"{fn}: input ({'logits' if fn == 'cross_entropy' else 'log-probs'}) "
                         f"must be floating point (or exact object), got dtype {x.dtype}; "
                         f"convert it, e.g. x.astype(np.float64)")
+    _refuse_half(fn, input=x)
     if reduction not in REDUCTIONS:
         raise ValueError(f"{fn}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if math.prod(x.shape[:1] + x.shape[2:]) == 0 and reduction == "mean":
@@ -1280,6 +1404,7 @@ def linear(x: Any, w: Any, b: Any = None) -> Tensor:
     _check_ndim(w, 2, "weight", fn, "(out_features, in_features)")
     x, w, b = _integer_inputs(fn, x, w, b)
     _check_dtypes(fn, input=x, weight=w, bias=b)
+    _refuse_half(fn, input=x, weight=w, bias=b)
     if x.ndim < 1 or x.shape[-1] != w.shape[1]:
         raise ValueError(f"{fn}: input's last axis must have in_features={w.shape[1]} "
                          f"elements (weight shape {w.shape}), got input shape {x.shape}")
