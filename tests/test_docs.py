@@ -123,6 +123,11 @@ def test_prose_turns_python_reprs_and_sympy_text_into_math(tgdocs) -> None:
     assert r"\frac{1}{9}" in out and r"\max\left(0, t - 1\right)" in out
     assert r"\sigma_{1}^{2} + \sigma_{2}^{2}" in out
     assert "&lt; 0" in out and "\\[0, t\\]" in out  # intervals stay words
+    # a list of numbers reads as a tuple; undefined and known functions are parsed
+    out = tgdocs.prose("at n = 28: [28, 26, 13, 11, 5]; t on [0, 1]; "
+                       "= Integral(f(t - u)*g(u), (u, -oo, oo)); 1 - tanh(x)**2")
+    assert "(28, 26, 13, 11, 5)" in out and "\\[0, 1\\]" in out, out
+    assert "oo" not in out.replace("\\infty", "") and "**" not in out, out
     # words are never taken for an expression, a tuple is not one
     assert tgdocs.prose("the a = b integral is t*exp(-a*t), also the limit").endswith(
         "$t e^{- a t}$, also the limit")
@@ -268,6 +273,8 @@ def _visible_text(page: Path) -> str:
 #: what a Python repr, SymPy's plain text or a double escape looks like in prose
 LEFTOVERS = ["{'", "['", "array(", "Piecewise(", "Max(", "Matrix(", "Fraction(", "\\<",
              "\\>", "freed"]
+LEFTOVER_PATTERNS = [r"\[-?\d+(?:, -?\d+){2,}\]", r"[:=] (?:True|False)\b",
+                     r"\((?:True|False)\)", r"\boo\b", r"\*\*"]
 
 
 @pytest.mark.slow
@@ -283,6 +290,15 @@ def test_no_python_reprs_or_escapes_in_visible_text(site: Path) -> None:
         # a verdict made of "x = True" lines
         if len(re.findall(r"= True\b", text)) >= 2:
             problems.append(f"{page.parent.name}: a list of '= True' values")
+        # a Python list of 3+ numbers, a bare boolean, SymPy's -oo / oo, x**2 (the API
+        # reference quotes docstrings, which may write e**x)
+        for pattern in LEFTOVER_PATTERNS:
+            if page.parent.name == "api" and pattern == r"\*\*":
+                continue
+            if (match := re.search(pattern, text)):
+                at = match.start()
+                problems.append(f"{page.parent.name or 'home'}: {pattern!r} in "
+                                f"{' '.join(text[max(0, at - 60):at + 60].split())!r}")
     assert not problems, "\n".join(problems)
 
 
