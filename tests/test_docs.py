@@ -145,6 +145,11 @@ def test_show_value_renders_for_a_reader(tgdocs) -> None:
     assert tgdocs.show_value(sp.Matrix([[1, 2], [3, 4]])).startswith("$\\begin{bmatrix}")
     assert tgdocs.show_value(np.array([["1/2", "3"]], dtype=object)).count("frac") == 1
     assert "Max(" not in tgdocs.show_value(sp.Max(0, sp.Symbol("t")))
+    # properties, some false, are not "failed checks"; SymPy text in a matrix is math
+    props = tgdocs.show_value({"max additive": False, "avg linear": True})
+    assert "fail" not in props and "max additive: no" in props and "avg linear: yes" in props
+    cell = tgdocs.matrix_tex([["E/(exp(-1) + E)", "1/2"]])
+    assert "exp(" not in cell and r"e^{-1}" in cell and r"\frac{1}{2}" in cell, cell
 
 
 def test_steps_fail_the_build_on_a_wrong_step(tgdocs) -> None:

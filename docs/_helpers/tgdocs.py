@@ -231,7 +231,12 @@ def _exact(value: Any) -> Any:
         try:
             return sympy.Rational(value)
         except (TypeError, ValueError):
+            pass
+        try:  # SymPy's plain text, such as "E/(exp(-1) + exp(1/2) + E)"
+            expr = sympy.sympify(value)
+        except Exception:  # noqa: BLE001 - not an expression: a name
             return sympy.Symbol(value)
+        return expr if isinstance(expr, sympy.Expr) else sympy.Symbol(value)
     if isinstance(value, Fraction):
         return sympy.Rational(value.numerator, value.denominator)
     if isinstance(value, (float, np.floating)):
@@ -565,12 +570,12 @@ def show_value(value: Any) -> str:
         return f"${matrix_tex(value)}$"
     if isinstance(value, dict) and value and all(isinstance(v, (bool, np.bool_))
                                                  for v in value.values()):
-        held = [k for k, v in value.items() if v]
-        failed = [k for k, v in value.items() if not v]
-        text = f"all {len(held)} checks hold" if not failed else (
-            f"{len(held)} of {len(value)} checks hold; failed: "
-            + ", ".join(md_text(str(k)) for k in failed))
-        return text + " (" + ", ".join(md_text(str(k)) for k in held) + ")" if held else text
+        if all(value.values()):
+            return (f"all {len(value)} checks hold ("
+                    + ", ".join(md_text(str(k)) for k in value) + ")")
+        # some are False: properties (max is not additive), not failed checks (a failed
+        # check fails its item, and the build stops before a page shows it)
+        return "; ".join(f"{md_text(str(k))}: {'yes' if v else 'no'}" for k, v in value.items())
     if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
         keys: list[Any] = []
         for v in value.values():
