@@ -128,6 +128,10 @@ def test_prose_turns_python_reprs_and_sympy_text_into_math(tgdocs) -> None:
                        "= Integral(f(t - u)*g(u), (u, -oo, oo)); 1 - tanh(x)**2")
     assert "(28, 26, 13, 11, 5)" in out and "\\[0, 1\\]" in out, out
     assert "oo" not in out.replace("\\infty", "") and "**" not in out, out
+    # prose words are never symbols: Max(window) is not "window", "gives" stays outside
+    assert tgdocs.prose("max is Max(window)") == "max is max(window)"
+    assert tgdocs.prose("exp(engine) and exp(SymPy)") == "exp(engine) and exp(SymPy)"
+    assert tgdocs.prose("gives -2/3 + log(E)/2").startswith("gives $")
     # words are never taken for an expression, a tuple is not one
     assert tgdocs.prose("the a = b integral is t*exp(-a*t), also the limit").endswith(
         "$t e^{- a t}$, also the limit")

@@ -320,6 +320,10 @@ _SYMPY_MARKERS = ("**", "Max(", "Min(", "Piecewise(", "sqrt(", "exp(", "Integral
 _EXPR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-*/()., ")
 
 
+_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "iota", "kappa",
+          "lambda", "sigma", "omega", "upsilon"}
+
+
 def _parse_sympy(candidate: str) -> Any:
     import sympy
     from sympy.parsing.sympy_parser import parse_expr, standard_transformations
@@ -331,8 +335,12 @@ def _parse_sympy(candidate: str) -> Any:
         return None
     names = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", candidate))
     functions = {"Max", "Min", "Piecewise", "sqrt", "exp", "Integral", "Ne", "floor",
-                 "Heaviside", "log", "oo", "pi", "True", "False", "Abs"}
+                 "Heaviside", "log", "oo", "pi", "E", "True", "False", "Abs"}
     called = set(re.findall(r"([A-Za-z_][A-Za-z_0-9]*)\(", candidate))
+    words = {n for n in names - functions - called
+             if len(n) >= 4 and n.isalpha() and n.lower() not in _GREEK}
+    if words:
+        return None  # "engine", "window", "gives": prose words, not a formula's symbols
     known = {n for n in called if callable(getattr(sympy, n, None))}  # tanh(x), cosh(x)
     local = {n: sympy.Symbol(n) for n in names - functions - called
              if not n[0].isupper() or len(n) == 1}
