@@ -308,6 +308,14 @@ def test_no_python_reprs_or_escapes_in_visible_text(site: Path) -> None:
                 at = match.start()
                 problems.append(f"{page.parent.name or 'home'}: {pattern!r} in "
                                 f"{' '.join(text[max(0, at - 60):at + 60].split())!r}")
+        # a prose word taken for a SymPy symbol inside inline math ("e^{engine}")
+        source = page.read_text()
+        for math in re.findall(r'<span class="arithmatex">\\\((.*?)\\\)</span>', source):
+            bare = re.sub(r"\\(text|operatorname|mathrm)\{[^}]*\}|\\[A-Za-z]+", " ", math)
+            words = set(re.findall(r"[A-Za-z]{4,}", bare)) - {"bmatrix", "matrix", "cases",
+                                                               "otherwise"}
+            if words:
+                problems.append(f"{page.parent.name}: words {sorted(words)} in math {math!r}")
     assert not problems, "\n".join(problems)
 
 
