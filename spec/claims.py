@@ -395,7 +395,8 @@ def alphago_board_no_max_pooling() -> Item:
         "point inside a 2x2 block) to the same input of the next layer, and in Go one point "
         "decides the game.",
         f"Two boards that differ by one black stone moved diagonally by one point: "
-        f"max_pool2d(2) gives the same {pooled}x{pooled} map for both ({merged}); a 3x3 "
+        f"max_pool2d(2) gives the same {pooled}x{pooled} map for both "
+        f"({'checked' if merged else 'NOT so'}); a 3x3 "
         "convolution with padding 1 keeps 19x19 and tells them apart.",
         {"pooled boards equal": True, "convolved boards differ": True},
         {"pooled boards equal": merged, "convolved boards differ": distinct},

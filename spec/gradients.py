@@ -305,7 +305,8 @@ def derivative_table() -> Item:
             "(movement, sum) must have a constant J; matmul is checked against each input. "
             "max and maximum are piecewise: SymPy differentiates Max(…) (a Heaviside step) "
             "and the step is evaluated at distinct rationals; ties are a convention "
-            "(the first maximal element / the first argument). Checked: "
+            "(max: the first maximal element; maximum: the share t of a tie to the first "
+            "argument, t = 1/2 by default as torch.maximum, t = 1 in relu). Checked: "
             + ", ".join(f"{r['primitive']} {'ok' if r['ok'] else 'FAILED'}" for r in rows)
             + "."),
         result={r["primitive"]: r.get("vjp", "") for r in rows},
@@ -394,8 +395,10 @@ def softmax_cross_entropy() -> Item:
         derivation=(
             f"With C = {c}: L = ${sp.latex(loss)}$. sympy.diff gives "
             f"∂L/∂z_1 = ${sp.latex(derivatives[0])}$, which is (Σ_j y_j)·p_1 − y_1 "
-            f"(simplify: {general}); on the simplex Σ y = 1 every ∂L/∂z_i − (p_i − y_i) "
-            f"simplifies to 0: {derived_ok}. Engine: F.cross_entropy on rational logits, exact: "
+            f"({'checked by simplify' if general else 'simplify does not confirm it'}); on "
+            "the simplex Σ y = 1 every ∂L/∂z_i − (p_i − y_i) "
+            f"{'simplifies to 0' if derived_ok else 'does NOT simplify to 0'}. Engine: "
+            "F.cross_entropy on rational logits, exact: "
             "with exp(r) = t^(r·D) for t = e^(1/D), engine − (p − y)/N is a rational function "
             "of t that cancels to 0 (t is transcendental: equal values, equal functions) and "
             "in float64 for index and probability targets."),

@@ -268,6 +268,11 @@ _SEED000_PRINTED = {
 }
 
 
+def _relabel_filters(counts: dict[str, int], k: int) -> dict[str, int]:
+    """The counts with the row "convolutional, 100 filters" named for k filters."""
+    return {name.replace("100 filters", f"{k} filters"): v for name, v in counts.items()}
+
+
 @item("parameters")
 def seed000_progression() -> Item:
     """1000x1000 image, 1M hidden units: 10^12, 10^8 (10x10 patches), 10^2, 10^4 (100 filters)."""
@@ -327,16 +332,19 @@ def seed000_progression() -> Item:
                     "compared with the printed count (a difference fails the item unless it "
                     f"is a known erratum). With biases: {with_bias}. "
                     f"Small instance (N = {n}, f = {ff}, K = {k}) against Linear / Conv2d "
-                    f"modules and a locally connected weight tensor: {engine_small}."),
+                    "modules and a locally connected weight tensor: "
+                    f"{_relabel_filters(engine_small, k)}."),
         result=at_docs,
-        engine=engine_small,  # the small instance (N = 8, f = 3, K = 4): see the derivation
+        # the small instance (N = 8, f = 3, K = 4), its rows named for it: see the derivation
+        engine=_relabel_filters(engine_small, k),
         passed=bool(ok),
         source="seed 000",
         errata=errata,
         quotes=[SEED000_IMAGE, SEED000_HIDDEN, SEED000_FILTER_SIZE, SEED000_FILTERS,
                 *_SEED000_PRINTED.values()],
         details={"printed": {k: v.value for k, v in _SEED000_PRINTED.items()},
-                 "small_instance_derived": derived_small, "with_biases": with_bias},
+                 "small_instance_derived": _relabel_filters(derived_small, k),
+                 "with_biases": with_bias},
     )
 
 

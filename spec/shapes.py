@@ -159,8 +159,9 @@ def output_size_by_counting() -> Item:
             "The window starting at s·i covers s·i .. s·i + d(k−1); it is valid while "
             f"${sp.latex(fits)}$. SymPy solves this for i: ${sp.latex(solved)}$; i is an "
             f"integer, so the largest valid i is ${sp.latex(i_max)}$ and the count of "
-            f"i = 0..i_max is ${sp.latex(count)}$. expand(count − closed form) = 0: "
-            f"{symbolic_equal}. A literal loop counting positions agrees with the formula on "
+            f"i = 0..i_max is ${sp.latex(count)}$. expand(count − closed form) "
+            f"{'= 0' if symbolic_equal else '≠ 0'}. A literal loop counting positions agrees "
+            "with the formula on "
             f"{checked} grid points (n ≤ 12, k ≤ 5, s ≤ 4, p ≤ 2, d ≤ 3); when the window "
             "does not fit (n + 2p < d(k−1) + 1) the count is 0 = max(0, formula)."),
         result=count,

@@ -123,6 +123,15 @@ def test_prose_turns_python_reprs_and_sympy_text_into_math(tgdocs) -> None:
     assert r"\frac{1}{9}" in out and r"\max\left(0, t - 1\right)" in out
     assert r"\sigma_{1}^{2} + \sigma_{2}^{2}" in out
     assert "&lt; 0" in out and "\\[0, t\\]" in out  # intervals stay words
+    # a list of numbers reads as a tuple; undefined and known functions are parsed
+    out = tgdocs.prose("at n = 28: [28, 26, 13, 11, 5]; t on [0, 1]; "
+                       "= Integral(f(t - u)*g(u), (u, -oo, oo)); 1 - tanh(x)**2")
+    assert "(28, 26, 13, 11, 5)" in out and "\\[0, 1\\]" in out, out
+    assert "oo" not in out.replace("\\infty", "") and "**" not in out, out
+    # prose words are never symbols: Max(window) is not "window", "gives" stays outside
+    assert tgdocs.prose("max is Max(window)") == "max is max(window)"
+    assert tgdocs.prose("exp(engine) and exp(SymPy)") == "exp(engine) and exp(SymPy)"
+    assert tgdocs.prose("gives -2/3 + log(E)/2").startswith("gives $")
     # words are never taken for an expression, a tuple is not one
     assert tgdocs.prose("the a = b integral is t*exp(-a*t), also the limit").endswith(
         "$t e^{- a t}$, also the limit")
@@ -140,6 +149,11 @@ def test_show_value_renders_for_a_reader(tgdocs) -> None:
     assert tgdocs.show_value(sp.Matrix([[1, 2], [3, 4]])).startswith("$\\begin{bmatrix}")
     assert tgdocs.show_value(np.array([["1/2", "3"]], dtype=object)).count("frac") == 1
     assert "Max(" not in tgdocs.show_value(sp.Max(0, sp.Symbol("t")))
+    # properties, some false, are not "failed checks"; SymPy text in a matrix is math
+    props = tgdocs.show_value({"max additive": False, "avg linear": True})
+    assert "fail" not in props and "max additive: no" in props and "avg linear: yes" in props
+    cell = tgdocs.matrix_tex([["E/(exp(-1) + E)", "1/2"]])
+    assert "exp(" not in cell and r"e^{-1}" in cell and r"\frac{1}{2}" in cell, cell
 
 
 def test_steps_fail_the_build_on_a_wrong_step(tgdocs) -> None:
@@ -268,6 +282,8 @@ def _visible_text(page: Path) -> str:
 #: what a Python repr, SymPy's plain text or a double escape looks like in prose
 LEFTOVERS = ["{'", "['", "array(", "Piecewise(", "Max(", "Matrix(", "Fraction(", "\\<",
              "\\>", "freed"]
+LEFTOVER_PATTERNS = [r"\[-?\d+(?:, -?\d+){2,}\]", r"[:=] (?:True|False)\b",
+                     r"\((?:True|False)\)", r"\boo\b", r"\*\*"]
 
 
 @pytest.mark.slow
@@ -283,6 +299,23 @@ def test_no_python_reprs_or_escapes_in_visible_text(site: Path) -> None:
         # a verdict made of "x = True" lines
         if len(re.findall(r"= True\b", text)) >= 2:
             problems.append(f"{page.parent.name}: a list of '= True' values")
+        # a Python list of 3+ numbers, a bare boolean, SymPy's -oo / oo, x**2 (the API
+        # reference quotes docstrings, which may write e**x)
+        for pattern in LEFTOVER_PATTERNS:
+            if page.parent.name == "api" and pattern == r"\*\*":
+                continue
+            if (match := re.search(pattern, text)):
+                at = match.start()
+                problems.append(f"{page.parent.name or 'home'}: {pattern!r} in "
+                                f"{' '.join(text[max(0, at - 60):at + 60].split())!r}")
+        # a prose word taken for a SymPy symbol inside inline math ("e^{engine}")
+        source = page.read_text()
+        for math in re.findall(r'<span class="arithmatex">\\\((.*?)\\\)</span>', source):
+            bare = re.sub(r"\\(text|operatorname|mathrm)\{[^}]*\}|\\[A-Za-z]+", " ", math)
+            words = set(re.findall(r"[A-Za-z]{4,}", bare)) - {"bmatrix", "matrix", "cases",
+                                                               "otherwise"}
+            if words:
+                problems.append(f"{page.parent.name}: words {sorted(words)} in math {math!r}")
     assert not problems, "\n".join(problems)
 
 

@@ -231,7 +231,12 @@ def _exact(value: Any) -> Any:
         try:
             return sympy.Rational(value)
         except (TypeError, ValueError):
+            pass
+        try:  # SymPy's plain text, such as "E/(exp(-1) + exp(1/2) + E)"
+            expr = sympy.sympify(value)
+        except Exception:  # noqa: BLE001 - not an expression: a name
             return sympy.Symbol(value)
+        return expr if isinstance(expr, sympy.Expr) else sympy.Symbol(value)
     if isinstance(value, Fraction):
         return sympy.Rational(value.numerator, value.denominator)
     if isinstance(value, (float, np.floating)):
@@ -296,6 +301,10 @@ def _literal_text(value: Any) -> str | None:
         return "(" + sep.join(parts) + ")"
     if _is_matrix(value):
         return f"${matrix_tex(value)}$"
+    if isinstance(value, list) and len(value) >= 3 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        # [28, 26, 13] reads (28, 26, 13); a pair such as [0, 1] stays an interval
+        return "(" + ", ".join(number(v) for v in value) + ")"
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         import sympy
 
@@ -311,6 +320,10 @@ _SYMPY_MARKERS = ("**", "Max(", "Min(", "Piecewise(", "sqrt(", "exp(", "Integral
 _EXPR_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-*/()., ")
 
 
+_GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "iota", "kappa",
+          "lambda", "sigma", "omega", "upsilon"}
+
+
 def _parse_sympy(candidate: str) -> Any:
     import sympy
     from sympy.parsing.sympy_parser import parse_expr, standard_transformations
@@ -322,10 +335,17 @@ def _parse_sympy(candidate: str) -> Any:
         return None
     names = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", candidate))
     functions = {"Max", "Min", "Piecewise", "sqrt", "exp", "Integral", "Ne", "floor",
-                 "Heaviside", "log", "oo", "pi", "True", "False", "Abs"}
-    local = {n: sympy.Symbol(n) for n in names - functions if not n[0].isupper() or len(n) == 1}
-    for n in names - functions - set(local):
-        local[n] = sympy.Function(n)
+                 "Heaviside", "log", "oo", "pi", "E", "True", "False", "Abs"}
+    called = set(re.findall(r"([A-Za-z_][A-Za-z_0-9]*)\(", candidate))
+    words = {n for n in names - functions - called
+             if len(n) >= 4 and n.isalpha() and n.lower() not in _GREEK}
+    if words:
+        return None  # "engine", "window", "gives": prose words, not a formula's symbols
+    known = {n for n in called if callable(getattr(sympy, n, None))}  # tanh(x), cosh(x)
+    local = {n: sympy.Symbol(n) for n in names - functions - called
+             if not n[0].isupper() or len(n) == 1}
+    for n in names - functions - known - set(local):
+        local[n] = sympy.Function(n)  # f(t - u), g(u): undefined functions
     try:
         expr = parse_expr(candidate, local_dict=local, transformations=standard_transformations)
     except Exception:  # noqa: BLE001 - not an expression
@@ -435,6 +455,7 @@ def _plain_prose(text: str) -> str:
     # SymPy's names for the math's max / min, where no expression could be parsed
     text = re.sub(r"\bMax\(", "max(", text)
     text = re.sub(r"\bMin\(", "min(", text)
+    text = text.replace(" -> ", " → ")  # n -> n - 2: an arrow, as a reader writes it
     # powers written the plain-text way, 10^12, as a reader writes them: 10¹²
     text = re.sub(r"\b(\d+)\^(\d+)\b", lambda m: m.group(1) + m.group(2).translate(
         _SUPERSCRIPTS), text)
@@ -557,12 +578,12 @@ def show_value(value: Any) -> str:
         return f"${matrix_tex(value)}$"
     if isinstance(value, dict) and value and all(isinstance(v, (bool, np.bool_))
                                                  for v in value.values()):
-        held = [k for k, v in value.items() if v]
-        failed = [k for k, v in value.items() if not v]
-        text = f"all {len(held)} checks hold" if not failed else (
-            f"{len(held)} of {len(value)} checks hold; failed: "
-            + ", ".join(md_text(str(k)) for k in failed))
-        return text + " (" + ", ".join(md_text(str(k)) for k in held) + ")" if held else text
+        if all(value.values()):
+            return (f"all {len(value)} checks hold ("
+                    + ", ".join(md_text(str(k)) for k in value) + ")")
+        # some are False: properties (max is not additive), not failed checks (a failed
+        # check fails its item, and the build stops before a page shows it)
+        return "; ".join(f"{md_text(str(k))}: {'yes' if v else 'no'}" for k, v in value.items())
     if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
         keys: list[Any] = []
         for v in value.values():
@@ -596,7 +617,8 @@ def _cell(value: Any) -> str:
 
     if isinstance(value, (tuple, list)):
         if value and all(isinstance(v, (int, np.integer)) for v in value):
-            return ", ".join(map(number, value))
+            # a shape or a pair: no thousands separators, which would read as more entries
+            return "(" + ", ".join(str(int(v)) for v in value) + ")"
         return "(" + ", ".join(_cell(v) for v in value) + ")"
     if isinstance(value, dict):
         return "; ".join(f"{md_text(str(k))}: {_cell(v)}" for k, v in value.items())
@@ -636,7 +658,7 @@ def render_item(it: Any, *, heading: str | None = None, level: int = 3,
     if it.derivation:
         lines.append(f"**Derivation.** {prose(it.derivation)}\n")
     if shown_above is not None:
-        lines.append(f"**Result and engine.** {shown_above}\n")
+        lines.append(f"**Result and engine.** {shown_above[:1].upper()}{shown_above[1:]}\n")
     else:
         lines.append(f"**Result** ({result_label}). {show_value(it.result)}\n")
         shown = engine_text if engine_text is not None else show_value(it.engine)
