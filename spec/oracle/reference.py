@@ -766,8 +766,9 @@ TEXT = {
         "position of output channel o.",
     "weight-gradient-transposed":
         "weight gradient transposed: dL/dw equals the reference's with two axes swapped "
-        "(kernel rows and columns, or input and output channels / features). "
-        "dL/dw[o, c, p, q] = sum_{n,i,j} g[n, o, i, j] * x_pad[n, c, i*s + p*d, j*s + q*d].",
+        "(kernel rows and columns, or input and output channels / features). For a "
+        "convolution dL/dw[o, c, p, q] = sum_{n,i,j} g[n, o, i, j] * x_pad[n, c, i*s + p*d, "
+        "j*s + q*d]; for linear (w of shape (out, in)) dL/dw = grad_out.T @ x, of w's shape.",
     "input-gradient-without-flip":
         "input gradient without the flip: dL/dx equals a 'full' correlation of grad_out with "
         "the kernel as is; it needs the kernel rotated by 180 degrees (equivalently, "
