@@ -899,6 +899,14 @@ def _adaptive_bins(n: int, out: int) -> list[tuple[int, int]]:
     return [(i * n // out, -(-(i + 1) * n // out)) for i in range(out)]
 
 
+def _bin_members(n: int, out: int) -> np.ndarray:
+    """(out, longest bin) indices of each bin's cells; a shorter bin repeats its last."""
+    bins = _adaptive_bins(n, out)
+    longest = max(stop - start for start, stop in bins)
+    return np.array([[min(start + k, stop - 1) for k in range(longest)] for start, stop in bins],
+                    dtype=np.int64)
+
+
 def _adaptive_axis(x: Tensor, axis: int, out: int, reduce: str) -> Tensor:
     """Reduce bins of one axis ("max" or "mean"): a reshape when they tile the axis."""
     n = x.shape[axis]
@@ -982,19 +990,20 @@ def adaptive_max_pool2d(x: Any, output_size: int | tuple[int | None, int | None]
     out = _adaptive_axis(_adaptive_axis(x, 3, ow, "max"), 2, oh, "max")
     if not return_indices:
         return out
-    data = x._data
-    indices = np.empty(out.shape, dtype=np.int64)
-    for i, (r0, r1) in enumerate(_adaptive_bins(h, oh)):
-        for j, (c0, c1) in enumerate(_adaptive_bins(w, ow)):
-            block = data[:, :, r0:r1, c0:c1].reshape(*data.shape[:2], -1)
-            best = np.argmax(block, axis=-1)
-            if block.dtype.kind == "f":  # a NaN wins, and PyTorch keeps the last NaN
-                nan = np.isnan(block)
-                best = np.where(nan.any(axis=-1),
-                                block.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1), best)
-            a, b = np.divmod(best, c1 - c0)
-            indices[:, :, i, j] = (r0 + a) * w + c0 + b
-    return out, Tensor(indices)
+    rows, cols = _bin_members(h, oh), _bin_members(w, ow)  # (oh, LR), (ow, LC)
+    # every bin at once, (N, C, OH, OW, LR·LC); a short bin repeats its last cell, which
+    # never changes its first maximum nor the position of its last NaN
+    block = x._data[:, :, rows[:, None, :, None], cols[None, :, None, :]]
+    block = block.reshape(*block.shape[:4], -1)
+    best = np.argmax(block, axis=-1)
+    if block.dtype.kind == "f":  # a NaN wins, and PyTorch keeps the last NaN
+        nan = np.isnan(block)
+        best = np.where(nan.any(axis=-1),
+                        block.shape[-1] - 1 - np.argmax(nan[..., ::-1], axis=-1), best)
+    flat = (rows[:, None, :, None] * w + cols[None, :, None, :]).reshape(oh, ow, -1)
+    indices = np.take_along_axis(np.broadcast_to(flat, block.shape), best[..., None],
+                                 axis=-1)[..., 0]
+    return out, Tensor(indices.astype(np.int64))
 
 
 # ---------------------------------------------------------------------------- padding
