@@ -765,7 +765,7 @@ def avg_pool2d(x: Any, kernel_size: IntOrPair, stride: IntOrPair | None = None,
     else:
         region[p[0]:p[0] + h, p[1]:p[1] + w] = 1
     counts = Tensor(region).windows(k, s, d).sum(axis=(2, 3))._data
-    return total * Tensor(_reciprocal_array(counts, x))
+    return total * Tensor._constant(_reciprocal_array(counts, x))
 
 
 def _reciprocal(count: int, like: Tensor) -> Any:
@@ -863,7 +863,7 @@ def max_unpool2d(x: Any, indices: Any, kernel_size: IntOrPair, stride: IntOrPair
     mask = np.zeros((n, c, h, w, rh, rw), dtype=x.dtype if x.dtype.kind in "fO" else np.int64)
     where = np.nonzero(keep.reshape(n, c, h, w))
     mask[(*where, (dr - r0)[where], (dc - c0)[where])] = 1
-    placed = x.reshape(n, c, h, w, 1, 1) * Tensor(mask)  # (N, C, H, W, RH, RW)
+    placed = x.reshape(n, c, h, w, 1, 1) * Tensor._constant(mask)  # (N, C, H, W, RH, RW)
     if s[0] >= rh and s[1] >= rw:  # windows side by side: a reshape lays them out
         t = placed.permute(0, 1, 2, 4, 3, 5).pad(((0, 0),) * 3 + ((0, s[0] - rh), (0, 0),
                                                                    (0, s[1] - rw)))
@@ -951,10 +951,10 @@ def _adaptive_axis(x: Tensor, axis: int, out: int, reduce: str) -> Tensor:
     else:
         matrix[...] = inside / (stops - starts)
     if axis == x.ndim - 1:
-        return x.matmul(Tensor(matrix))
+        return x.matmul(Tensor._constant(matrix))
     moved = x.permute(*range(axis), *range(axis + 1, x.ndim), axis)  # the axis last
     back = (*range(axis), x.ndim - 1, *range(axis, x.ndim - 1))
-    return moved.matmul(Tensor(matrix)).permute(*back)
+    return moved.matmul(Tensor._constant(matrix)).permute(*back)
 
 
 def adaptive_avg_pool2d(x: Any, output_size: int | tuple[int | None, int | None]) -> Tensor:
@@ -1121,7 +1121,7 @@ def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
         # a row of -inf: shift by 0 (its softmax is then 0/0 = NaN, as PyTorch's); a row
         # with +inf or NaN keeps its shift, so that it is all NaN, as PyTorch's too
         with_max = np.where(np.isneginf(with_max), 0, with_max).astype(x.dtype)
-    return x + Tensor(-with_max)  # negated in NumPy: a constant needs no graph node
+    return x + Tensor._constant(-with_max)  # negated in NumPy: a constant needs no graph node
 
 
 def _zero_d(x: Tensor, axis: Any, fn: str) -> bool:
@@ -1272,7 +1272,7 @@ def _index_loss(log_p: Tensor, labels: np.ndarray, weight: np.ndarray | None,
             weights_array = weights_array / total
     loss = _weighted_sum(log_p, np.asarray(weights_array, dtype=log_p.dtype), reduction,
                          neg_inf)
-    return loss + Tensor(np.asarray(np.nan, dtype=loss.dtype)) if nan else loss
+    return loss + Tensor._constant(np.asarray(np.nan, dtype=loss.dtype)) if nan else loss
 
 
 def _weighted_sum(log_p: Tensor, weights_array: np.ndarray, reduction: str,
@@ -1282,8 +1282,8 @@ def _weighted_sum(log_p: Tensor, weights_array: np.ndarray, reduction: str,
         # a masked class (log p = -inf) that the loss does not use would give -inf · 0 =
         # NaN: raise the entries whose weight is 0 to 0 first (0 · log 0 = 0)
         floor = np.where(weights_array != 0, -np.inf, 0).astype(log_p.dtype)
-        log_p = log_p.maximum(Tensor(floor))
-    weights = Tensor(weights_array)
+        log_p = log_p.maximum(Tensor._constant(floor))
+    weights = Tensor._constant(weights_array)
     if reduction == "none":
         return (log_p * weights).sum(axis=1)
     return (log_p * weights).sum()
@@ -1362,11 +1362,11 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, ignore_index: in
             y = y * (1 - label_smoothing) + label_smoothing / c
         y = y if w is None else y * w
         weights_array = np.asarray(-y * scale, dtype=target.dtype)
-        weights = Tensor(weights_array)
+        weights = Tensor._constant(weights_array)
     log_p = log_softmax(logits, axis=1)
     if neg_inf:
         floor = np.where(weights_array != 0, -np.inf, 0).astype(logits.dtype)
-        log_p = log_p.maximum(Tensor(floor))
+        log_p = log_p.maximum(Tensor._constant(floor))
     if reduction == "none":
         return (log_p * weights).sum(axis=1).reshape(shape)
     return (log_p * weights).sum()
