@@ -195,3 +195,43 @@ def test_significant_digits():
         f"{0.7339472:.{significant_digits(0.733947, 0.7339472)}g}"
     assert significant_digits(1.0, 1.0 + 2**-52) == 17
     assert significant_digits(3.0, 5.0) == 10
+
+
+def test_weight_gradient_overwritten_in_a_naive_loop():
+    """A CS231n naive conv backward with 'dw[f] = ...' instead of '+=' (the weight gradient
+    keeps only the last window of the last image) is named as such."""
+
+    def forward(x, w, b, conv_param):
+        s, p = conv_param["stride"], conv_param["pad"]
+        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        n, _, h, wd = x.shape
+        f, _, kh, kw = w.shape
+        oh, ow = 1 + (h + 2 * p - kh) // s, 1 + (wd + 2 * p - kw) // s
+        out = np.zeros((n, f, oh, ow))
+        for i in range(oh):
+            for j in range(ow):
+                win = xp[:, :, i * s:i * s + kh, j * s:j * s + kw]
+                out[:, :, i, j] = np.einsum("nchw,fchw->nf", win, w) + b
+        return out, (x, w, b, conv_param)
+
+    def backward(dout, cache):
+        x, w, b, conv_param = cache
+        s, p = conv_param["stride"], conv_param["pad"]
+        xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+        dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+        n, f, oh, ow = dout.shape
+        _, _, kh, kw = w.shape
+        for k in range(n):
+            for o in range(f):
+                for i in range(oh):
+                    for j in range(ow):
+                        win = xp[k, :, i * s:i * s + kh, j * s:j * s + kw]
+                        dxp[k, :, i * s:i * s + kh, j * s:j * s + kw] += w[o] * dout[k, o, i, j]
+                        dw[o] = win * dout[k, o, i, j]  # the bug: '=' instead of '+='
+        dx = dxp[:, :, p:xp.shape[2] - p, p:xp.shape[3] - p]
+        return dx, dw, dout.sum(axis=(0, 2, 3))
+
+    report = oracle.check("conv2d", forward, backward, style="cs231n", isolate=False)
+    assert not report.passed
+    assert report.diagnoses[0] == "weight-gradient-overwritten", str(report)
+    assert "dw[f] += ..." in str(report)

@@ -365,6 +365,28 @@ def _overlap_overwrite(case: Case, ties: str) -> list[tuple] | None:
     return outs or None
 
 
+def _conv_dw_overwrite(case: Case) -> tuple | None:
+    """conv2d dw where each window's contribution overwrites instead of accumulates
+    (``dw[f] = window * g`` in the naive loop over n, f, i, j): only the last window of the
+    last image is left. Groups 1 only; None where that is the true gradient (one window)."""
+    if case.params["groups"] != 1:
+        return None
+    grads = _bwd(case)
+    if grads is None:
+        return None
+    x, g = case.arrays["x"], case.grad_out
+    n, _, oh, ow = g.shape
+    if n * oh * ow == 1:
+        return None
+    (sh, sw), (ph, pw), (dh, dw) = (_pairs(case, k) for k in ("stride", "padding", "dilation"))
+    kh, kw = case.arrays["w"].shape[2:]
+    xp = np.pad(x[n - 1], ((0, 0), (ph, ph), (pw, pw)))
+    i, j = oh - 1, ow - 1
+    window = xp[:, i * sh:i * sh + dh * (kh - 1) + 1:dh, j * sw:j * sw + dw * (kw - 1) + 1:dw]
+    last = g[n - 1, :, i, j][:, None, None, None] * window[None]
+    return (grads[0], last.astype(grads[1].dtype), *grads[2:])
+
+
 def _conv_dx_overwrite(case: Case) -> list[tuple] | None:
     """conv2d dx where overlapping windows overwrite instead of accumulate: a col2im with
     '=' (for each kernel offset in turn), a loop over the windows assigning each window's
@@ -820,6 +842,10 @@ TEXT = {
         "< kernel) an input element belongs to several windows (in max pooling it can be "
         "the maximum of several) and its gradient is the sum of what each window sends "
         "back; '=' keeps only the last one. Use dx[...] += ..., also in col2im.",
+    "weight-gradient-overwritten":
+        "weight gradient overwritten instead of accumulated: dL/dw equals the contribution "
+        "of the last window of the last image alone ('dw[f] = window * dout[n, f, i, j]'); "
+        "every window of every image adds to it: use dw[f] += ...",
     "ignores-grad-out":
         "backward ignores grad_out: the gradients equal those of sum(output); multiply by "
         "the upstream gradient (chain rule).",
@@ -922,6 +948,7 @@ def variants(op: str) -> list[Variant]:
         add("input-gradient-without-flip", "backward", _conv_input_grad_unflipped)
         if op == "conv2d":
             add("overlap-overwrite", "backward", _conv_dx_overwrite)
+            add("weight-gradient-overwritten", "backward", _conv_dw_overwrite)
         add("weight-gradient-transposed", "backward", _conv_weight_transposed)
     if op in ("max_pool2d", "avg_pool2d"):
         if op == "max_pool2d":
