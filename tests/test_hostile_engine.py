@@ -213,6 +213,31 @@ def test_editing_a_saved_output_or_a_view_of_it_is_caught():
         z.backward()
 
 
+def test_edits_through_views_made_after_the_save_and_transposed_arrays_are_caught():
+    # the saved tensor is a transposed view (fingerprinted in memory order, no copy)
+    x = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    t = x.T  # reachable: a view of the caller's array
+    y = (t * t).sum()
+    x.data[1, 2] = -1.0
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()
+    # a view of a saved (unexposed) output, created and edited after the save
+    x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    e = x.exp()
+    y = e.sum()
+    late = e.permute(1, 0)
+    late.data[0, 1] = 0.0  # e[1, 0]
+    with pytest.raises(RuntimeError, match="exp saved"):
+        y.backward()
+    # exposing an output no node saved changes nothing and costs no fingerprint
+    x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    out = (x * 2.0).permute(1, 0)
+    assert out.data[0, 1] == 6.0 and out._stamp is None
+    out.data[0, 0] = 100.0  # nothing reads it: allowed, as in PyTorch
+    out.backward(np.ones((2, 2)))
+    assert x.grad.numpy().tolist() == [[2.0, 2.0], [2.0, 2.0]]
+
+
 def test_editing_through_numpy_and_detach_is_caught():
     x = Tensor([1.0, 2.0], requires_grad=True)
     y = _square_sum(x)

@@ -136,9 +136,15 @@ def _checksum(a: np.ndarray) -> Any:
             return hash(tuple(a.flat))
         except TypeError:  # unhashable elements: their identities
             return tuple(map(id, a.flat))
+    shape = a.shape
     if not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a)
-    return (a.shape, zlib.crc32(a.reshape(-1).view(np.uint8)))
+        # a transposed view of a contiguous block (a permuted output, NCHW seen from a
+        # batch-innermost layout): its bytes in memory order, no copy; anything else is
+        # copied first. Either way the same array gives the same fingerprint every time.
+        order = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
+        walked = a.transpose(order)
+        a = walked if walked.flags.c_contiguous else np.ascontiguousarray(a)
+    return (shape, zlib.crc32(a.reshape(-1).view(np.uint8)))
 
 
 def _describe(t: Tensor) -> str:
@@ -266,7 +272,7 @@ def _record(saves: tuple[Any, ...], parents: tuple[Tensor, ...]) -> tuple[Any, .
     change once exposed, and `Tensor._expose` stamps them then)."""
     checked, others = [], []
     for i in saves:
-        if i == "out":
+        if i == "out":  # (the output is marked watched by `Tensor._apply`)
             others.append(("out", 0))
             continue
         p = parents[i]
@@ -274,7 +280,21 @@ def _record(saves: tuple[Any, ...], parents: tuple[Tensor, ...]) -> tuple[Any, .
             checked.append((i, p._version, _checksum(p._data)))
         else:
             others.append((i, p._version))
+            _watch(p)
     return _epoch, tuple(checked), tuple(others)
+
+
+def _watch(t: Tensor) -> None:
+    """Mark ``t`` and the tensors it is a view of: a node saved them without a fingerprint,
+    so `Tensor._expose` must fingerprint them if the caller ever reaches them. Arrays no
+    node saved are exposed for free (``y.data`` on a conv's output costs no CRC)."""
+    node: Tensor | None = t
+    while node is not None and not node._watched:
+        node._watched = True
+        op = node._op
+        if op is None or op.kind != "movement":
+            return
+        node = _view_parent(node)
 
 
 def _view_parent(t: Tensor) -> Tensor | None:
@@ -347,7 +367,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "grad", "requires_grad", "_op", "_parents", "_g", "_pending",
-                 "_version", "_exposed", "_stamp", "_saved", "__weakref__")
+                 "_version", "_exposed", "_stamp", "_saved", "_watched", "__weakref__")
 
     def __init__(self, data: Any, requires_grad: bool = False):
         array = _to_array(data)
@@ -368,6 +388,7 @@ class Tensor:
         self._exposed = isinstance(data, np.ndarray)
         self._stamp = None  # (version, fingerprint) when first exposed after creation
         self._saved = None  # (input index or "out", version, fingerprint) per saved array
+        self._watched = False  # saved by a node without a fingerprint (see `_watch`)
 
     # ------------------------------------------------------------- data and in-place edits
     @property
@@ -398,7 +419,8 @@ class Tensor:
         global _epoch
         _epoch += 1
         self._exposed = True
-        self._stamp = (self._version, _checksum(self._data))
+        if self._watched:  # a node saved it unfingerprinted: record its values now
+            self._stamp = (self._version, _checksum(self._data))
         parent = _view_parent(self)
         if parent is not None and not parent._exposed:
             parent._expose()
@@ -448,6 +470,7 @@ class Tensor:
         out._exposed = False
         out._stamp = None
         out._saved = None
+        out._watched = False
         record = False
         if autograd._grad_enabled:
             for p in parents:  # (a loop: cheaper than any() over a generator)
@@ -460,6 +483,8 @@ class Tensor:
             out._parents = parents
             if op.saves:
                 out._saved = _record(op.saves, parents)
+                if "out" in op.saves:
+                    out._watched = True
         else:
             out.requires_grad = False
             out._op = None
@@ -660,6 +685,7 @@ class Tensor:
         out._exposed = False
         out._stamp = None
         out._saved = None
+        out._watched = False
         return out
 
     def _broadcast_to(self, shape: tuple[int, ...]) -> Tensor:
