@@ -263,3 +263,41 @@ def test_window_adjoint_exact_on_drawn_shapes(case, seed):
     u = _fractions(out.shape, rng)
     (back,) = op.vjp(u, out, x)
     assert _inner(out, u) == _inner(x, back)
+
+
+# ------------------------------------------------------- saves: what a VJP may read
+
+
+def _needs_cases(cls) -> list[tuple[bool, ...]]:
+    if cls.arity == 2:
+        return [(True, True), (True, False), (False, True)]
+    return [(True,) * cls.arity]
+
+
+@pytest.mark.parametrize(("name", "shapes", "params"), CASES,
+                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(CASES)])
+def test_a_vjp_reads_no_values_but_the_ones_it_saves(name, shapes, params):
+    """The engine fingerprints only the arrays in ``saves`` and may drop the others' values
+    (`Tensor._forget`): a VJP given NaN for every array it does not save (for a crossed
+    entry: an operand whose partner needs no gradient) must return the same gradients."""
+    cls = TABLE[name]
+    rng = np.random.default_rng(zlib.crc32(name.encode()) + 1)
+    arrays = INPUTS[name](rng, shapes, params)
+    op = cls(**params)
+    out = np.asarray(op.forward(*arrays))
+    g = rng.uniform(-1, 1, size=out.shape)
+    for needs in _needs_cases(cls):
+        saves = set(cls.saves)
+        if cls.crossed:
+            saves = {i for i in (0, 1) if needs[1 - i]}
+        blank = [a if i in saves else np.full(np.shape(a), np.nan) for i, a in
+                 enumerate(arrays)]
+        blank_out = out if "out" in saves else np.full(out.shape, np.nan)
+        kwargs = {"needs": needs} if cls.arity == 2 else {}
+        # (the instance that ran forward: max keeps its arg-max from there)
+        want = op.vjp(g, out, *arrays, **kwargs)
+        got = op.vjp(g, blank_out, *blank, **kwargs)
+        for i, need in enumerate(needs):
+            if need:
+                np.testing.assert_array_equal(got[i], want[i], err_msg=f"{name}, input {i}, "
+                                              f"needs={needs}: the VJP read an unsaved array")

@@ -261,3 +261,92 @@ def test_asymmetric_padding_is_exact(m):
     direct = F.conv2d(padded, Tensor(w)).numpy()
     assert fast.shape == direct.shape == (2, 3, 5, 7)
     assert (fast == direct).all()
+
+
+# ------------------------------------------------------------------------ peak memory
+
+
+def _held_bytes(root: Tensor) -> dict[int, int]:
+    """The buffers the graph below ``root`` keeps alive: {id(base): nbytes}."""
+    held, stack, seen = {}, [root], set()
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        a = t._data
+        base = a
+        while base.base is not None:
+            base = base.base
+        if 0 not in a.strides or a.size <= 1:  # a forgotten tensor holds a 0-d zero
+            held[id(base)] = base.nbytes
+        stack.extend(t._parents)
+    return held
+
+
+def test_the_graph_keeps_only_what_a_vjp_reads():
+    n, c, o, s = 8, 16, 32, 14
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((n, c, s, s)).astype(np.float32), requires_grad=True)
+    w = Tensor(rng.standard_normal((o, c, 3, 3)).astype(np.float32), requires_grad=True)
+    b = Tensor(rng.standard_normal(o).astype(np.float32), requires_grad=True)
+    with winograd.algorithm("winograd"):
+        y = F.conv2d(x, w, b, padding=1)
+    tiles = n * 4 * 4  # 16x16 covers 14x14 with 4x4 output tiles
+    v_bytes = 36 * c * tiles * 4
+    out_bytes = o * 16 * 16 * n * 4  # the output, before its crop
+    leaves = sum(t._data.nbytes for t in (x, w, b))
+    held = sum(_held_bytes(y).values())
+    # V (read by the product's VJP), U and the transformed filter (small), the output
+    # and the leaves; not the tiles D, the products M nor the output tiles (each as
+    # large as V or larger), which nothing reads in backward
+    assert held <= leaves + v_bytes + out_bytes + 2 * 36 * o * c * 4 + 4096, held
+    # and backward still gives the direct path's gradients
+    y.backward(np.ones(y.shape, np.float32))
+    dx, dw = _ones_grad(x, w, b)
+    np.testing.assert_allclose(x.grad.numpy(), dx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(w.grad.numpy(), dw, rtol=1e-4, atol=1e-3)
+
+
+def _ones_grad(x, w, b):
+    xd, wd = Tensor(x.numpy().astype(np.float64), requires_grad=True), \
+        Tensor(w.numpy().astype(np.float64), requires_grad=True)
+    with winograd.algorithm("direct"):
+        y = F.conv2d(xd, wd, Tensor(b.numpy().astype(np.float64)), padding=1)
+    y.backward(np.ones(y.shape))
+    return xd.grad.numpy(), wd.grad.numpy()
+
+
+def test_dropping_intermediates_never_touches_the_callers_tensors():
+    rng = np.random.default_rng(1)
+    x0 = Tensor(rng.standard_normal((8, 16, 6, 6)).astype(np.float32), requires_grad=True)
+    w = Tensor(rng.standard_normal((16, 16, 3, 3)).astype(np.float32), requires_grad=True)
+    h = F.relu(x0)  # an intermediate the caller holds, not yet read
+    view = h.reshape(8, 16, 36).reshape(8, 16, 6, 6)  # and a view chain of it
+    expected = np.maximum(x0.numpy(), 0)
+    with winograd.algorithm("winograd"):
+        y = F.conv2d(view, w, padding=1)
+        y2 = F.conv2d(h, w, padding=1)
+    (y.sum() + y2.sum()).backward()
+    np.testing.assert_array_equal(h.numpy(), expected)
+    np.testing.assert_array_equal(view.numpy(), expected)
+    assert x0.grad is not None and np.isfinite(x0.grad.numpy()).all()
+
+
+def test_forget_keeps_values_a_vjp_or_the_caller_reads():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    e = x.exp()  # exp's VJP reads its output
+    h = x * 3.0  # read by the product below
+    z = h * x
+    shown = x + 1.0
+    _ = shown.data  # the caller holds it
+    dropped = x + 2.0  # nothing reads it
+    for t in (e, h, shown, dropped, x):
+        t._forget()
+    assert e.numpy().tolist() == np.exp([1.0, 2.0]).tolist()
+    assert h.numpy().tolist() == [3.0, 6.0] and shown.numpy().tolist() == [2.0, 3.0]
+    assert x.numpy().tolist() == [1.0, 2.0]  # a leaf
+    assert dropped._data.strides == (0,) and dropped.shape == (2,)
+    (e.sum() + z.sum() + dropped.sum()).backward()
+    assert x.grad.numpy().tolist() == pytest.approx(np.exp([1.0, 2.0]) + 6 * np.array(
+        [1.0, 2.0]) + 1)

@@ -23,7 +23,9 @@ product costs nothing). Without it every gradient is computed.
   the first maximal element, as PyTorch's ``max(dim)`` and max-pooling do.
 - Entries whose VJP reads the *values* of an input (not only its shape) list it in
   ``saves`` (``"out"`` for the output): the Tensor engine checks at backward time that
-  those arrays were not changed in place since the forward pass.
+  those arrays were not changed in place since the forward pass. ``crossed`` entries
+  (mul, matmul) read each input only for the other's gradient, so a product with a
+  constant saves only the constant; the engine may drop what no VJP reads.
 - Linear entries (movement, sum, matmul) come in adjoint pairs: the VJP of a linear map
   is its transpose (expand/sum, pad/slice, window/scatter-add, permute/inverse permute).
 
@@ -147,6 +149,9 @@ class Primitive:
     linear: ClassVar[bool] = False  # linear in its (single or every) input
     # indices of the inputs whose values the VJP reads, and "out" if it reads the output
     saves: ClassVar[tuple[int | str, ...]] = ()
+    # a two-input entry whose VJP reads each input only for the *other* input's gradient
+    # (x̄ = ḡ·y, ȳ = ḡ·x): with a constant operand, the other one is not saved at all
+    crossed: ClassVar[bool] = False
     # (input shapes, constructor parameters) pairs the spec uses to check this entry
     examples: ClassVar[tuple[tuple[tuple[Shape, ...], dict[str, Any]], ...]] = ()
 
@@ -181,7 +186,7 @@ class Add(Primitive):
 
 class Mul(Primitive):
     name, kind, arity = "mul", "elementwise", 2
-    saves = (0, 1)
+    saves, crossed = (0, 1), True
     formula = "z = x · y"
     vjp_formula = "x̄ = ḡ · y,  ȳ = ḡ · x"
     examples = ((((2, 3), (2, 3)), {}),)
@@ -711,7 +716,7 @@ class MatMul(Primitive):
     name, kind, arity = "matmul", "contraction", 2
     formula = "z[…, m, n] = Σ_k x[…, m, k] · y[…, k, n]"
     vjp_formula = "x̄ = ḡ · yᵀ,  ȳ = xᵀ · ḡ"
-    saves = (0, 1)
+    saves, crossed = (0, 1), True
     examples = ((((2, 3), (3, 4)), {}), (((2, 2, 3), (2, 3, 1)), {}))
 
     def forward(self, a, b):

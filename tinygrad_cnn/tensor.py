@@ -481,15 +481,35 @@ class Tensor:
             out.requires_grad = True
             out._op = op
             out._parents = parents
-            if op.saves:
-                out._saved = _record(op.saves, parents)
-                if "out" in op.saves:
+            saves = op.saves
+            if saves and op.crossed:  # x̄ = ḡ·y, ȳ = ḡ·x: keep y only if x needs x̄
+                a, b = parents
+                saves = (0, 1) if a.requires_grad and b.requires_grad else \
+                    (1,) if a.requires_grad else (0,)
+            if saves:
+                out._saved = _record(saves, parents)
+                if "out" in saves:
                     out._watched = True
         else:
             out.requires_grad = False
             out._op = None
             out._parents = ()
         return out
+
+    def _forget(self) -> None:
+        """Drop this intermediate's values if no VJP reads them (peak memory).
+
+        For composed ops only (convolution): called on a tensor the op made, did not hand
+        out and will not use again, once its consumers exist. The values stay if the
+        caller can reach them (exposed), if a node's VJP reads them (watched: saved by a
+        consumer or by its own op), or if it is a leaf. Shape and dtype stay, as a
+        zero-stride array of zeros: the VJPs that read only shapes (movement, sums, a
+        product's constant side) still run.
+        """
+        if self._op is None or self._exposed or self._watched:
+            return
+        data = self._data
+        self._data = np.broadcast_to(np.zeros((), dtype=data.dtype), data.shape)
 
     def _reset_grad(self) -> None:
         if self._op is not None:

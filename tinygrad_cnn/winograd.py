@@ -140,7 +140,7 @@ def _winograd(x: Tensor, w: Tensor, b: Tensor | None, pads: tuple[tuple[int, int
     # 1. input tiles, the batch innermost in memory: x as (C, H, W, N) (a copy unless it
     #    is laid out so already, as this function's own output is), so that the tile
     #    copy, its scatter-add in backward and the output copy move runs of N elements
-    xc = x.permute(1, 2, 3, 0).reshape(c, h, wd * n).reshape(c, h, wd, n)
+    xc = x.permute(1, 2, 3, 0).reshape(c, h, wd * n).reshape(c, h, wd, n)  # a copy
     xp = xc.permute(3, 0, 1, 2).pad(((0, 0), (0, 0),  # Pad keeps the memory layout
                                      (top, bottom + th * m + 2 - (h + top + bottom)),
                                      (left, right + tw * m + 2 - (wd + left + right))))
@@ -153,13 +153,34 @@ def _winograd(x: Tensor, w: Tensor, b: Tensor | None, pads: tuple[tuple[int, int
     prod = (u @ v).reshape(k * k, o * t)
     # 4. Y = (Aᵀ⊗Aᵀ) M: (m·m, O·T), then the tiles back into an image (O, OH, OW, N)
     y = (at @ prod).reshape(m * m, o, t)
-    if b is not None:
-        y = y + b.reshape(1, o, 1)
-    y = y.reshape(m, m, o, th, tw, n).permute(2, 3, 0, 4, 1, 5)  # (O, TH, m, TW, m, N)
-    y = y.reshape(o, th * m, tw * m, n)
+    biased = y + b.reshape(1, o, 1) if b is not None else y
+    image = biased.reshape(m, m, o, th, tw, n).permute(2, 3, 0, 4, 1, 5)  # (O, TH, m, ...)
+    out = image.reshape(o, th * m, tw * m, n)  # the copy the caller's output views
+    # Peak memory: of these intermediates only V (and U) are read by a VJP (Bᵀ, Aᵀ are
+    # constants, movement reads shapes): drop the others' values now rather than keep
+    # them until backward reaches them (the image copies, the tiles D, the products M,
+    # the output tiles; with m = 4 and 32 -> 64 channels at 14x14, 27 of 48 MB).
+    _forget_chain(d, stop=x)  # D, the tiles and padded image, x's (C, H, W, N) copy
+    _forget_chain(prod, stop=u)  # M
+    _forget_chain(image, stop=y)  # the output tiles, with the bias
+    _forget_chain(y, stop=prod)
     if (th * m, tw * m) != (oh, ow):
-        y = y[:, :oh, :ow, :]
-    return y.permute(3, 0, 1, 2)  # NCHW, a view of the (O, OH, OW, N) layout
+        out = out[:, :oh, :ow, :]
+    return out.permute(3, 0, 1, 2)  # NCHW, a view of the (O, OH, OW, N) layout
+
+
+def _forget_chain(t: Tensor, stop: Tensor) -> None:
+    """`Tensor._forget` on ``t`` and on the tensors it was computed from through movement
+    ops (views and copies of one another), up to ``stop`` or the first other op: tensors
+    this function made, never the caller's."""
+    node = t
+    while True:
+        node._forget()
+        if node._op is None or node._op.kind != "movement":
+            return
+        node = node._parents[0]
+        if node is stop or node._op is None:
+            return
 
 
 def rounding_depth(m: int, channels: int) -> int:
