@@ -21,7 +21,20 @@ def test_a_held_buffer_is_not_handed_out_again():
     assert not np.shares_memory(third, view)  # a view keeps its buffer busy
     del view, second, third
     again = S.scratch((512, 1024), np.float32)  # all released: one is reused
-    assert any(again is buf for buf in S.POOL[((512, 1024), np.dtype(np.float32))])
+    pooled = S.POOL[(512 * 1024, np.dtype(np.float32))]
+    assert any(np.shares_memory(again, buf) for buf in pooled)
+    assert again.shape == (512, 1024) and again.flags.c_contiguous
+
+
+def test_a_free_buffer_is_reused_for_another_shape_of_the_same_size():
+    first = S.scratch((256, 2048), np.float32)
+    first[...] = 1.0
+    held = S.scratch((256, 2048), np.float32)  # a second one, still held below
+    buffer_id = id(first.base)
+    del first
+    other = S.scratch((2048, 256), np.float32)  # the same size, another shape
+    assert other.shape == (2048, 256) and other.flags.c_contiguous
+    assert id(other.base) == buffer_id and not np.shares_memory(other, held)
 
 
 def test_small_and_exact_arrays_are_never_pooled():

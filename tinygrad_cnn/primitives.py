@@ -63,9 +63,12 @@ def _reshape(a: np.ndarray, shape: Shape) -> np.ndarray:
 
 
 def _matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``x @ y``, a 2-D float product written into a scratch array."""
-    if x.ndim == 2 and y.ndim == 2 and x.dtype == y.dtype and x.dtype.kind == "f":
-        return np.matmul(x, y, out=_scratch((x.shape[0], y.shape[1]), x.dtype))
+    """``x @ y``, a float product (2-D, or a stack of the same batch shape) written into a
+    scratch array."""
+    if x.ndim == y.ndim and x.ndim >= 2 and x.shape[:-2] == y.shape[:-2] \
+            and x.dtype == y.dtype and x.dtype.kind == "f":
+        out = _scratch((*x.shape[:-1], y.shape[-1]), x.dtype)
+        return np.matmul(x, y, out=out)
     return np.matmul(x, y)
 
 

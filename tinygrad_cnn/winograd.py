@@ -147,23 +147,26 @@ def _winograd(x: Tensor, w: Tensor, b: Tensor | None, pads: tuple[tuple[int, int
     tiles = xp.windows((k, k), (m, m))  # (N, C, TH, TW, k, k), a view
     d = tiles.permute(4, 5, 1, 2, 3, 0).reshape(k * k, c * t)  # tiles T = (TH, TW, N)
     v = (bt @ d).reshape(k * k, c, t)  # V = (Bᵀ⊗Bᵀ) D
+    # Peak memory: of the intermediates only V (and U) are read by a VJP (Bᵀ, Aᵀ are
+    # constants, movement reads shapes), so each of the others is dropped as soon as its
+    # consumer exists (`_forget_chain`), not kept until backward reaches it: the image
+    # copies and the tiles D here, the products M and the output tiles below (with m = 4
+    # and 32 -> 64 channels at 14x14, 27 of 48 MB), and their buffers serve the next
+    # arrays of the step (tinygrad_cnn/scratch.py).
+    _forget_chain(d, stop=x)
     # 2. U = (G⊗G) w: (k·k, 9) @ (9, O·C)
     u = (g @ w.permute(2, 3, 0, 1).reshape(9, o * c)).reshape(k * k, o, c)
     # 3. one GEMM per tile position: (k·k, O, C) @ (k·k, C, T)
     prod = (u @ v).reshape(k * k, o * t)
     # 4. Y = (Aᵀ⊗Aᵀ) M: (m·m, O·T), then the tiles back into an image (O, OH, OW, N)
     y = (at @ prod).reshape(m * m, o, t)
+    _forget_chain(prod, stop=u)
     biased = y + b.reshape(1, o, 1) if b is not None else y
+    if b is not None:
+        _forget_chain(y, stop=prod)
     image = biased.reshape(m, m, o, th, tw, n).permute(2, 3, 0, 4, 1, 5)  # (O, TH, m, ...)
     out = image.reshape(o, th * m, tw * m, n)  # the copy the caller's output views
-    # Peak memory: of these intermediates only V (and U) are read by a VJP (Bᵀ, Aᵀ are
-    # constants, movement reads shapes): drop the others' values now rather than keep
-    # them until backward reaches them (the image copies, the tiles D, the products M,
-    # the output tiles; with m = 4 and 32 -> 64 channels at 14x14, 27 of 48 MB).
-    _forget_chain(d, stop=x)  # D, the tiles and padded image, x's (C, H, W, N) copy
-    _forget_chain(prod, stop=u)  # M
-    _forget_chain(image, stop=y)  # the output tiles, with the bias
-    _forget_chain(y, stop=prod)
+    _forget_chain(image, stop=prod)
     if (th * m, tw * m) != (oh, ow):
         out = out[:, :oh, :ow, :]
     return out.permute(3, 0, 1, 2)  # NCHW, a view of the (O, OH, OW, N) layout
