@@ -746,3 +746,24 @@ def test_numpy_operands_on_the_left_give_tensors_not_object_arrays():
     assert isinstance(eq, Tensor) and eq.numpy().tolist() == [True, False]
     with pytest.raises(TypeError, match="does not support ufuncs"):
         np.exp(t)  # (an object array holding a Tensor, before)
+
+
+def test_backward_frees_outputs_only_when_nothing_can_read_them():
+    """Backward drops a large intermediate's output before its VJP runs if only the
+    backward loop refers to it; an output the caller holds stays intact."""
+    rng = np.random.default_rng(0)
+    x = Tensor(rng.standard_normal((512, 1024)), requires_grad=True)  # 4 MiB
+    held = x * 2.0  # the caller keeps this one
+    y = ((held + 1.0) * 3.0).sum()  # (held + 1.0) is dropped: only the graph has it
+    expected = held.numpy().copy()
+    y.backward()
+    np.testing.assert_array_equal(held.numpy(), expected)
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((512, 1024), 6.0))
+    # with retain_graph the graph keeps every output, and a second backward agrees
+    x.grad = None
+    z = ((x * 2.0).exp() * 1.0).sum()
+    z.backward(retain_graph=True)
+    first = x.grad.numpy().copy()
+    x.grad = None
+    z.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), first)

@@ -19,8 +19,11 @@ all of its consumers (that is what the topological order guarantees).
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from typing import Any
+
+import numpy as np
 
 _grad_enabled = True
 
@@ -181,6 +184,8 @@ def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
     pop, push = ready.pop, ready.append
     while ready:
         node = ready[-1]  # popped once its VJP has run (see _walk)
+        if free_graph and sys.getrefcount(node) == _ALONE:
+            _drop_output(node)
         if node._saved is not None:
             node._check_saved()
         parents = node._parents
@@ -231,6 +236,38 @@ def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
                     push(parent)
         if free_graph:
             node = parents = parent = g = grads = pg = None
+
+
+#: ``sys.getrefcount`` of a node in `_drain`'s loop when only the loop refers to it (the
+#: ready list, the loop variable, the argument): no caller and no consumer can read its
+#: output again; measured, not assumed (as tinygrad_cnn/scratch.py does)
+_ALONE = 0
+_DROP_BYTES = 1 << 20  # smaller outputs are not worth the check
+
+
+def _measure_alone() -> int:
+    class Node:
+        pass
+
+    ready = [Node()]
+    node = ready[-1]
+    return sys.getrefcount(node)
+
+
+_ALONE = _measure_alone()
+
+
+def _drop_output(node: Any) -> None:
+    """Release a processed-next node's output before its VJP runs, when the VJP does not
+    read it (peak memory: the input gradient the VJP allocates can reuse its buffer).
+    Only for Tensor nodes of 1 MiB and more; shape and dtype stay for the VJP."""
+    data = getattr(node, "_data", None)
+    if data is None or not hasattr(data, "nbytes") or data.nbytes < _DROP_BYTES:
+        return
+    op = node._op
+    if op is None or "out" in op.saves or 0 in data.strides:
+        return
+    node._data = np.broadcast_to(np.zeros((), dtype=data.dtype), data.shape)
 
 
 def _drain_reference(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
