@@ -296,3 +296,17 @@ def test_sigmoid_is_finite_with_finite_gradients_for_huge_inputs(dtype):
 def test_lists_of_numpy_scalars_become_float32():
     assert Tensor([np.float64(1.5), 2.0]).dtype == np.float32
     assert Tensor([[np.int64(1)], [np.float32(2)]]).dtype == np.float32
+
+
+def test_a_zero_d_result_of_object_arrays_stays_an_object_array():
+    # NumPy gives 0-d object arithmetic back as the element itself (here a float, from
+    # exp of a Fraction): the engine keeps the object dtype, as for every other shape
+    from fractions import Fraction
+
+    x = Tensor(np.array(Fraction(1, 2), dtype=object), requires_grad=True)
+    y = x.exp() + x.exp()
+    assert y.dtype == object and isinstance(y.numpy()[()], float)
+    y.backward()
+    assert x.grad.dtype == object
+    z = Tensor(np.array(Fraction(1, 3), dtype=object)) * 3
+    assert z.dtype == object and z.numpy()[()] == 1
