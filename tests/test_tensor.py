@@ -310,3 +310,27 @@ def test_a_zero_d_result_of_object_arrays_stays_an_object_array():
     assert x.grad.dtype == object
     z = Tensor(np.array(Fraction(1, 3), dtype=object)) * 3
     assert z.dtype == object and z.numpy()[()] == 1
+
+
+@given(st.lists(st.integers(0, 3), max_size=4), st.lists(st.integers(0, 3), max_size=4))
+def test_broadcast_shapes_agrees_with_numpy(x, y):
+    from tinygrad_cnn.tensor import _broadcast_shapes
+
+    try:
+        expected = np.broadcast_shapes(tuple(x), tuple(y))
+    except ValueError:
+        expected = None
+    assert _broadcast_shapes(tuple(x), tuple(y)) == expected
+
+
+def test_matmul_fast_path_keeps_the_checks_and_the_gradients():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
+    x, w = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    (x @ w).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.ones((3, 2)) @ b.T, rtol=1e-15)
+    np.testing.assert_allclose(w.grad.numpy(), a.T @ np.ones((3, 2)), rtol=1e-15)
+    with pytest.raises(ValueError, match="inner sizes differ"):
+        Tensor(a) @ Tensor(a)
+    with pytest.raises(TypeError, match="overflow|exactly"):  # integers: exact or refused
+        Tensor(np.full((2, 2), 2**62, dtype=np.int64)) @ Tensor(np.full((2, 2), 4))

@@ -423,6 +423,22 @@ def _sum(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
 
 
 
+def _broadcast(g: np.ndarray, shape: Shape) -> np.ndarray:
+    """``np.broadcast_to(g, shape)`` (same number of axes, size-1 axes grow): a read-only
+    view; for a contiguous float ``g`` built directly (~0.3 µs instead of NumPy's ~3 µs,
+    as much as the rest of a small VJP)."""
+    if (type(g) is np.ndarray and g.dtype.kind in "fc" and g.size
+            and g.flags.c_contiguous and len(shape) == g.ndim):
+        if g.size == 1:
+            strides = (0,) * len(shape)
+        else:
+            strides = tuple(0 if n == 1 else s for n, s in zip(g.shape, g.strides, strict=True))
+        view = np.ndarray(shape, g.dtype, g, 0, strides)
+        view.flags.writeable = False
+        return view
+    return np.broadcast_to(g, shape)
+
+
 class Sum(Primitive):
     name, kind, linear = "sum", "reduction", True
     formula = "z = Σ_axis x"
@@ -443,12 +459,17 @@ class Sum(Primitive):
         if a.dtype == np.float16:  # accumulated in float32, as PyTorch's half on CPU
             return np.sum(a, axis=self.axis, keepdims=self.keepdims,
                           dtype=np.float32).astype(np.float16)
+        if not self.keepdims and len(self.axis) == a.ndim and a.dtype.kind == "f":
+            return np.asarray(a.sum(), dtype=a.dtype)  # all axes (np.sum's wrapper: ~1.5 µs)
         out = _sum(a, self.axis, self.keepdims)
         return np.asarray(out, dtype=a.dtype)
 
     def vjp(self, g, out, a):
-        kept = tuple(1 if i in self.axis else n for i, n in enumerate(a.shape))
-        return (np.broadcast_to(np.reshape(g, kept), a.shape),)
+        shape = a.shape
+        if len(self.axis) == len(shape):  # all axes: g is one number
+            return (_broadcast(np.reshape(g, (1,) * len(shape)), shape),)
+        kept = tuple(1 if i in self.axis else n for i, n in enumerate(shape))
+        return (_broadcast(np.reshape(g, kept), shape),)
 
 
 class Max(Primitive):

@@ -34,6 +34,7 @@ from . import autograd
 from . import primitives as P
 
 _FLOAT_KINDS = "fc"  # dtypes that may require grad (plus object, for exact arithmetic)
+_SMALL = 1 << 24  # elements: an array this small needs no check against the memory size
 
 
 def _quiet_state() -> tuple[Any, Any]:
@@ -869,8 +870,11 @@ class Tensor:
 
     # ------------------------------------------------------------------------ reductions
     def _axes(self, axis: int | Sequence[int] | None) -> tuple[int, ...]:
+        ndim = self._data.ndim
         if axis is None:
-            return tuple(range(self.ndim))
+            return tuple(range(ndim))
+        if type(axis) is int and 0 < ndim and -ndim <= axis < ndim:  # the common case
+            return (axis % ndim,)
         axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
         out = []
         for a in axes:
@@ -1000,10 +1004,11 @@ class Tensor:
         """Reorder the axes."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        if len(axes) != self.ndim or any(not -self.ndim <= a < self.ndim for a in axes) or \
-                sorted(a % self.ndim for a in axes) != list(range(self.ndim)):
-            raise ValueError(f"permute: {axes} is not a permutation of {self.ndim} axes")
-        return Tensor._apply(P.Permute(tuple(a % self.ndim for a in axes)), self)
+        ndim = self._data.ndim
+        if len(axes) != ndim or any(not -ndim <= a < ndim for a in axes) or \
+                sorted(a % ndim for a in axes) != list(range(ndim)):
+            raise ValueError(f"permute: {axes} is not a permutation of {ndim} axes")
+        return Tensor._apply(P.Permute(tuple(a % ndim for a in axes)), self)
 
     def transpose(self, axis0: int = -2, axis1: int = -1) -> Tensor:
         """Swap two axes."""
@@ -1142,6 +1147,10 @@ class Tensor:
         """Matrix product with NumPy's rules (1-D operands, broadcast batch axes)."""
         other = self._const(other)
         a, b = self, other
+        x, y = a._data, b._data
+        if x.ndim == 2 and y.ndim == 2 and x.shape[1] == y.shape[0] \
+                and x.shape[0] * y.shape[1] < _SMALL:  # the common case, without checks
+            return Tensor._apply(P.MATMUL, a, b)
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError("matmul: both operands need at least one axis")
         a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a

@@ -1327,7 +1327,8 @@ def _softmax_weighted_sum(logits: Tensor, weights_array: np.ndarray, reduction: 
     """
     z = _shifted(logits, 1, "cross_entropy")
     lse = z.exp().sum(axis=1).log()  # (N,)
-    neg_r = Tensor._constant(-weights_array.sum(axis=1))
+    neg_r = Tensor._constant(-(weights_array.sum(axis=1) if weights_array.dtype == object else
+                                P._sum(weights_array, (1,), False)))
     if neg_inf:
         z = _above_floor(z, weights_array)
     zw = z * Tensor._constant(weights_array)
