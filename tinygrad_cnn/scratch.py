@@ -24,7 +24,6 @@ reused); at most `POOL_MAX_BYTES` is ever held. Every call site may equally use
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import Any
 
@@ -65,7 +64,7 @@ def scratch(shape: Shape, dtype: Any) -> np.ndarray:
     """
     global _pool_bytes
     dtype = np.dtype(dtype)
-    nbytes = dtype.itemsize * math.prod(shape)  # (np.prod: ~2 µs, as much as a small GEMM)
+    nbytes = dtype.itemsize * int(np.prod(shape))
     if nbytes < POOL_MIN_BYTES or dtype.kind not in "fc":
         return np.empty(shape, dtype)
     buffers = POOL.setdefault((shape, dtype), [])
