@@ -334,3 +334,36 @@ def test_matmul_fast_path_keeps_the_checks_and_the_gradients():
         Tensor(a) @ Tensor(a)
     with pytest.raises(TypeError, match="overflow|exactly"):  # integers: exact or refused
         Tensor(np.full((2, 2), 2**62, dtype=np.int64)) @ Tensor(np.full((2, 2), 4))
+
+
+@pytest.mark.parametrize("shape", [(6,), (2, 3), (3, 2), (1, 6, 1), (-1,), (2, -1), (0,),
+                                   (4,), (2, 2), (-1, -1), (-2, -3), (6, 0), (2.0, 3)])
+def test_reshape_front_end_agrees_with_numpy(shape):
+    # the fully-given fast path and the general rule: NumPy's shapes, or a ValueError
+    a = np.arange(6.0).reshape(2, 3)
+    try:
+        expected = a.reshape(shape).shape
+    except (ValueError, TypeError):
+        expected = None
+    if expected is None:
+        with pytest.raises((ValueError, TypeError)):
+            Tensor(a).reshape(shape)
+    else:
+        t = Tensor(a, requires_grad=True)
+        out = t.reshape(shape)
+        assert out.shape == expected
+        out.sum().backward()
+        assert t.grad.shape == (2, 3)
+
+
+@pytest.mark.parametrize("axes", [(0, 1, 2), (2, 0, 1), (-1, 0, 1), (1, 1, 0), (0, 1),
+                                  (0, 1, 3), (True, 0, 2), (np.int64(2), 1, 0)])
+def test_permute_front_end_agrees_with_numpy(axes):
+    a = np.arange(24.0).reshape(2, 3, 4)
+    valid = len(axes) == 3 and sorted(int(x) % 3 for x in axes if -3 <= int(x) < 3) == [0, 1, 2]
+    if not valid:
+        with pytest.raises(ValueError, match="not a permutation"):
+            Tensor(a).permute(axes)
+        return
+    out = Tensor(a).permute(axes)
+    assert out.numpy().tolist() == np.transpose(a, [int(x) for x in axes]).tolist()

@@ -21,6 +21,7 @@ reach it, and ``backward()`` raises a RuntimeError naming the tensor if it chang
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import os
 import zlib
@@ -474,23 +475,24 @@ class Tensor:
     def _apply(op: P.Primitive, *parents: Tensor) -> Tensor:
         """Run one primitive forward and, if needed, record it for backward."""
         out = Tensor.__new__(Tensor)
+        arrays = [p._data for p in parents]
         if op.kind == "movement":  # no arithmetic: nothing to warn about
-            data = op.forward(*[p._data for p in parents])
+            data = op.forward(*arrays)
         elif _ERR_STATE is not None:
             # IEEE results (inf, NaN) without NumPy warnings, as PyTorch; also under
             # np.seterr(all="raise")
             token = _ERR_STATE.set(_ERR_IGNORE)
             try:
-                data = op.forward(*[p._data for p in parents])
+                data = op.forward(*arrays)
             finally:
                 _ERR_STATE.reset(token)
         else:  # pragma: no cover - another NumPy layout
             with np.errstate(all="ignore"):
-                data = op.forward(*[p._data for p in parents])
+                data = op.forward(*arrays)
         if type(data) is not np.ndarray:
             # NumPy gives a 0-d result of object arrays as the element itself (a float, a
             # Fraction): it stays an object array, exact
-            exact = any(p._data.dtype == object for p in parents)
+            exact = any(x.dtype == object for x in arrays)
             data = np.asarray(data, dtype=object if exact else None)
         out._data = data
         out.grad = None
@@ -731,7 +733,7 @@ class Tensor:
         return out
 
     def _broadcast_to(self, shape: tuple[int, ...]) -> Tensor:
-        if self.shape == shape:
+        if self._data.shape == shape:
             return self
         t = self
         if t.ndim < len(shape):
@@ -742,15 +744,17 @@ class Tensor:
         return t if t.shape == shape else Tensor._apply(P.Expand(shape), t)
 
     def _binary(self, op: P.Primitive, other: Any, reverse: bool = False) -> Tensor:
-        other = self._const(other)
+        if type(other) is not Tensor:
+            other = self._const(other)
         a, b = (other, self) if reverse else (self, other)
-        if a.shape == b.shape:
+        a_shape, b_shape = a._data.shape, b._data.shape
+        if a_shape == b_shape:
             return Tensor._apply(op, a, b)
-        if not b.shape and not b.requires_grad:  # x op scalar constant: nothing to expand
+        if not b_shape and not b.requires_grad:  # x op scalar constant: nothing to expand
             return Tensor._apply(op, a, b)
-        if not a.shape and not a.requires_grad:
+        if not a_shape and not a.requires_grad:
             return Tensor._apply(op, a, b)
-        shape = _broadcast_shapes(a.shape, b.shape)
+        shape = _broadcast_shapes(a_shape, b_shape)
         if shape is None:
             raise ValueError(f"{op.name}: shapes {a.shape} and {b.shape} do not broadcast")
         # An operand that records no gradient (a constant, or anything under no_grad) is
@@ -992,11 +996,16 @@ class Tensor:
         """View with a new shape (one entry may be -1)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        new_shape = _resolve_shape(self.shape, self._data.size, shape)
-        if new_shape is None:
-            raise ValueError(f"reshape: cannot view a tensor of shape {self.shape} "
-                             f"({self.size} elements) as {tuple(shape)}")
-        if new_shape == self.shape:
+        data = self._data
+        if -1 not in shape and all(type(n) is int and n >= 0 for n in shape) \
+                and math.prod(shape) == data.size:  # the common case: fully given
+            new_shape = shape
+        else:
+            new_shape = _resolve_shape(data.shape, data.size, shape)
+            if new_shape is None:
+                raise ValueError(f"reshape: cannot view a tensor of shape {self.shape} "
+                                 f"({self.size} elements) as {tuple(shape)}")
+        if new_shape == data.shape:
             return self
         return Tensor._apply(P.Reshape(new_shape), self)
 
@@ -1005,6 +1014,8 @@ class Tensor:
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
         ndim = self._data.ndim
+        if sorted(axes) == list(range(ndim)) and all(type(a) is int for a in axes):
+            return Tensor._apply(P.Permute(tuple(axes)), self)  # the common case
         if len(axes) != ndim or any(not -ndim <= a < ndim for a in axes) or \
                 sorted(a % ndim for a in axes) != list(range(ndim)):
             raise ValueError(f"permute: {axes} is not a permutation of {ndim} axes")
