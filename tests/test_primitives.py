@@ -298,4 +298,3 @@ def test_window_adjoint_exact_on_drawn_shapes(case, seed):
     u = _fractions(out.shape, rng)
     (back,) = op.vjp(u, out, x)
     assert _inner(out, u) == _inner(x, back)
-
