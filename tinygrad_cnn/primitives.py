@@ -579,7 +579,10 @@ class Permute(Primitive):
         return np.transpose(a, self.axes)
 
     def vjp(self, g, out, a):
-        return (np.transpose(g, np.argsort(self.axes)),)
+        inverse = [0] * len(self.axes)  # np.argsort(axes), without its ~2 µs wrapper
+        for i, axis in enumerate(self.axes):
+            inverse[axis] = i
+        return (np.transpose(g, inverse),)
 
 
 class Expand(Primitive):
