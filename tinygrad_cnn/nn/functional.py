@@ -1124,7 +1124,8 @@ def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
         # a row of -inf: shift by 0 (its softmax is then 0/0 = NaN, as PyTorch's); a row
         # with +inf or NaN keeps its shift, so that it is all NaN, as PyTorch's too
         with_max = np.where(with_max == -np.inf, 0, with_max).astype(x.dtype)
-    return x + Tensor._constant(-with_max)  # negated in NumPy: a constant needs no graph node
+    # negated in NumPy: a constant needs no graph node, nor an expand (NumPy broadcasts it)
+    return Tensor._apply(P.ADD, x, Tensor._constant(-with_max))
 
 
 def _zero_d(x: Tensor, axis: Any, fn: str) -> bool:
@@ -1227,7 +1228,10 @@ def _class_weight(fn: str, weight: Any, like: Tensor) -> np.ndarray | None:
     return array if like.dtype == object else array.astype(like.dtype)
 
 
-def _labels(fn: str, target: Tensor, n: int, c: int, ignore_index: Any) -> np.ndarray:
+def _labels(fn: str, target: Tensor, n: int, c: int, ignore_index: Any
+            ) -> tuple[np.ndarray, bool]:
+    """The class indices, checked (in [0, C) or ignore_index), and whether no row is
+    ignored."""
     if target.shape != (n,):
         raise ValueError(f"{fn}: class-index target must have shape ({n},), got "
                          f"{target.shape}")
@@ -1235,23 +1239,24 @@ def _labels(fn: str, target: Tensor, n: int, c: int, ignore_index: Any) -> np.nd
         raise TypeError(f"{fn}: ignore_index must be an int, got {ignore_index!r}")
     labels = target._data
     if not labels.size or (0 <= labels.min() and labels.max() < c):  # the common case
-        return labels
+        # (an ignore_index outside [0, C), as the default -100, then matches no row)
+        return labels, not 0 <= ignore_index < c or not (labels == ignore_index).any()
     kept = labels != ignore_index
     bad = kept & ((labels < 0) | (labels >= c))
     if bad.any():
         raise ValueError(f"{fn}: target class indices must be in [0, {c}), got "
                          f"{labels[bad][:5].tolist()} (only ignore_index={ignore_index} "
                          f"may lie outside)")
-    return labels
+    return labels, bool(kept.all())
 
 
-def _index_loss(log_p: Tensor, labels: np.ndarray, weight: np.ndarray | None,
+def _index_loss(log_p: Tensor, labels: np.ndarray, all_kept: bool, weight: np.ndarray | None,
                 ignore_index: int, reduction: str, smoothing: Any,
                 neg_inf: bool) -> Tensor:
     """PyTorch's loss for class indices, as ``Σ log_p · W`` with one constant ``W``
     (see `_index_weights`)."""
-    weights_array, nan = _index_weights(log_p, labels, weight, ignore_index, reduction,
-                                        smoothing)
+    weights_array, nan = _index_weights(log_p, labels, all_kept, weight, ignore_index,
+                                        reduction, smoothing)
     loss = _weighted_sum(log_p, weights_array, reduction, neg_inf)
     return _with_nan(loss) if nan else loss
 
@@ -1261,9 +1266,9 @@ def _with_nan(loss: Tensor) -> Tensor:
     return loss + Tensor._constant(np.asarray(np.nan, dtype=loss.dtype))
 
 
-def _index_weights(log_p: Tensor, labels: np.ndarray, weight: np.ndarray | None,
-                   ignore_index: int, reduction: str, smoothing: Any
-                   ) -> tuple[np.ndarray, bool]:
+def _index_weights(log_p: Tensor, labels: np.ndarray, all_kept: bool,
+                   weight: np.ndarray | None, ignore_index: int, reduction: str,
+                   smoothing: Any) -> tuple[np.ndarray, bool]:
     """The constant ``W`` of PyTorch's loss for class indices ``Σ log_p · W``, and whether
     the mean has no target (then the loss is NaN).
 
@@ -1274,7 +1279,7 @@ def _index_weights(log_p: Tensor, labels: np.ndarray, weight: np.ndarray | None,
     """
     n, c = log_p.shape
     rows = np.arange(n)
-    if weight is None and smoothing == 0 and not (labels == ignore_index).any():
+    if weight is None and smoothing == 0 and all_kept:
         # the common case (no row ignored), in one array
         weights_array = np.zeros((n, c), dtype=log_p.dtype)  # object zeros are int 0
         weights_array[rows, labels] = -(_reciprocal(n, log_p) if reduction == "mean" else 1)
@@ -1392,9 +1397,9 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, ignore_index: in
     w = _class_weight(fn, weight, logits)
     neg_inf = _has_neg_inf(logits._data)
     if target.dtype.kind in "iu":
-        labels = _labels(fn, target, n, c, ignore_index)
-        weights_array, nan = _index_weights(logits, labels, w, ignore_index, reduction,
-                                            label_smoothing)
+        labels, all_kept = _labels(fn, target, n, c, ignore_index)
+        weights_array, nan = _index_weights(logits, labels, all_kept, w, ignore_index,
+                                            reduction, label_smoothing)
         loss = _softmax_weighted_sum(logits, weights_array, reduction, neg_inf)
         if nan:
             loss = _with_nan(loss)
@@ -1463,10 +1468,10 @@ def nll_loss(log_probs: Any, target: Any, weight: Any = None, ignore_index: int 
                         f"{target.dtype}")
     log_probs, target, shape = _to_rows(fn, log_probs, target)
     n, c = log_probs.shape
-    labels = _labels(fn, target, n, c, ignore_index)
+    labels, all_kept = _labels(fn, target, n, c, ignore_index)
     neg_inf = _has_neg_inf(log_probs._data)
-    loss = _index_loss(log_probs, labels, _class_weight(fn, weight, log_probs), ignore_index,
-                       reduction, 0, neg_inf)
+    loss = _index_loss(log_probs, labels, all_kept, _class_weight(fn, weight, log_probs),
+                       ignore_index, reduction, 0, neg_inf)
     return loss.reshape(shape) if reduction == "none" else loss
 
 
