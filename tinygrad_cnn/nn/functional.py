@@ -1104,8 +1104,9 @@ def relu(x: Any) -> Tensor:
     return _as_tensor(x, "input", "relu").relu()
 
 
-def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
-    """``x - max(x)`` along axis; the max is a constant (its gradient would cancel)."""
+def _shifted(x: Tensor, axis: int, fn: str = "softmax", neg_inf: bool = True) -> Tensor:
+    """``x - max(x)`` along axis; the max is a constant (its gradient would cancel).
+    ``neg_inf=False``: the caller found no -inf in ``x`` (no row max to replace)."""
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or \
             not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{fn}: axis must be an int in [{-x.ndim}, {x.ndim}) for an input "
@@ -1120,7 +1121,7 @@ def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
                                   axis)
     else:
         with_max = data.max(axis=axis, keepdims=True)
-    if x.dtype != object and (with_max == -np.inf).any():
+    if neg_inf and x.dtype != object and (with_max == -np.inf).any():
         # a row of -inf: shift by 0 (its softmax is then 0/0 = NaN, as PyTorch's); a row
         # with +inf or NaN keeps its shift, so that it is all NaN, as PyTorch's too
         with_max = np.where(with_max == -np.inf, 0, with_max).astype(x.dtype)
@@ -1330,7 +1331,7 @@ def _softmax_weighted_sum(logits: Tensor, weights_array: np.ndarray, reduction: 
     non-negative numbers when ``W ≤ 0`` (z ≤ 0, lse ≥ 0), so nothing cancels. Measured
     2026-12-02 on 512x10 float32 forward+backward: see benchmarks/notes.md.
     """
-    z = _shifted(logits, 1, "cross_entropy")
+    z = _shifted(logits, 1, "cross_entropy", neg_inf)
     lse = z.exp().sum(axis=1).log()  # (N,)
     neg_r = Tensor._constant(-(weights_array.sum(axis=1) if weights_array.dtype == object else
                                 P._sum(weights_array, (1,), False)))
