@@ -367,3 +367,38 @@ def test_permute_front_end_agrees_with_numpy(axes):
         return
     out = Tensor(a).permute(axes)
     assert out.numpy().tolist() == np.transpose(a, [int(x) for x in axes]).tolist()
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "permuted", "strided",
+                                    "zero-d", "bool", "float16"])
+def test_fingerprint_sees_every_edit_in_every_layout(layout):
+    # the CRC-32 fingerprint of saved arrays (contiguous buffers read as they are, a
+    # transposed matrix through its transpose, other views walked in memory order)
+    from tinygrad_cnn.tensor import _checksum
+
+    base = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    view = {"contiguous": base, "transposed": base[0].T, "permuted": base.transpose(2, 0, 1),
+            "strided": base[:, ::2, 1:], "zero-d": base[1, 2, 3, ...],
+            "bool": base > 5, "float16": base.astype(np.float16).T}[layout]
+    before = _checksum(view)
+    assert _checksum(view) == before  # (per array: a copy in another order may differ)
+    flat = np.unravel_index(0, view.shape) if view.ndim else ()
+    old = view[flat]
+    view[flat] = not old if view.dtype == bool else old + 1
+    assert _checksum(view) != before
+    view[flat] = old
+    assert _checksum(view) == before
+    if view.size > 1:  # a swap of two elements changes it too
+        second = np.unravel_index(view.size - 1, view.shape)
+        view[flat], view[second] = view[second].copy(), view[flat].copy()
+        assert _checksum(view) != before
+
+
+def test_an_edit_of_a_transposed_weight_is_caught_at_backward():
+    rng = np.random.default_rng(0)
+    w = Tensor(rng.normal(size=(3, 4)).astype(np.float32), requires_grad=True)
+    x = Tensor(rng.normal(size=(2, 4)).astype(np.float32), requires_grad=True)
+    y = (x @ w.T).sum()
+    w.data[1, 2] += 1  # the weight that x's gradient reads, edited in place
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()

@@ -133,20 +133,23 @@ def _to_array(data: Any) -> np.ndarray:
 def _checksum(a: np.ndarray) -> Any:
     """A fingerprint of the values of ``a``: CRC-32 of its bytes (any edit changes it, a
     swap of two elements too); for object arrays the hash of the values."""
-    if a.dtype == object:
+    if a.dtype.kind == "O":
         try:
             return hash(tuple(a.flat))
         except TypeError:  # unhashable elements: their identities
             return tuple(map(id, a.flat))
     shape = a.shape
-    if not a.flags.c_contiguous:
-        # a transposed view of a contiguous block (a permuted output, NCHW seen from a
-        # batch-innermost layout): its bytes in memory order, no copy; anything else is
-        # copied first. Either way the same array gives the same fingerprint every time.
-        order = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
-        walked = a.transpose(order)
-        a = walked if walked.flags.c_contiguous else np.ascontiguousarray(a)
-    return (shape, zlib.crc32(a.reshape(-1).view(np.uint8)))
+    if a.flags.c_contiguous:  # its buffer as it is (crc32 reads any contiguous buffer)
+        return (shape, zlib.crc32(a))
+    if a.ndim == 2 and a.T.flags.c_contiguous:  # a transposed matrix (x @ w.T's weight)
+        return (shape, zlib.crc32(a.T))
+    # a transposed view of a contiguous block (a permuted output, NCHW seen from a
+    # batch-innermost layout): its bytes in memory order, no copy; anything else is copied
+    # first. Either way the same array gives the same fingerprint every time.
+    order = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
+    walked = a.transpose(order)
+    a = walked if walked.flags.c_contiguous else np.ascontiguousarray(a)
+    return (shape, zlib.crc32(a))
 
 
 def _describe(t: Tensor) -> str:
