@@ -142,6 +142,26 @@ def test_sum_forward_and_vjp_equal_numpy(shape, data, dtype):
     assert np.array_equal(grad, np.broadcast_to(np.reshape(g, kept), shape))
 
 
+@pytest.mark.parametrize("shape, axis", [((64, 8, 8, 8), (0, 2, 3)), ((64, 16, 4, 4), (0, 2, 3)),
+                                         ((64, 10), (0,)), ((3, 4, 5), (0, 2)),
+                                         ((2, 3, 4, 5), (0, 1, 3)), ((2, 3, 4, 5), (2, 3)),
+                                         ((2, 3, 4, 5), (0, 2)), ((1, 7, 1), (0, 2)),
+                                         ((2, 100, 3), (0, 2)), ((100, 3, 2), (0, 2))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sums_over_leading_and_trailing_axes_equal_numpy(shape, axis, dtype):
+    # the products with ones (a bias gradient: N, H, W summed) against np.sum in float64,
+    # through Sum and through Expand's VJP, with and without keepdims
+    a = np.random.default_rng(1).uniform(-1, 1, size=shape).astype(dtype)
+    exact = np.sum(a.astype(np.float64), axis=axis, keepdims=True)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for keepdims in (True, False):
+        out = P.Sum(axis, keepdims).forward(a)
+        assert out.dtype == dtype and out.shape == np.sum(a, axis=axis, keepdims=keepdims).shape
+        np.testing.assert_allclose(out.reshape(exact.shape), exact, rtol=tol, atol=tol)
+    (back,) = P.Expand(shape).vjp(a, a, np.zeros(exact.shape, dtype))
+    np.testing.assert_allclose(back, exact, rtol=tol, atol=tol)
+
+
 @given(shape=shape_st, data=st.data())
 def test_movement_entries_on_drawn_shapes(shape, data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))

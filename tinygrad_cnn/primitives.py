@@ -34,6 +34,7 @@ its kind, and a few example input shapes with parameters (``examples``). The spe
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -419,7 +420,37 @@ def _sum(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
             and a.dtype.char in "fd"):  # float32 / float64
         out = np.matmul(a, _ones(a.shape[-1], a.dtype))
         return out[..., None] if keepdims else out
+    if axis and a.ndim >= 2 and a.dtype.char in "fd" and a.flags.c_contiguous:
+        out = _sum_blocks(a, axis, keepdims)
+        if out is not None:
+            return out
     return np.sum(a, axis=axis, keepdims=keepdims)
+
+
+def _sum_blocks(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray | None:
+    """The sum over leading and trailing axes around the kept ones, each block of at most
+    64 elements, as two products with ones: ``1ᵀ · a.reshape(A, B, C) · 1`` (a bias
+    gradient, ``(N, O, H, W)`` summed over N, H, W: 15-18 µs with np.sum, ~4.5 µs so for
+    64x8x8x8); None if the axes are not of that form."""
+    n, shape = a.ndim, a.shape
+    lead = 0
+    while lead < n and lead in axis:
+        lead += 1
+    trail = n
+    while trail > lead and trail - 1 in axis:
+        trail -= 1
+    if trail == lead or len(axis) != lead + n - trail:
+        return None
+    outer, inner = math.prod(shape[:lead]), math.prod(shape[trail:])
+    kept = math.prod(shape[lead:trail])
+    if not (0 < outer <= 64 and 0 < inner <= 64 and kept):
+        return None
+    x = a.reshape(outer * kept, inner)
+    x = np.matmul(x, _ones(inner, a.dtype)) if inner > 1 else x.reshape(-1)
+    x = np.matmul(_ones(outer, a.dtype), x.reshape(outer, kept)) if outer > 1 else x
+    if keepdims:
+        return x.reshape(tuple(1 if i in axis else m for i, m in enumerate(shape)))
+    return x.reshape(shape[lead:trail])
 
 
 _ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
