@@ -146,7 +146,8 @@ def test_sum_forward_and_vjp_equal_numpy(shape, data, dtype):
                                          ((64, 10), (0,)), ((3, 4, 5), (0, 2)),
                                          ((2, 3, 4, 5), (0, 1, 3)), ((2, 3, 4, 5), (2, 3)),
                                          ((2, 3, 4, 5), (0, 2)), ((1, 7, 1), (0, 2)),
-                                         ((2, 100, 3), (0, 2)), ((100, 3, 2), (0, 2))])
+                                         ((2, 100, 3), (0, 2)), ((100, 3, 2), (0, 2)),
+                                         ((8, 4096), (1,)), ((4, 3 * 2**16), (1,))])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sums_over_leading_and_trailing_axes_equal_numpy(shape, axis, dtype):
     # the products with ones (a bias gradient: N, H, W summed) against np.sum in float64,

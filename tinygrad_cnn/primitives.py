@@ -427,11 +427,16 @@ def _sum(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
     return np.sum(a, axis=axis, keepdims=keepdims)
 
 
+_BLOCK = 1 << 16  # the longest block summed by a product with ones
+
+
 def _sum_blocks(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray | None:
-    """The sum over leading and trailing axes around the kept ones, each block of at most
-    64 elements, as two products with ones: ``1ᵀ · a.reshape(A, B, C) · 1`` (a bias
-    gradient, ``(N, O, H, W)`` summed over N, H, W: 15-18 µs with np.sum, ~4.5 µs so for
-    64x8x8x8); None if the axes are not of that form."""
+    """The sum over leading and trailing axes around the kept ones as two products with
+    ones: ``1ᵀ · a.reshape(A, B, C) · 1`` (a bias gradient, ``(N, O, H, W)`` summed over
+    N, H, W: 15-18 µs with np.sum, ~4.5 µs so for 64x8x8x8; ``(O, N·H·W)`` over its rows:
+    8 -> 2 µs for 8x4096, 62 -> 21 µs for 8x50176); None if the axes are not of that
+    form. BLAS accumulates in several partial sums: float32 relative error ~1e-7 on 50k
+    positive terms, as np.sum's pairwise sum (measured)."""
     n, shape = a.ndim, a.shape
     lead = 0
     while lead < n and lead in axis:
@@ -443,7 +448,7 @@ def _sum_blocks(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndar
         return None
     outer, inner = math.prod(shape[:lead]), math.prod(shape[trail:])
     kept = math.prod(shape[lead:trail])
-    if not (0 < outer <= 64 and 0 < inner <= 64 and kept):
+    if not (0 < outer <= _BLOCK and 0 < inner <= _BLOCK and kept):
         return None
     x = a.reshape(outer * kept, inner)
     x = np.matmul(x, _ones(inner, a.dtype)) if inner > 1 else x.reshape(-1)
