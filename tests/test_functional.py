@@ -384,3 +384,128 @@ def test_every_op_keeps_the_dtype_in_outputs_and_gradients(name, dtype):
     out.backward(np.ones(out.shape, dtype=dtype))
     for t in tensors:
         assert t.grad is not None and t.grad.dtype == dtype
+
+
+# ------------------------------------------- cross_entropy's short composition, checked
+# cross_entropy composes Σ_c log_softmax(z)·W as Σ_c (z − max)·W − lse·Σ_c W (fewer, smaller
+# nodes); these compare it with log_softmax then the loss written out plainly.
+
+
+def _plain_cross_entropy(logits, target, weight=None, ignore_index=-100, reduction="mean",
+                         label_smoothing=0.0):
+    """PyTorch's definition, term by term, on log_softmax (no shared code with the loss)."""
+    log_p = F.log_softmax(logits, axis=1)
+    n, c = log_p.shape
+    one = Fraction(1) if log_p.dtype == object else 1.0
+    w = [one] * c if weight is None else list(weight)
+    if np.asarray(target).ndim == 2:  # probabilities
+        y = np.asarray(target)
+        rows = [sum(((1 - label_smoothing) * y[i, k] + label_smoothing * one / c) * w[k]
+                    * -log_p[i, k] for k in range(c)) for i in range(n)]
+        total = n
+    else:
+        rows, total = [], 0
+        for i, t in enumerate(np.asarray(target).tolist()):
+            if t == ignore_index:
+                rows.append(log_p[i, 0] * 0)
+                continue
+            total = total + w[t]
+            row = -log_p[i, t] * ((1 - label_smoothing) * w[t])
+            if label_smoothing:
+                row = row + sum(-log_p[i, k] * (label_smoothing * w[k] / c) for k in range(c))
+            rows.append(row)
+    stacked = F._cat([r.reshape(1) for r in rows], 0)
+    if reduction == "none":
+        return stacked
+    return stacked.sum() * (one / total) if reduction == "mean" else stacked.sum()
+
+
+def _loss_and_grad(fn, logits):
+    z = Tensor(logits.copy(), requires_grad=True)
+    loss = fn(z)
+    loss.sum().backward()
+    return loss.numpy(), z.grad.numpy()
+
+
+CE_OPTIONS = [
+    {},
+    {"reduction": "sum"},
+    {"reduction": "none"},
+    {"weight": np.array([0.5, 2.0, 1.0, 3.0])},
+    {"ignore_index": 2},
+    {"ignore_index": 1, "weight": np.array([0.5, 2.0, 1.0, 3.0]), "reduction": "sum"},
+    {"label_smoothing": 0.25},
+    {"label_smoothing": 0.1, "weight": np.array([0.5, 2.0, 1.0, 3.0]), "ignore_index": 3},
+    {"label_smoothing": 0.3, "reduction": "none"},
+]
+
+
+@pytest.mark.parametrize("options", CE_OPTIONS)
+def test_cross_entropy_composition_matches_the_plain_one_in_float64(options):
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(6, 4)) * 4
+    labels = np.array([0, 3, 2, 1, 3, 2])
+    for target in (labels, rng.dirichlet(np.ones(4), size=6)):
+        if target.ndim == 2 and "ignore_index" in options:
+            continue
+        got = _loss_and_grad(lambda z, t=target: F.cross_entropy(z, t, **options), logits)
+        want = _loss_and_grad(lambda z, t=target: _plain_cross_entropy(z, t, **options),
+                              logits)
+        for a, b in zip(got, want, strict=True):
+            assert a.shape == b.shape and a.dtype == b.dtype == np.float64
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("options", CE_OPTIONS[:3] + [CE_OPTIONS[6]])
+def test_cross_entropy_composition_matches_the_plain_one_with_masked_logits(options):
+    # -inf logits (masked classes), also at a target and for a whole row: the same values
+    # (inf / NaN included) and gradients as the plain composition, with no NumPy warning
+    logits = np.array([[0.0, -np.inf, 1.0, 2.0], [-np.inf, 1.0, -np.inf, 0.5],
+                       [-np.inf] * 4, [3.0, 1.0, -np.inf, 0.0]])
+    for labels in (np.array([0, 1, 2, 3]), np.array([2, 3, 0, 1])):
+        with np.errstate(all="raise"):
+            got = _loss_and_grad(lambda z, t=labels: F.cross_entropy(z, t, **options), logits)
+        with np.errstate(all="ignore"):
+            want = _loss_and_grad(lambda z, t=labels: _plain_cross_entropy(z, t, **options),
+                                  logits)
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("options", CE_OPTIONS)
+def test_cross_entropy_composition_matches_the_plain_one_on_fractions(options):
+    # exp and log of a Fraction go through float; every weight, scale and sum stays exact,
+    # so the two compositions agree to float64 rounding and keep the object dtype
+    logits = np.array([[Fraction(1, 2), Fraction(-1), Fraction(0), Fraction(3, 4)],
+                       [Fraction(2), Fraction(1, 3), Fraction(-2, 3), Fraction(0)],
+                       [Fraction(0), Fraction(0), Fraction(5, 2), Fraction(-1, 5)]],
+                      dtype=object)
+    labels = np.array([3, 1, 2])
+    got = _loss_and_grad(lambda z: F.cross_entropy(z, labels, **options), logits)
+    want = _loss_and_grad(lambda z: _plain_cross_entropy(z, labels, **options), logits)
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype == object
+        np.testing.assert_allclose(a.astype(np.float64), b.astype(np.float64), rtol=1e-13,
+                                   atol=1e-15)
+
+
+@pytest.mark.parametrize("options", [{}, {"reduction": "none"}, {"ignore_index": 0},
+                                     {"label_smoothing": Fraction(1, 4)},
+                                     {"weight": np.array([Fraction(1, 2), Fraction(3)]),
+                                      "reduction": "sum"}])
+def test_cross_entropy_composition_equals_the_plain_one_exactly_on_rationals(options):
+    sp = pytest.importorskip("sympy")
+    from spec.gradients import _exact_equal_exp
+
+    logits = np.array([[sp.Integer(1), sp.Rational(1, 2)], [sp.Integer(0), sp.Rational(-1, 3)],
+                       [sp.Rational(2, 3), sp.Integer(2)]], dtype=object)
+    labels = np.array([0, 1, 1])
+    got = _loss_and_grad(lambda z: F.cross_entropy(z, labels, **options), logits)
+    want = _loss_and_grad(lambda z: _plain_cross_entropy(z, labels, **options), logits)
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape
+        assert all(_exact_equal_exp(u, v) for u, v in zip(np.ravel(a), np.ravel(b),
+                                                           strict=True))
+    # and a wrong value is told apart: the plain loss without the 1/N of the mean
+    if not options:
+        assert not _exact_equal_exp(got[0][()], want[0][()] * 3)

@@ -107,6 +107,62 @@ def test_sum_and_max_over_drawn_axes(shape, data):
                     distinct(shape, rng))
 
 
+@given(shape=st.lists(st.integers(0, 4), max_size=4), data=st.data(),
+       dtype=st.sampled_from([np.float32, np.float64, object]))
+def test_sum_forward_and_vjp_equal_numpy(shape, data, dtype):
+    # Sum sums all axes with ndarray.sum and builds its VJP's broadcast view directly
+    # (strides 0 on the summed axes): the same values as np.sum / np.broadcast_to, a
+    # read-only view, for every shape (empty ones included), also of a transposed gradient
+    shape = tuple(shape)
+    axis = tuple(sorted(data.draw(st.sets(st.integers(0, max(len(shape) - 1, 0)),
+                                          max_size=len(shape)))))
+    axis = axis if shape else ()
+    keepdims = data.draw(st.booleans())
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-2, 2, size=shape)
+    if dtype is object:
+        a = np.array([Fraction(v).limit_denominator(64) for v in a.ravel()] + [None],
+                     dtype=object)[:-1].reshape(shape)
+    else:
+        a = a.astype(dtype)
+    op = P.Sum(axis, keepdims)
+    out = op.forward(a)
+    expected = np.asarray(np.sum(a, axis=axis, keepdims=keepdims))
+    assert out.shape == expected.shape and out.dtype == a.dtype
+    if dtype is object:
+        assert out.tolist() == np.asarray(expected).tolist()
+    else:
+        np.testing.assert_allclose(out, expected, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    g = rng.uniform(-1, 1, size=out.shape).astype(out.dtype)
+    if g.ndim == 2:  # a transposed (non-contiguous) gradient takes NumPy's path
+        g = np.ascontiguousarray(g.T).T
+    (grad,) = op.vjp(g, out, a)
+    kept = tuple(1 if i in axis else n for i, n in enumerate(shape))
+    assert grad.shape == a.shape and not grad.flags.writeable
+    assert np.array_equal(grad, np.broadcast_to(np.reshape(g, kept), shape))
+
+
+@pytest.mark.parametrize("shape, axis", [((64, 8, 8, 8), (0, 2, 3)), ((64, 16, 4, 4), (0, 2, 3)),
+                                         ((64, 10), (0,)), ((3, 4, 5), (0, 2)),
+                                         ((2, 3, 4, 5), (0, 1, 3)), ((2, 3, 4, 5), (2, 3)),
+                                         ((2, 3, 4, 5), (0, 2)), ((1, 7, 1), (0, 2)),
+                                         ((2, 100, 3), (0, 2)), ((100, 3, 2), (0, 2)),
+                                         ((8, 4096), (1,)), ((4, 3 * 2**16), (1,))])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sums_over_leading_and_trailing_axes_equal_numpy(shape, axis, dtype):
+    # the products with ones (a bias gradient: N, H, W summed) against np.sum in float64,
+    # through Sum and through Expand's VJP, with and without keepdims
+    a = np.random.default_rng(1).uniform(-1, 1, size=shape).astype(dtype)
+    exact = np.sum(a.astype(np.float64), axis=axis, keepdims=True)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for keepdims in (True, False):
+        out = P.Sum(axis, keepdims).forward(a)
+        assert out.dtype == dtype and out.shape == np.sum(a, axis=axis, keepdims=keepdims).shape
+        np.testing.assert_allclose(out.reshape(exact.shape), exact, rtol=tol, atol=tol)
+    (back,) = P.Expand(shape).vjp(a, a, np.zeros(exact.shape, dtype))
+    np.testing.assert_allclose(back, exact, rtol=tol, atol=tol)
+
+
 @given(shape=shape_st, data=st.data())
 def test_movement_entries_on_drawn_shapes(shape, data):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))

@@ -296,3 +296,109 @@ def test_sigmoid_is_finite_with_finite_gradients_for_huge_inputs(dtype):
 def test_lists_of_numpy_scalars_become_float32():
     assert Tensor([np.float64(1.5), 2.0]).dtype == np.float32
     assert Tensor([[np.int64(1)], [np.float32(2)]]).dtype == np.float32
+
+
+def test_a_zero_d_result_of_object_arrays_stays_an_object_array():
+    # NumPy gives 0-d object arithmetic back as the element itself (here a float, from
+    # exp of a Fraction): the engine keeps the object dtype, as for every other shape
+    from fractions import Fraction
+
+    x = Tensor(np.array(Fraction(1, 2), dtype=object), requires_grad=True)
+    y = x.exp() + x.exp()
+    assert y.dtype == object and isinstance(y.numpy()[()], float)
+    y.backward()
+    assert x.grad.dtype == object
+    z = Tensor(np.array(Fraction(1, 3), dtype=object)) * 3
+    assert z.dtype == object and z.numpy()[()] == 1
+
+
+@given(st.lists(st.integers(0, 3), max_size=4), st.lists(st.integers(0, 3), max_size=4))
+def test_broadcast_shapes_agrees_with_numpy(x, y):
+    from tinygrad_cnn.tensor import _broadcast_shapes
+
+    try:
+        expected = np.broadcast_shapes(tuple(x), tuple(y))
+    except ValueError:
+        expected = None
+    assert _broadcast_shapes(tuple(x), tuple(y)) == expected
+
+
+def test_matmul_fast_path_keeps_the_checks_and_the_gradients():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 4)), rng.normal(size=(4, 2))
+    x, w = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    (x @ w).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.ones((3, 2)) @ b.T, rtol=1e-15)
+    np.testing.assert_allclose(w.grad.numpy(), a.T @ np.ones((3, 2)), rtol=1e-15)
+    with pytest.raises(ValueError, match="inner sizes differ"):
+        Tensor(a) @ Tensor(a)
+    with pytest.raises(TypeError, match="overflow|exactly"):  # integers: exact or refused
+        Tensor(np.full((2, 2), 2**62, dtype=np.int64)) @ Tensor(np.full((2, 2), 4))
+
+
+@pytest.mark.parametrize("shape", [(6,), (2, 3), (3, 2), (1, 6, 1), (-1,), (2, -1), (0,),
+                                   (4,), (2, 2), (-1, -1), (-2, -3), (6, 0), (2.0, 3)])
+def test_reshape_front_end_agrees_with_numpy(shape):
+    # the fully-given fast path and the general rule: NumPy's shapes, or a ValueError
+    a = np.arange(6.0).reshape(2, 3)
+    try:
+        expected = a.reshape(shape).shape
+    except (ValueError, TypeError):
+        expected = None
+    if expected is None:
+        with pytest.raises((ValueError, TypeError)):
+            Tensor(a).reshape(shape)
+    else:
+        t = Tensor(a, requires_grad=True)
+        out = t.reshape(shape)
+        assert out.shape == expected
+        out.sum().backward()
+        assert t.grad.shape == (2, 3)
+
+
+@pytest.mark.parametrize("axes", [(0, 1, 2), (2, 0, 1), (-1, 0, 1), (1, 1, 0), (0, 1),
+                                  (0, 1, 3), (True, 0, 2), (np.int64(2), 1, 0)])
+def test_permute_front_end_agrees_with_numpy(axes):
+    a = np.arange(24.0).reshape(2, 3, 4)
+    valid = len(axes) == 3 and sorted(int(x) % 3 for x in axes if -3 <= int(x) < 3) == [0, 1, 2]
+    if not valid:
+        with pytest.raises(ValueError, match="not a permutation"):
+            Tensor(a).permute(axes)
+        return
+    out = Tensor(a).permute(axes)
+    assert out.numpy().tolist() == np.transpose(a, [int(x) for x in axes]).tolist()
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "permuted", "strided",
+                                    "zero-d", "bool", "float16"])
+def test_fingerprint_sees_every_edit_in_every_layout(layout):
+    # the CRC-32 fingerprint of saved arrays (contiguous buffers read as they are, a
+    # transposed matrix through its transpose, other views walked in memory order)
+    from tinygrad_cnn.tensor import _checksum
+
+    base = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    view = {"contiguous": base, "transposed": base[0].T, "permuted": base.transpose(2, 0, 1),
+            "strided": base[:, ::2, 1:], "zero-d": base[1, 2, 3, ...],
+            "bool": base > 5, "float16": base.astype(np.float16).T}[layout]
+    before = _checksum(view)
+    assert _checksum(view) == before  # (per array: a copy in another order may differ)
+    flat = np.unravel_index(0, view.shape) if view.ndim else ()
+    old = view[flat]
+    view[flat] = not old if view.dtype == bool else old + 1
+    assert _checksum(view) != before
+    view[flat] = old
+    assert _checksum(view) == before
+    if view.size > 1:  # a swap of two elements changes it too
+        second = np.unravel_index(view.size - 1, view.shape)
+        view[flat], view[second] = view[second].copy(), view[flat].copy()
+        assert _checksum(view) != before
+
+
+def test_an_edit_of_a_transposed_weight_is_caught_at_backward():
+    rng = np.random.default_rng(0)
+    w = Tensor(rng.normal(size=(3, 4)).astype(np.float32), requires_grad=True)
+    x = Tensor(rng.normal(size=(2, 4)).astype(np.float32), requires_grad=True)
+    y = (x @ w.T).sum()
+    w.data[1, 2] += 1  # the weight that x's gradient reads, edited in place
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()

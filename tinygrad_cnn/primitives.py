@@ -36,6 +36,7 @@ its kind, and a few example input shapes with parameters (``examples``). The spe
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -424,11 +425,75 @@ def _sum(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
     product on BLAS does it in ~2 µs. Same sum, another summation order.
     """
     if (len(axis) == 1 and a.ndim >= 2 and axis[0] == a.ndim - 1 and a.shape[-1] <= 64
-            and a.dtype in (np.float32, np.float64)):
-        out = np.matmul(a, np.ones(a.shape[-1], dtype=a.dtype))
+            and a.dtype.char in "fd"):  # float32 / float64
+        out = np.matmul(a, _ones(a.shape[-1], a.dtype))
         return out[..., None] if keepdims else out
+    if axis and a.ndim >= 2 and a.dtype.char in "fd" and a.flags.c_contiguous:
+        out = _sum_blocks(a, axis, keepdims)
+        if out is not None:
+            return out
     return np.sum(a, axis=axis, keepdims=keepdims)
 
+
+_BLOCK = 1 << 16  # the longest block summed by a product with ones
+
+
+def _sum_blocks(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray | None:
+    """The sum over leading and trailing axes around the kept ones as two products with
+    ones: ``1ᵀ · a.reshape(A, B, C) · 1`` (a bias gradient, ``(N, O, H, W)`` summed over
+    N, H, W: 15-18 µs with np.sum, ~4.5 µs so for 64x8x8x8; ``(O, N·H·W)`` over its rows:
+    8 -> 2 µs for 8x4096, 62 -> 21 µs for 8x50176); None if the axes are not of that
+    form. BLAS accumulates in several partial sums: float32 relative error ~1e-7 on 50k
+    positive terms, as np.sum's pairwise sum (measured)."""
+    n, shape = a.ndim, a.shape
+    lead = 0
+    while lead < n and lead in axis:
+        lead += 1
+    trail = n
+    while trail > lead and trail - 1 in axis:
+        trail -= 1
+    if trail == lead or len(axis) != lead + n - trail:
+        return None
+    outer, inner = math.prod(shape[:lead]), math.prod(shape[trail:])
+    kept = math.prod(shape[lead:trail])
+    if not (0 < outer <= _BLOCK and 0 < inner <= _BLOCK and kept):
+        return None
+    x = a.reshape(outer * kept, inner)
+    x = np.matmul(x, _ones(inner, a.dtype)) if inner > 1 else x.reshape(-1)
+    x = np.matmul(_ones(outer, a.dtype), x.reshape(outer, kept)) if outer > 1 else x
+    if keepdims:
+        return x.reshape(tuple(1 if i in axis else m for i, m in enumerate(shape)))
+    return x.reshape(shape[lead:trail])
+
+
+_ONES: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A read-only vector of n ones, made once per length and dtype (np.ones: ~1 µs)."""
+    ones = _ONES.get((n, dtype))
+    if ones is None:
+        ones = np.ones(n, dtype=dtype)
+        ones.flags.writeable = False
+        _ONES[(n, dtype)] = ones
+    return ones
+
+
+
+def _broadcast(g: np.ndarray, shape: Shape) -> np.ndarray:
+    """``np.broadcast_to(g, shape)`` (same number of axes, size-1 axes grow): a read-only
+    view; for a contiguous float ``g`` built directly (~0.3 µs instead of NumPy's ~3 µs,
+    as much as the rest of a small VJP)."""
+    if (type(g) is np.ndarray and g.dtype.kind in "fc" and g.size
+            and g.flags.c_contiguous and len(shape) == g.ndim):
+        if g.size == 1:
+            strides = (0,) * len(shape)
+        else:
+            strides = tuple(0 if n == 1 else s for n, s in zip(g.shape, g.strides, strict=True))
+        view = np.ndarray(shape, g.dtype, g, 0, strides)
+        view.flags.writeable = False
+        return view
+    return np.broadcast_to(g, shape)
 
 
 class Sum(Primitive):
@@ -444,6 +509,11 @@ class Sum(Primitive):
         self.keepdims = keepdims
 
     def forward(self, a):
+        dtype = a.dtype
+        if dtype.kind == "f" and dtype.itemsize > 2:  # float32 / float64 first
+            if not self.keepdims and len(self.axis) == a.ndim:  # all axes (np.sum: ~1.5 µs)
+                return np.asarray(a.sum(), dtype=dtype)
+            return np.asarray(_sum(a, self.axis, self.keepdims), dtype=dtype)
         if a.dtype.kind in "iub":  # in int64, never wrapped (int8 too) or refused
             return exact_integer("sum", lambda x: np.sum(x, axis=self.axis,
                                                           keepdims=self.keepdims), a,
@@ -455,8 +525,12 @@ class Sum(Primitive):
         return np.asarray(out, dtype=a.dtype)
 
     def vjp(self, g, out, a):
-        kept = tuple(1 if i in self.axis else n for i, n in enumerate(a.shape))
-        return (np.broadcast_to(np.reshape(g, kept), a.shape),)
+        shape = a.shape
+        g = g if type(g) is np.ndarray else np.asarray(g)
+        if len(self.axis) == len(shape):  # all axes: g is one number
+            return (_broadcast(g.reshape((1,) * len(shape)), shape),)
+        kept = tuple(1 if i in self.axis else n for i, n in enumerate(shape))
+        return (_broadcast(g.reshape(kept), shape),)
 
 
 class Max(Primitive):
@@ -552,7 +626,10 @@ class Permute(Primitive):
         return np.transpose(a, self.axes)
 
     def vjp(self, g, out, a):
-        return (np.transpose(g, np.argsort(self.axes)),)
+        inverse = [0] * len(self.axes)  # np.argsort(axes), without its ~2 µs wrapper
+        for i, axis in enumerate(self.axes):
+            inverse[axis] = i
+        return (np.transpose(g, inverse),)
 
 
 class Expand(Primitive):

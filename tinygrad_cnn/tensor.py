@@ -21,6 +21,7 @@ reach it, and ``backward()`` raises a RuntimeError naming the tensor if it chang
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import os
 import zlib
@@ -34,6 +35,7 @@ from . import autograd
 from . import primitives as P
 
 _FLOAT_KINDS = "fc"  # dtypes that may require grad (plus object, for exact arithmetic)
+_SMALL = 1 << 24  # elements: an array this small needs no check against the memory size
 
 
 def _quiet_state() -> tuple[Any, Any]:
@@ -131,20 +133,23 @@ def _to_array(data: Any) -> np.ndarray:
 def _checksum(a: np.ndarray) -> Any:
     """A fingerprint of the values of ``a``: CRC-32 of its bytes (any edit changes it, a
     swap of two elements too); for object arrays the hash of the values."""
-    if a.dtype == object:
+    if a.dtype.kind == "O":
         try:
             return hash(tuple(a.flat))
         except TypeError:  # unhashable elements: their identities
             return tuple(map(id, a.flat))
     shape = a.shape
-    if not a.flags.c_contiguous:
-        # a transposed view of a contiguous block (a permuted output, NCHW seen from a
-        # batch-innermost layout): its bytes in memory order, no copy; anything else is
-        # copied first. Either way the same array gives the same fingerprint every time.
-        order = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
-        walked = a.transpose(order)
-        a = walked if walked.flags.c_contiguous else np.ascontiguousarray(a)
-    return (shape, zlib.crc32(a.reshape(-1).view(np.uint8)))
+    if a.flags.c_contiguous:  # its buffer as it is (crc32 reads any contiguous buffer)
+        return (shape, zlib.crc32(a))
+    if a.ndim == 2 and a.T.flags.c_contiguous:  # a transposed matrix (x @ w.T's weight)
+        return (shape, zlib.crc32(a.T))
+    # a transposed view of a contiguous block (a permuted output, NCHW seen from a
+    # batch-innermost layout): its bytes in memory order, no copy; anything else is copied
+    # first. Either way the same array gives the same fingerprint every time.
+    order = sorted(range(a.ndim), key=lambda i: -abs(a.strides[i]))
+    walked = a.transpose(order)
+    a = walked if walked.flags.c_contiguous else np.ascontiguousarray(a)
+    return (shape, zlib.crc32(a))
 
 
 def _describe(t: Tensor) -> str:
@@ -243,6 +248,30 @@ def _resolve_shape(old: tuple[int, ...], size: int, shape: tuple[Any, ...]
         return np.broadcast_to(0, old).reshape(shape).shape
     except (ValueError, TypeError):
         return None
+
+
+def _broadcast_shapes(x: tuple[int, ...], y: tuple[int, ...]) -> tuple[int, ...] | None:
+    """``np.broadcast_shapes(x, y)`` for two shapes (None if they do not broadcast), in a
+    few Python steps (NumPy's takes ~3 µs, as much as a small op)."""
+    if len(x) < len(y):
+        x, y = y, x
+    out = list(x)
+    lead = len(x) - len(y)
+    for i, m in enumerate(y):
+        n = x[lead + i]
+        if n != m:
+            if n == 1:
+                out[lead + i] = m
+            elif m != 1:
+                return None
+    return tuple(out)
+
+
+def _plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a + b`` of two gradients, an array also when NumPy gives a 0-d object sum back as
+    its element."""
+    total = a + b
+    return total if type(total) is np.ndarray else np.asarray(total, dtype=a.dtype)
 
 
 class _Freed(P.Primitive):
@@ -449,20 +478,26 @@ class Tensor:
     def _apply(op: P.Primitive, *parents: Tensor) -> Tensor:
         """Run one primitive forward and, if needed, record it for backward."""
         out = Tensor.__new__(Tensor)
+        arrays = [p._data for p in parents]
         if op.kind == "movement":  # no arithmetic: nothing to warn about
-            data = op.forward(*[p._data for p in parents])
+            data = op.forward(*arrays)
         elif _ERR_STATE is not None:
             # IEEE results (inf, NaN) without NumPy warnings, as PyTorch; also under
             # np.seterr(all="raise")
             token = _ERR_STATE.set(_ERR_IGNORE)
             try:
-                data = op.forward(*[p._data for p in parents])
+                data = op.forward(*arrays)
             finally:
                 _ERR_STATE.reset(token)
         else:  # pragma: no cover - another NumPy layout
             with np.errstate(all="ignore"):
-                data = op.forward(*[p._data for p in parents])
-        out._data = data if isinstance(data, np.ndarray) else np.asarray(data)
+                data = op.forward(*arrays)
+        if type(data) is not np.ndarray:
+            # NumPy gives a 0-d result of object arrays as the element itself (a float, a
+            # Fraction): it stays an object array, exact
+            exact = any(x.dtype == object for x in arrays)
+            data = np.asarray(data, dtype=object if exact else None)
+        out._data = data
         out.grad = None
         out._g = None
         out._pending = 0
@@ -516,23 +551,28 @@ class Tensor:
             self._g = None
 
     def _accumulate(self, g: Any) -> None:
-        if type(g) is not np.ndarray:
-            g = np.asarray(g)
         data = self._data
-        if g.dtype != data.dtype and data.dtype != object:
-            g = g.astype(data.dtype)
+        if type(g) is not np.ndarray or g.dtype is not data.dtype:  # (rare: one test)
+            if type(g) is not np.ndarray:  # a 0-d result of object arrays stays object
+                g = np.asarray(g, dtype=object if data.dtype == object else None)
+            if g.dtype != data.dtype and data.dtype != object:
+                g = g.astype(data.dtype)
         if g.shape != data.shape:  # an engine bug, never a user error
             raise AssertionError(f"gradient of shape {g.shape} for a tensor of shape "
                                  f"{data.shape}")
         if self._op is None:  # a leaf: accumulate into .grad, as PyTorch does
             if self.grad is None:
-                self.grad = Tensor(np.array(g, copy=True))
+                # a copy the caller owns (g may be a view of another gradient, or
+                # read-only), as Tensor(array) would wrap it: exposed, no element check
+                grad = Tensor._constant(np.array(g, copy=True))
+                grad._exposed = True
+                self.grad = grad
             else:
-                self.grad._data = self.grad._data + g
+                self.grad._data = _plus(self.grad._data, g)
         elif self._g is None:
             self._g = g
         else:
-            self._g = self._g + g
+            self._g = _plus(self._g, g)
 
     def _take_grad(self) -> np.ndarray | None:
         g, self._g = self._g, None
@@ -567,9 +607,16 @@ class Tensor:
                 raise ValueError(f"backward(gradient): expected shape {self.shape}, got "
                                  f"{seed.shape}")
         # IEEE results without NumPy warnings (0 · inf is NaN, as in PyTorch), also under
-        # np.seterr(all="raise")
-        with np.errstate(all="ignore"):
+        # np.seterr(all="raise"); switched once for the whole pass (see `_quiet_state`)
+        if _ERR_STATE is None:  # pragma: no cover - another NumPy layout
+            with np.errstate(all="ignore"):
+                autograd.backward(self, seed, free_graph=not retain_graph)
+            return
+        token = _ERR_STATE.set(_ERR_IGNORE)
+        try:
             autograd.backward(self, seed, free_graph=not retain_graph)
+        finally:
+            _ERR_STATE.reset(token)
 
     # --------------------------------------------------------------------- properties
     @property
@@ -709,7 +756,7 @@ class Tensor:
         return out
 
     def _broadcast_to(self, shape: tuple[int, ...]) -> Tensor:
-        if self.shape == shape:
+        if self._data.shape == shape:
             return self
         t = self
         if t.ndim < len(shape):
@@ -720,19 +767,19 @@ class Tensor:
         return t if t.shape == shape else Tensor._apply(P.Expand(shape), t)
 
     def _binary(self, op: P.Primitive, other: Any, reverse: bool = False) -> Tensor:
-        other = self._const(other)
+        if type(other) is not Tensor:
+            other = self._const(other)
         a, b = (other, self) if reverse else (self, other)
-        if a.shape == b.shape:
+        a_shape, b_shape = a._data.shape, b._data.shape
+        if a_shape == b_shape:
             return Tensor._apply(op, a, b)
-        if not b.shape and not b.requires_grad:  # x op scalar constant: nothing to expand
+        if not b_shape and not b.requires_grad:  # x op scalar constant: nothing to expand
             return Tensor._apply(op, a, b)
-        if not a.shape and not a.requires_grad:
+        if not a_shape and not a.requires_grad:
             return Tensor._apply(op, a, b)
-        try:
-            shape = np.broadcast_shapes(a.shape, b.shape)
-        except ValueError:
-            raise ValueError(f"{op.name}: shapes {a.shape} and {b.shape} do not broadcast") \
-                from None
+        shape = _broadcast_shapes(a_shape, b_shape)
+        if shape is None:
+            raise ValueError(f"{op.name}: shapes {a.shape} and {b.shape} do not broadcast")
         # An operand that records no gradient (a constant, or anything under no_grad) is
         # left to NumPy's broadcasting: no gradient will flow to it, so it needs no Expand
         # node (and its graph-free reshape / expand would only cost time).
@@ -850,8 +897,11 @@ class Tensor:
 
     # ------------------------------------------------------------------------ reductions
     def _axes(self, axis: int | Sequence[int] | None) -> tuple[int, ...]:
+        ndim = self._data.ndim
         if axis is None:
-            return tuple(range(self.ndim))
+            return tuple(range(ndim))
+        if type(axis) is int and 0 < ndim and -ndim <= axis < ndim:  # the common case
+            return (axis % ndim,)
         axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
         out = []
         for a in axes:
@@ -969,11 +1019,16 @@ class Tensor:
         """View with a new shape (one entry may be -1)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        new_shape = _resolve_shape(self.shape, self._data.size, shape)
-        if new_shape is None:
-            raise ValueError(f"reshape: cannot view a tensor of shape {self.shape} "
-                             f"({self.size} elements) as {tuple(shape)}")
-        if new_shape == self.shape:
+        data = self._data
+        if -1 not in shape and all(type(n) is int and n >= 0 for n in shape) \
+                and math.prod(shape) == data.size:  # the common case: fully given
+            new_shape = shape
+        else:
+            new_shape = _resolve_shape(data.shape, data.size, shape)
+            if new_shape is None:
+                raise ValueError(f"reshape: cannot view a tensor of shape {self.shape} "
+                                 f"({self.size} elements) as {tuple(shape)}")
+        if new_shape == data.shape:
             return self
         return Tensor._apply(P.Reshape(new_shape), self)
 
@@ -981,10 +1036,13 @@ class Tensor:
         """Reorder the axes."""
         if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
             axes = tuple(axes[0])
-        if len(axes) != self.ndim or any(not -self.ndim <= a < self.ndim for a in axes) or \
-                sorted(a % self.ndim for a in axes) != list(range(self.ndim)):
-            raise ValueError(f"permute: {axes} is not a permutation of {self.ndim} axes")
-        return Tensor._apply(P.Permute(tuple(a % self.ndim for a in axes)), self)
+        ndim = self._data.ndim
+        if sorted(axes) == list(range(ndim)) and all(type(a) is int for a in axes):
+            return Tensor._apply(P.Permute(tuple(axes)), self)  # the common case
+        if len(axes) != ndim or any(not -ndim <= a < ndim for a in axes) or \
+                sorted(a % ndim for a in axes) != list(range(ndim)):
+            raise ValueError(f"permute: {axes} is not a permutation of {ndim} axes")
+        return Tensor._apply(P.Permute(tuple(a % ndim for a in axes)), self)
 
     def transpose(self, axis0: int = -2, axis1: int = -1) -> Tensor:
         """Swap two axes."""
@@ -1123,6 +1181,10 @@ class Tensor:
         """Matrix product with NumPy's rules (1-D operands, broadcast batch axes)."""
         other = self._const(other)
         a, b = self, other
+        x, y = a._data, b._data
+        if x.ndim == 2 and y.ndim == 2 and x.shape[1] == y.shape[0] \
+                and x.shape[0] * y.shape[1] < _SMALL:  # the common case, without checks
+            return Tensor._apply(P.MATMUL, a, b)
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError("matmul: both operands need at least one axis")
         a2 = a.reshape(1, a.shape[0]) if a.ndim == 1 else a

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import primitives as P
 from .. import winograd
 from ..tensor import Tensor, check_size
 
@@ -1103,25 +1104,29 @@ def relu(x: Any) -> Tensor:
     return _as_tensor(x, "input", "relu").relu()
 
 
-def _shifted(x: Tensor, axis: int, fn: str = "softmax") -> Tensor:
-    """``x - max(x)`` along axis; the max is a constant (its gradient would cancel)."""
+def _shifted(x: Tensor, axis: int, fn: str = "softmax", neg_inf: bool = True) -> Tensor:
+    """``x - max(x)`` along axis; the max is a constant (its gradient would cancel).
+    ``neg_inf=False``: the caller found no -inf in ``x`` (no row max to replace)."""
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or \
             not -x.ndim <= axis < x.ndim:
         raise ValueError(f"{fn}: axis must be an int in [{-x.ndim}, {x.ndim}) for an input "
                          f"of shape {x.shape}, got {axis!r}")
     data = x._data  # (read inside the engine: not exposed to the caller)
-    if data.dtype != object and data.shape[axis] <= 64:
+    if data.dtype != object and data.ndim == 2 and axis % 2 == 1 and data.shape[1] <= 64:
         # NumPy's max over a short contiguous axis runs row by row; with that axis first
-        # (one small copy) it runs across whole rows
+        # (one small copy) it runs across whole rows (rows of logits: without moveaxis)
+        with_max = np.ascontiguousarray(data.T).max(axis=0).reshape(-1, 1)
+    elif data.dtype != object and data.shape[axis] <= 64:
         with_max = np.expand_dims(np.ascontiguousarray(np.moveaxis(data, axis, 0)).max(axis=0),
                                   axis)
     else:
         with_max = data.max(axis=axis, keepdims=True)
-    if x.dtype != object and np.isneginf(with_max).any():
+    if neg_inf and x.dtype != object and (with_max == -np.inf).any():
         # a row of -inf: shift by 0 (its softmax is then 0/0 = NaN, as PyTorch's); a row
         # with +inf or NaN keeps its shift, so that it is all NaN, as PyTorch's too
-        with_max = np.where(np.isneginf(with_max), 0, with_max).astype(x.dtype)
-    return x + Tensor._constant(-with_max)  # negated in NumPy: a constant needs no graph node
+        with_max = np.where(with_max == -np.inf, 0, with_max).astype(x.dtype)
+    # negated in NumPy: a constant needs no graph node, nor an expand (NumPy broadcasts it)
+    return Tensor._apply(P.ADD, x, Tensor._constant(-with_max))
 
 
 def _zero_d(x: Tensor, axis: Any, fn: str) -> bool:
@@ -1197,6 +1202,13 @@ def _to_rows(fn: str, x: Tensor, target: Tensor) -> tuple[Tensor, Tensor, tuple[
     return rows, target, (n, *rest)
 
 
+def _has_neg_inf(data: np.ndarray) -> bool:
+    """Whether a float array holds -inf (``fmin`` skips NaNs: one pass, no temporary)."""
+    if data.dtype.kind == "f":
+        return bool(data.size) and bool(np.fmin.reduce(data, axis=None) == -np.inf)
+    return data.dtype != object and bool(np.isneginf(data).any())
+
+
 def _class_weight(fn: str, weight: Any, like: Tensor) -> np.ndarray | None:
     """The per-class weight as a constant array of the input's dtype (or None)."""
     if weight is None:
@@ -1217,26 +1229,49 @@ def _class_weight(fn: str, weight: Any, like: Tensor) -> np.ndarray | None:
     return array if like.dtype == object else array.astype(like.dtype)
 
 
-def _labels(fn: str, target: Tensor, n: int, c: int, ignore_index: Any) -> np.ndarray:
+def _labels(fn: str, target: Tensor, n: int, c: int, ignore_index: Any
+            ) -> tuple[np.ndarray, bool]:
+    """The class indices, checked (in [0, C) or ignore_index), and whether no row is
+    ignored."""
     if target.shape != (n,):
         raise ValueError(f"{fn}: class-index target must have shape ({n},), got "
                          f"{target.shape}")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"{fn}: ignore_index must be an int, got {ignore_index!r}")
     labels = target._data
+    if not labels.size or (0 <= labels.min() and labels.max() < c):  # the common case
+        # (an ignore_index outside [0, C), as the default -100, then matches no row)
+        return labels, not 0 <= ignore_index < c or not (labels == ignore_index).any()
     kept = labels != ignore_index
     bad = kept & ((labels < 0) | (labels >= c))
     if bad.any():
         raise ValueError(f"{fn}: target class indices must be in [0, {c}), got "
                          f"{labels[bad][:5].tolist()} (only ignore_index={ignore_index} "
                          f"may lie outside)")
-    return labels
+    return labels, bool(kept.all())
 
 
-def _index_loss(log_p: Tensor, labels: np.ndarray, weight: np.ndarray | None,
+def _index_loss(log_p: Tensor, labels: np.ndarray, all_kept: bool, weight: np.ndarray | None,
                 ignore_index: int, reduction: str, smoothing: Any,
                 neg_inf: bool) -> Tensor:
-    """PyTorch's loss for class indices, as ``Σ log_p · W`` with one constant ``W``.
+    """PyTorch's loss for class indices, as ``Σ log_p · W`` with one constant ``W``
+    (see `_index_weights`)."""
+    weights_array, nan = _index_weights(log_p, labels, all_kept, weight, ignore_index,
+                                        reduction, smoothing)
+    loss = _weighted_sum(log_p, weights_array, reduction, neg_inf)
+    return _with_nan(loss) if nan else loss
+
+
+def _with_nan(loss: Tensor) -> Tensor:
+    """``loss + NaN``: the mean over no target (0/0), with a zero gradient, as PyTorch."""
+    return loss + Tensor._constant(np.asarray(np.nan, dtype=loss.dtype))
+
+
+def _index_weights(log_p: Tensor, labels: np.ndarray, all_kept: bool,
+                   weight: np.ndarray | None, ignore_index: int, reduction: str,
+                   smoothing: Any) -> tuple[np.ndarray, bool]:
+    """The constant ``W`` of PyTorch's loss for class indices ``Σ log_p · W``, and whether
+    the mean has no target (then the loss is NaN).
 
     Row n of ``-W``: ``(1 − ε)·w[y_n]`` at the target class plus ``ε/C·w[c]`` at every
     class c (label smoothing), zero for an ignored row; for ``"mean"`` all divided by
@@ -1244,12 +1279,13 @@ def _index_loss(log_p: Tensor, labels: np.ndarray, weight: np.ndarray | None,
     every row ignored that sum is 0 and the mean is NaN, as in PyTorch (zero gradient).
     """
     n, c = log_p.shape
-    kept = labels != ignore_index
     rows = np.arange(n)
-    if weight is None and smoothing == 0 and kept.all():  # the common case, in one array
+    if weight is None and smoothing == 0 and all_kept:
+        # the common case (no row ignored), in one array
         weights_array = np.zeros((n, c), dtype=log_p.dtype)  # object zeros are int 0
         weights_array[rows, labels] = -(_reciprocal(n, log_p) if reduction == "mean" else 1)
-        return _weighted_sum(log_p, weights_array, reduction, neg_inf)
+        return weights_array, False
+    kept = labels != ignore_index
     safe = np.where(kept, labels, 0)
     one = 1 if log_p.dtype == object else np.ones((), dtype=log_p.dtype)
     target_weight = (weight[safe] if weight is not None else np.full(n, one)) * kept
@@ -1270,19 +1306,48 @@ def _index_loss(log_p: Tensor, labels: np.ndarray, weight: np.ndarray | None,
             weights_array = weights_array * (Fraction(1) / total)
         else:
             weights_array = weights_array / total
-    loss = _weighted_sum(log_p, np.asarray(weights_array, dtype=log_p.dtype), reduction,
-                         neg_inf)
-    return loss + Tensor._constant(np.asarray(np.nan, dtype=loss.dtype)) if nan else loss
+    return np.asarray(weights_array, dtype=log_p.dtype), nan
+
+
+def _above_floor(log_p: Tensor, weights_array: np.ndarray) -> Tensor:
+    """``max(log_p, floor)``: a masked class (log p = -inf) that the loss does not use would
+    give -inf · 0 = NaN, so the entries whose weight is 0 are raised to 0 first (0 · log 0
+    = 0); the others have the floor -inf. A tie goes wholly to ``log_p`` (``tie=1``): a
+    masked class the loss uses keeps its gradient, as PyTorch's (the loss is then inf)."""
+    floor = np.where(weights_array != 0, -np.inf, 0).astype(log_p.dtype)
+    return log_p._binary(P.MAXIMUM_FIRST, Tensor._constant(floor))
+
+
+def _softmax_weighted_sum(logits: Tensor, weights_array: np.ndarray, reduction: str,
+                          neg_inf: bool) -> Tensor:
+    """``Σ_c log_softmax(logits) · W`` per row ("none") or in all ("sum", "mean"), with a
+    constant ``W``, composed with fewer and smaller nodes than `log_softmax` then
+    `_weighted_sum`.
+
+    With ``z = x − max`` (the max a constant) and ``lse = log Σ_c exp z`` per row,
+    ``Σ_c (z − lse) · W = Σ_c z · W − lse · r`` where ``r = Σ_c W`` is a constant row sum:
+    the (N, C) broadcast of ``lse``, its negation and the (N, C) subtraction (three nodes
+    and an (N, C) sum in their backward) become an (N,) product. Both terms are sums of
+    non-negative numbers when ``W ≤ 0`` (z ≤ 0, lse ≥ 0), so nothing cancels. Measured
+    2026-12-02 on 512x10 float32 forward+backward: see benchmarks/notes.md.
+    """
+    z = _shifted(logits, 1, "cross_entropy", neg_inf)
+    lse = z.exp().sum(axis=1).log()  # (N,)
+    neg_r = Tensor._constant(-(weights_array.sum(axis=1) if weights_array.dtype == object else
+                                P._sum(weights_array, (1,), False)))
+    if neg_inf:
+        z = _above_floor(z, weights_array)
+    zw = z * Tensor._constant(weights_array)
+    if reduction == "none":
+        return zw.sum(axis=1) + lse * neg_r
+    return zw.sum() + (lse * neg_r).sum()
 
 
 def _weighted_sum(log_p: Tensor, weights_array: np.ndarray, reduction: str,
                   neg_inf: bool) -> Tensor:
     """``Σ_c log_p · W`` per row ("none") or in all ("sum", "mean": W holds the scale)."""
     if neg_inf:
-        # a masked class (log p = -inf) that the loss does not use would give -inf · 0 =
-        # NaN: raise the entries whose weight is 0 to 0 first (0 · log 0 = 0)
-        floor = np.where(weights_array != 0, -np.inf, 0).astype(log_p.dtype)
-        log_p = log_p.maximum(Tensor._constant(floor))
+        log_p = _above_floor(log_p, weights_array)
     weights = Tensor._constant(weights_array)
     if reduction == "none":
         return (log_p * weights).sum(axis=1)
@@ -1331,11 +1396,14 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, ignore_index: in
     logits, target, shape = _to_rows(fn, logits, target)
     n, c = logits.shape
     w = _class_weight(fn, weight, logits)
-    neg_inf = logits.dtype != object and bool(np.isneginf(logits._data).any())
+    neg_inf = _has_neg_inf(logits._data)
     if target.dtype.kind in "iu":
-        labels = _labels(fn, target, n, c, ignore_index)
-        loss = _index_loss(log_softmax(logits, axis=1), labels, w, ignore_index, reduction,
-                           label_smoothing, neg_inf)
+        labels, all_kept = _labels(fn, target, n, c, ignore_index)
+        weights_array, nan = _index_weights(logits, labels, all_kept, w, ignore_index,
+                                            reduction, label_smoothing)
+        loss = _softmax_weighted_sum(logits, weights_array, reduction, neg_inf)
+        if nan:
+            loss = _with_nan(loss)
         return loss.reshape(shape) if reduction == "none" else loss
     if ignore_index != -100:
         raise ValueError(f"{fn}: ignore_index applies to class-index targets only (as in "
@@ -1362,6 +1430,9 @@ def cross_entropy(logits: Any, target: Any, weight: Any = None, ignore_index: in
             y = y * (1 - label_smoothing) + label_smoothing / c
         y = y if w is None else y * w
         weights_array = np.asarray(-y * scale, dtype=target.dtype)
+        if weights_array.dtype == logits.dtype:  # a constant W: the shorter composition
+            loss = _softmax_weighted_sum(logits, weights_array, reduction, neg_inf)
+            return loss.reshape(shape) if reduction == "none" else loss
         weights = Tensor._constant(weights_array)
     log_p = log_softmax(logits, axis=1)
     if neg_inf:
@@ -1398,10 +1469,10 @@ def nll_loss(log_probs: Any, target: Any, weight: Any = None, ignore_index: int 
                         f"{target.dtype}")
     log_probs, target, shape = _to_rows(fn, log_probs, target)
     n, c = log_probs.shape
-    labels = _labels(fn, target, n, c, ignore_index)
-    neg_inf = log_probs.dtype != object and bool(np.isneginf(log_probs._data).any())
-    loss = _index_loss(log_probs, labels, _class_weight(fn, weight, log_probs), ignore_index,
-                       reduction, 0, neg_inf)
+    labels, all_kept = _labels(fn, target, n, c, ignore_index)
+    neg_inf = _has_neg_inf(log_probs._data)
+    loss = _index_loss(log_probs, labels, all_kept, _class_weight(fn, weight, log_probs),
+                       ignore_index, reduction, 0, neg_inf)
     return loss.reshape(shape) if reduction == "none" else loss
 
 
