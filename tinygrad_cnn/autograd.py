@@ -184,8 +184,11 @@ def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
     pop, push = ready.pop, ready.append
     while ready:
         node = ready[-1]  # popped once its VJP has run (see _walk)
-        if free_graph and sys.getrefcount(node) == _ALONE:
+        data = node._data  # (a Tensor's ndarray, a Value's number)
+        if free_graph and type(data) is np.ndarray and data.nbytes >= _DROP_BYTES and \
+                sys.getrefcount(node) == _ALONE:
             _drop_output(node)
+        data = None  # (this local must not keep the array alive during the VJP)
         if node._saved is not None:
             node._check_saved()
         parents = node._parents
@@ -258,12 +261,11 @@ _ALONE = _measure_alone()
 
 
 def _drop_output(node: Any) -> None:
-    """Release a processed-next node's output before its VJP runs, when the VJP does not
-    read it (peak memory: the input gradient the VJP allocates can reuse its buffer).
-    Only for Tensor nodes of 1 MiB and more; shape and dtype stay for the VJP."""
-    data = getattr(node, "_data", None)
-    if data is None or not hasattr(data, "nbytes") or data.nbytes < _DROP_BYTES:
-        return
+    """Release the output of the node processed next before its VJP runs, when the VJP does
+    not read it (peak memory: the input gradient the VJP allocates can reuse its buffer).
+    `_drain` calls it for Tensor nodes of `_DROP_BYTES` or more that only its loop refers
+    to; shape and dtype stay for the VJP."""
+    data = node._data
     op = node._op
     if op is None or "out" in op.saves or 0 in data.strides:
         return
