@@ -76,3 +76,31 @@ def scratch(shape: Shape, dtype: Any) -> np.ndarray:
         buffers.append(buf)
         _pool_bytes += nbytes
     return buf
+
+
+def scratch_like(shape: Shape, strides: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """An uninitialised array of ``shape`` whose axes are laid out in the order of
+    ``strides`` (the largest stride outermost), from the pool when one is free.
+
+    An elementwise pass over an array and a result laid out alike walks both in the same
+    order (a transposed input and a C-ordered result would walk one of them across); and
+    the pool spares the page faults of a fresh array of the same size on every step.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    strides : tuple of int
+        Strides of an array of the same number of axes (its magnitudes give the order).
+    dtype : NumPy dtype or anything ``np.dtype`` accepts
+
+    Returns
+    -------
+    ndarray
+        A transposed view of a C-contiguous array; its contents are arbitrary.
+    """
+    nd = len(shape)
+    order = sorted(range(nd), key=lambda i: -abs(strides[i]))  # stable: ties keep order
+    if order == list(range(nd)):
+        return scratch(tuple(shape), dtype)
+    base = scratch(tuple(shape[i] for i in order), dtype)
+    return base.transpose([order.index(i) for i in range(nd)])
