@@ -755,13 +755,23 @@ class Window(Primitive):
         order = sorted(range(nd), key=lambda i: -abs(g.strides[i]))
         shape = (*lead, h, w)
         base = _scratch(tuple(shape[i] for i in order), g.dtype)
-        base.fill(0)
         grad = base.transpose([order.index(i) for i in range(nd)])
+        # at stride 1 the first offset covers the block [:OH, :OW]: it is copied there and
+        # only the rest is zeroed (one pass over the gradient fewer than fill-then-add)
+        block = (sh, sw) == (1, 1) and g.dtype.kind in "fc"
+        if block:
+            grad[..., oh:, :] = 0
+            grad[..., :oh, ow:] = 0
+        else:
+            base.fill(0)
         for p in range(kh):
             rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
             for q in range(kw):
                 cols = slice(q * dw, q * dw + sw * (ow - 1) + 1, sw)
-                grad[..., rows, cols] += g[..., p, q]
+                if block and p == q == 0:
+                    np.copyto(grad[..., rows, cols], g[..., 0, 0])
+                else:
+                    grad[..., rows, cols] += g[..., p, q]
         return (grad,)
 
 
