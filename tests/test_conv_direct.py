@@ -1,12 +1,13 @@
 """The direct (im2col) convolution's fast layouts and the pooled, unfilled buffers behind
 them, against plain references that share none of their code.
 
-- conv2d with outputs of more than 64 pixels runs one GEMM per image on a view of the
-  (C·KH·KW, N, OH·OW) columns, whose gradient MatMul's VJP writes in that same layout;
-  smaller outputs keep the batch innermost. Both are checked, forward and backward,
-  against float64 loops over the kernel offsets (and exactly on Fractions), on odd
-  shapes: stride 2, dilation, groups, C = 1, batch 1, non-contiguous and NHWC-ish inputs,
-  non-contiguous upstream gradients.
+- conv2d with outputs of more than 64 pixels and a short reduction (C/groups·KH·KW up
+  to `PER_IMAGE_MAX_K`) runs one GEMM per image on a view of the (C·KH·KW, N, OH·OW)
+  columns, whose gradient MatMul's VJP writes in that same layout; a long reduction runs
+  one GEMM over the batch; smaller outputs keep the batch innermost. All are checked,
+  forward and backward, against float64 loops over the kernel offsets (and exactly on
+  Fractions), on odd shapes: stride 2, dilation, groups, C = 1, batch 1,
+  non-contiguous and NHWC-ish inputs, non-contiguous upstream gradients.
 - Max's VJP, Pad's forward and the elementwise results write into pooled scratch arrays
   without a zero fill where every element is written: the tests first fill every free
   pooled array with NaN, so a skipped element would show.
@@ -77,6 +78,7 @@ CASES = [
     (2, 3, 3, 12, 12, (3, 3), (1, 1), (1, 1), (1, 1), 3),  # depthwise
     (2, 3, 4, 7, 7, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # 49 pixels: batch innermost
     (2, 16, 16, 10, 10, (3, 3), (1, 1), (1, 1), (1, 1), 1),  # Winograd's shape, forced
+    (2, 32, 4, 9, 9, (3, 3), (1, 1), (1, 1), (1, 1), 2),  # groups, a long reduction
 ]
 
 
@@ -112,7 +114,7 @@ def test_direct_conv_matches_float64_loops(case, layout):
 
 
 def test_direct_conv_output_is_nchw_in_memory():
-    """Over 64 output pixels the GEMM gives NCHW directly (no transposed view)."""
+    """Over 64 output pixels, with a short reduction, the GEMMs give NCHW directly."""
     rng = np.random.default_rng(1)
     y = F.conv2d(rng.standard_normal((4, 2, 12, 12)), rng.standard_normal((3, 2, 3, 3)),
                  padding=1)
