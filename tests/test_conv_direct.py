@@ -306,3 +306,20 @@ def test_batched_matmul_gradient_in_the_operands_layout():
         np.testing.assert_allclose(gb, a.T @ g, rtol=1e-12)
         np.testing.assert_allclose(ga, g @ view.transpose(0, 2, 1), rtol=1e-12)
         assert gb.transpose(1, 0, 2).flags.c_contiguous  # the layout of cols
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_expand_gradient_sums_every_broadcast_axis(dtype):
+    """Expand's VJP sums the last axis on BLAS first, then the others: the sums of a
+    float64 reference, for contiguous and transposed gradients."""
+    rng = np.random.default_rng(12)
+    for small, big in (((1, 5, 1), (7, 5, 300)), ((2, 1, 3, 1), (2, 4, 3, 50)),
+                       ((1, 1), (6, 70)), ((3, 1), (3, 9))):
+        g = rng.standard_normal(big)
+        for layout in (g, np.ascontiguousarray(g.T).T):
+            got = P.Expand(big).vjp(layout.astype(dtype), None, np.zeros(small, dtype))[0]
+            want = g.sum(axis=tuple(i for i, n in enumerate(small) if n == 1 != big[i]),
+                         keepdims=True)
+            assert got.shape == small and got.dtype == dtype
+            np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                                       atol=1e-4 if dtype == np.float32 else 1e-12)

@@ -645,7 +645,15 @@ class Expand(Primitive):
 
     def vjp(self, g, out, a):
         axes = tuple(i for i, (n, m) in enumerate(zip(a.shape, g.shape, strict=True)) if n != m)
-        return (_sum(g, axes, True) if axes else g,)
+        if not axes:
+            return (g,)
+        last = g.ndim - 1
+        if len(axes) > 1 and last in axes and g.dtype in (np.float32, np.float64):
+            # the last axis first, as a product with ones on BLAS, then the others (a bias
+            # summed over (N, OH·OW): ~3x faster than one np.sum; another summation order)
+            rows = np.matmul(g, np.ones(g.shape[-1], dtype=g.dtype))
+            return (np.sum(rows, axis=axes[:-1], keepdims=True)[..., None],)
+        return (_sum(g, axes, True),)
 
 
 class Pad(Primitive):
