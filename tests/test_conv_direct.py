@@ -203,6 +203,15 @@ def test_maximum_with_a_scalar_is_numpys_bit_for_bit():
                         np.ascontiguousarray(want).view(f"u{want.itemsize}"))
 
 
+def test_scalar_engine_numbers_keep_their_type_through_add():
+    """The pooled array path is for arrays only: the scalar engine's numbers stay Python
+    floats and Fractions (a NumPy float64 would turn log(0) into a warning and -inf)."""
+    assert type(P.ADD.forward(1.5, 2.0)) is float
+    assert P.ADD.forward(Fraction(1, 3), Fraction(1, 6)) == Fraction(1, 2)
+    assert type(P.ADD.forward(Fraction(1, 3), Fraction(1, 6))) is Fraction
+    assert type(P.MAXIMUM.forward(1.5, 2.0)) is not np.ndarray
+
+
 def test_relu_keeps_the_memory_order_of_its_input():
     x = np.random.default_rng(6).standard_normal((8, 64, 30, 30)).astype(np.float32)
     y = Tensor(x.transpose(1, 0, 2, 3)).relu().numpy()  # 1.8 MB: pooled

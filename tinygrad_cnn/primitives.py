@@ -91,9 +91,10 @@ def _full_shaped(a: Any, b: Any) -> np.ndarray | None:
     return None
 
 
-def _pooled(ufunc: np.ufunc, a: Any, b: Any) -> Any:
-    """``ufunc(a, b)``; a large float result is written into a scratch array laid out like
-    its full-shaped operand (a fresh array page-faults on every step: same values)."""
+def _pooled(ufunc: np.ufunc, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``ufunc(a, b)`` on arrays; a large float result is written into a scratch array laid
+    out like its full-shaped operand (a fresh array page-faults on every step: same
+    values)."""
     t = _full_shaped(a, b)
     if t is not None and t.nbytes >= _POOL_MIN_BYTES:
         return ufunc(a, b, out=_scratch_like(t.shape, t.strides, t.dtype))
@@ -235,7 +236,9 @@ class Add(Primitive):
     def forward(self, a, b):
         if _integer(a) and _integer(b):
             return exact_integer("add", np.add, a, b)
-        return _pooled(np.add, a, b)
+        if type(a) is np.ndarray and type(b) is np.ndarray:
+            return _pooled(np.add, a, b)
+        return a + b  # numbers of the scalar engine keep their type
 
     def vjp(self, g, out, a, b, needs=(True, True)):
         return g, g
