@@ -44,7 +44,9 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import numeric
+from .scratch import POOL_MIN_BYTES as _POOL_MIN_BYTES
 from .scratch import scratch as _scratch
+from .scratch import scratch_like as _scratch_like
 
 Shape = tuple[int, ...]
 
@@ -63,14 +65,72 @@ def _reshape(a: np.ndarray, shape: Shape) -> np.ndarray:
         return out
 
 
-def _matmul(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``x @ y``, a float product (2-D, or a stack of the same batch shape) written into a
-    scratch array."""
-    if x.ndim == y.ndim and x.ndim >= 2 and x.shape[:-2] == y.shape[:-2] \
-            and x.dtype == y.dtype and x.dtype.kind == "f":
-        out = _scratch((*x.shape[:-1], y.shape[-1]), x.dtype)
+def _matmul(x: np.ndarray, y: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
+    """``x @ y``, a float product (2-D or batched) written into a scratch array; laid out
+    like ``like`` (an array of the result's shape) when that is a batched transposed view."""
+    if x.ndim >= 2 and y.ndim == x.ndim and x.dtype == y.dtype and x.dtype.kind == "f":
+        shape = (*np.broadcast_shapes(x.shape[:-2], y.shape[:-2]), x.shape[-2], y.shape[-1])
+        if (like is not None and like.ndim >= 3 and like.shape == shape
+                and not like.flags.c_contiguous and 0 not in like.strides):
+            out = _scratch_like(shape, like.strides, x.dtype)
+        else:
+            out = _scratch(shape, x.dtype)
         return np.matmul(x, y, out=out)
     return np.matmul(x, y)
+
+
+def _full_shaped(a: Any, b: Any) -> np.ndarray | None:
+    """Of two float arrays of one dtype, the one shaped like ``ufunc(a, b)``'s result and
+    not a broadcast view (or the other one); None for anything else."""
+    if not (type(a) is np.ndarray and type(b) is np.ndarray and a.dtype == b.dtype
+            and a.dtype.kind == "f"):
+        return None
+    if a.shape == b.shape:
+        return b if 0 in a.strides and 0 not in b.strides else a
+    if b.size == 1 and b.ndim <= a.ndim:
+        return a
+    if a.size == 1 and a.ndim <= b.ndim:
+        return b
+    return None
+
+
+def _pooled(ufunc: np.ufunc, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``ufunc(a, b)`` on arrays; a large float result is written into a scratch array laid
+    out like its full-shaped operand (a fresh array page-faults on every step: same
+    values)."""
+    t = _full_shaped(a, b)
+    if t is not None and t.nbytes >= _POOL_MIN_BYTES:
+        return ufunc(a, b, out=_scratch_like(t.shape, t.strides, t.dtype))
+    return ufunc(a, b)
+
+
+def _maximum(a: Any, b: Any) -> Any:
+    """``np.maximum(a, b)``, the same values; with one operand a single number (relu's 0)
+    and the other a large float array, that number is broadcast as a contiguous row over
+    the other's memory: NumPy's loop for a 0-d operand is 2-4x slower than for two
+    contiguous runs. The operands keep their order, so -0.0 and NaN come out as
+    np.maximum's."""
+    t = _full_shaped(a, b)
+    if t is None or t.size < 4096 or a.shape == b.shape:
+        return np.maximum(a, b) if t is None else _pooled(np.maximum, a, b)
+    out = _scratch_like(t.shape, t.strides, t.dtype)
+    order = sorted(range(t.ndim), key=lambda i: -abs(t.strides[i]))
+    flat, flat_out = t.transpose(order), out.transpose(order)
+    if not (flat.flags.c_contiguous and flat_out.flags.c_contiguous):
+        return np.maximum(a, b, out=out)
+    flat, flat_out = flat.reshape(-1), flat_out.reshape(-1)
+    run = 4096
+    row = np.full(run, (b if t is a else a).reshape(()), dtype=t.dtype)
+    n = flat.size
+    whole = n - n % run
+    for part, part_out, r in ((flat[:whole].reshape(-1, run),
+                               flat_out[:whole].reshape(-1, run), row),
+                              (flat[whole:], flat_out[whole:], row[:n - whole])):
+        if t is a:
+            np.maximum(part, r, out=part_out)
+        else:
+            np.maximum(r, part, out=part_out)
+    return out
 
 
 
@@ -182,7 +242,9 @@ class Add(Primitive):
     def forward(self, a, b):
         if _integer(a) and _integer(b):
             return exact_integer("add", np.add, a, b)
-        return a + b
+        if type(a) is np.ndarray and type(b) is np.ndarray:
+            return _pooled(np.add, a, b)
+        return a + b  # numbers of the scalar engine keep their type
 
     def vjp(self, g, out, a, b, needs=(True, True)):
         return g, g
@@ -374,7 +436,7 @@ class Maximum(Primitive):
 
     def forward(self, a, b):
         if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-            return np.maximum(a, b)
+            return _maximum(a, b)
         return numeric.scalar_maximum(a, b)
 
     def vjp(self, g, out, a, b, needs=(True, True)):
@@ -408,6 +470,8 @@ def _masked(g: Any, mask: np.ndarray) -> Any:
     """``g`` where ``mask``, 0 elsewhere (``g · mask`` for finite float g: ~10x faster)."""
     if isinstance(g, np.ndarray) and g.dtype.kind == "f":
         if np.isfinite(g).all():
+            if g.shape == mask.shape and g.nbytes >= _POOL_MIN_BYTES:
+                return np.multiply(g, mask, out=_scratch_like(g.shape, g.strides, g.dtype))
             return g * mask
         return np.where(mask, g, np.zeros((), dtype=g.dtype))
     if isinstance(g, np.ndarray) and g.dtype == object:
@@ -416,6 +480,18 @@ def _masked(g: Any, mask: np.ndarray) -> Any:
 
 
 # ---------------------------------------------------------------------------- reductions
+
+
+def _empty_like(a: np.ndarray, dtype: Any, zero: bool = False) -> np.ndarray:
+    """An array shaped and laid out like ``a`` (pooled when large; zeros if ``zero``)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "fc" or a.size * dtype.itemsize < _POOL_MIN_BYTES:
+        return np.zeros_like(a, dtype=dtype) if zero else np.empty_like(a, dtype=dtype)
+    out = _scratch_like(a.shape, a.strides, dtype)
+    if zero:
+        out.fill(0)
+    return out
+
 
 
 def _sum(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
@@ -568,7 +644,10 @@ class Max(Primitive):
                     index = better.view(np.uint8)
                 else:
                     index += better * (np.uint8(i) - index)  # where(better, i, index)
-                best = np.maximum(best, ai)  # propagates NaN
+                if i == 1:  # propagates NaN
+                    best = np.maximum(best, ai, out=_empty_like(best, best.dtype))
+                else:
+                    np.maximum(best, ai, out=best)
             if not np.isnan(best).any():  # with a NaN, argmax's rule below (NaN wins)
                 self._index = index
                 return np.expand_dims(best, self.axis) if self.keepdims else best
@@ -578,17 +657,20 @@ class Max(Primitive):
         return out if self.keepdims else np.squeeze(out, axis=self.axis)
 
     def vjp(self, g, out, a):
-        grad = np.zeros_like(a, dtype=g.dtype)  # laid out like a: the passes run in step
         index = self._index
         if index.dtype == np.uint8:  # the scan's index: one pass per position
             g = np.squeeze(g, axis=self.axis) if self.keepdims else g
             finite = g.dtype.kind == "f" and bool(np.isfinite(g).all())  # g·0 == 0
+            # laid out like a, so that the passes run in step; with finite g every
+            # position is written below (g·[index = i]), so no zero fill first
+            grad = _empty_like(a, g.dtype, zero=not finite)
             for i in range(a.shape[self.axis]):
                 if finite:
                     np.multiply(g, index == i, out=self._at(grad, i))
                 else:
                     np.copyto(self._at(grad, i), g, where=index == i)
             return (grad,)
+        grad = _empty_like(a, g.dtype, zero=True)
         g = g if self.keepdims else np.expand_dims(g, self.axis)
         np.put_along_axis(grad, index, g, axis=self.axis)
         return (grad,)
@@ -648,7 +730,15 @@ class Expand(Primitive):
 
     def vjp(self, g, out, a):
         axes = tuple(i for i, (n, m) in enumerate(zip(a.shape, g.shape, strict=True)) if n != m)
-        return (_sum(g, axes, True) if axes else g,)
+        if not axes:
+            return (g,)
+        last = g.ndim - 1
+        if len(axes) > 1 and last in axes and g.dtype in (np.float32, np.float64):
+            # the last axis first, as a product with ones on BLAS, then the others (a bias
+            # summed over (N, OH·OW): ~3x faster than one np.sum; another summation order)
+            rows = np.matmul(g, np.ones(g.shape[-1], dtype=g.dtype))
+            return (np.sum(rows, axis=axes[:-1], keepdims=True)[..., None],)
+        return (_sum(g, axes, True),)
 
 
 class Pad(Primitive):
@@ -666,7 +756,16 @@ class Pad(Primitive):
     def forward(self, a):
         # one fill and one copy into the interior (np.pad does the same with more overhead)
         shape = tuple(n + lo + hi for n, (lo, hi) in zip(a.shape, self.pad_width, strict=True))
-        out = np.full_like(a, self.value, shape=shape)  # a's memory order
+        if a.dtype.kind not in "fc" or a.size * a.itemsize < _POOL_MIN_BYTES:
+            out = np.full_like(a, self.value, shape=shape)  # a's memory order
+        else:  # a's memory order, pooled; only the border is filled
+            out = _scratch_like(shape, a.strides, a.dtype)
+            for axis, (lo, hi) in enumerate(self.pad_width):
+                before = (slice(None),) * axis
+                if lo:
+                    out[before + (slice(0, lo),)] = self.value
+                if hi:
+                    out[before + (slice(out.shape[axis] - hi, None),)] = self.value
         out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(a.shape, self.pad_width,
                                                           strict=True))] = a
         return out
@@ -692,7 +791,7 @@ class Slice(Primitive):
         return a[self.index]
 
     def vjp(self, g, out, a):
-        grad = np.zeros(a.shape, dtype=g.dtype)
+        grad = _empty_like(a, g.dtype, zero=True)
         grad[self.index] = g
         return (grad,)
 
@@ -749,13 +848,23 @@ class Window(Primitive):
         order = sorted(range(nd), key=lambda i: -abs(g.strides[i]))
         shape = (*lead, h, w)
         base = _scratch(tuple(shape[i] for i in order), g.dtype)
-        base.fill(0)
         grad = base.transpose([order.index(i) for i in range(nd)])
+        # at stride 1 the first offset covers the block [:OH, :OW]: it is copied there and
+        # only the rest is zeroed (one pass over the gradient fewer than fill-then-add)
+        block = (sh, sw) == (1, 1) and g.dtype.kind in "fc"
+        if block:
+            grad[..., oh:, :] = 0
+            grad[..., :oh, ow:] = 0
+        else:
+            base.fill(0)
         for p in range(kh):
             rows = slice(p * dh, p * dh + sh * (oh - 1) + 1, sh)
             for q in range(kw):
                 cols = slice(q * dw, q * dw + sw * (ow - 1) + 1, sw)
-                grad[..., rows, cols] += g[..., p, q]
+                if block and p == q == 0:
+                    np.copyto(grad[..., rows, cols], g[..., 0, 0])
+                else:
+                    grad[..., rows, cols] += g[..., p, q]
         return (grad,)
 
 
@@ -805,8 +914,8 @@ class MatMul(Primitive):
         return _matmul(a, b)
 
     def vjp(self, g, out, a, b, needs=(True, True)):
-        return (_product(g, _transposed(b)) if needs[0] else None,
-                _product(_transposed(a), g) if needs[1] else None)
+        return (_product(g, _transposed(b), a) if needs[0] else None,
+                _product(_transposed(a), g, b) if needs[1] else None)
 
 
 def _transposed(x: np.ndarray) -> np.ndarray:
@@ -819,18 +928,22 @@ def _transposed(x: np.ndarray) -> np.ndarray:
     return t
 
 
-def _product(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _product(x: np.ndarray, y: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
     """``x @ y``; a wide 2-D float result of a long reduction is ``(yᵀ @ xᵀ)ᵀ``.
 
     For a weight gradient (O, C·KH·KW) summed over N·OH·OW, OpenBLAS is faster with the
     longer side of the result first (1.1 -> 0.7 ms for 16x72, 5.1 -> 4.0 ms for 64x576);
     the result is then a transposed view. Short reductions keep their layout (the input
     gradient of a conv must stay (C·KH·KW, N·OH·OW) for the col2im that follows).
+
+    A batched gradient is laid out like its operand ``like`` (the conv's columns are a
+    per-image view of a (C·KH·KW, N, OH·OW) array: their gradient is that array again, so
+    the reshapes back to the window view stay views and the col2im walks it in order).
     """
     if (x.ndim == 2 and y.ndim == 2 and x.dtype.kind == "f"
             and x.shape[0] < y.shape[1] < x.shape[1]):  # a long reduction, e.g. dW
         return _matmul(y.T, x.T).T
-    return _matmul(x, y)
+    return _matmul(x, y, like)
 
 
 #: The derivative table: every primitive of the engine, by name.

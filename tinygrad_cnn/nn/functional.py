@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 IntOrPair = int | tuple[int, int]
+#: the direct conv runs one GEMM per image up to this reduction length C/groups·KH·KW
+PER_IMAGE_MAX_K = 128
 _INT_MAX = 2**63 - 1
 
 
@@ -304,30 +306,57 @@ def _conv(fn: str, x: Tensor, w: Tensor, b: Tensor | None, stride: tuple[int, in
 
     xp = x.pad(((0, 0), (0, 0), *pads))
     win = xp.windows((kh, kw), stride, dilation)  # (N, C, OH, OW, KH, KW), a view
-    # im2col, the one copy of the forward pass: rows (c, p, q) so that the weight
-    # (O, C·KH·KW) needs no transpose; columns (n, i, j), so that the copy moves runs
-    # along OW. For small outputs (OW runs of a few elements, where NumPy's per-run cost
-    # dominates) the columns are (i, j, n) instead: the batch is innermost, and this
-    # layer's output and everything computed from it move runs of OW·N elements.
-    batch_inner = oh * ow <= 64
-    # window axes (N, C, OH, OW, KH, KW) -> (C, KH, KW, N, OH, OW) or (C, KH, KW, OH, OW, N)
-    order = (1, 4, 5, 2, 3, 0) if batch_inner else (1, 4, 5, 0, 2, 3)
+    k = cg * kh * kw
+    if oh * ow > 64:
+        # im2col, the one copy of the forward pass: columns (C·KH·KW, N, OH·OW), rows
+        # (c, p, q) so that the weight (O, C·KH·KW) needs no transpose; the copy moves
+        # runs along OW.
+        if g == 1:
+            cols = win.permute(1, 4, 5, 0, 2, 3).reshape(k, n, oh * ow)
+        else:
+            grouped = win.reshape(n, g, cg, oh, ow, kh, kw)
+            cols = grouped.permute(1, 2, 5, 6, 0, 3, 4).reshape(g, k, n, oh * ow)
+        if k <= PER_IMAGE_MAX_K:
+            # A short reduction: one GEMM per image on a view of the columns, (N,
+            # C·KH·KW, OH·OW) by the weight broadcast, gives (N, O, OH·OW), NCHW in memory:
+            # an NCHW gradient (the caller's, a flatten's) reaches the GEMMs with no
+            # transposing copy, and the ReLUs and poolings between layers walk it in
+            # order. The columns' gradient comes back in their own layout (MatMul's VJP),
+            # so the col2im reads runs of N·OH·OW.
+            if g == 1:
+                out = w.reshape(o, k) @ cols.permute(1, 0, 2)
+            else:  # (N, G, C/G·KH·KW, OH·OW) by (G, O/G, C/G·KH·KW)
+                out = (w.reshape(g, og, k) @ cols.permute(2, 0, 1, 3)).reshape(n, o, oh * ow)
+            if b is not None:
+                out = out + b.reshape(1, o, 1)
+            return out.reshape(n, o, oh, ow)
+        # A long reduction: one GEMM over the whole batch is faster (per-image GEMMs and
+        # their (N, O, C·KH·KW) weight gradients cost more than the copies they save)
+        if g == 1:  # (O, C·KH·KW) @ (C·KH·KW, N·OH·OW)
+            out = w.reshape(o, k) @ cols.reshape(k, n * oh * ow)
+        else:  # one GEMM per group: (G, O/G, C/G·KH·KW) @ (G, C/G·KH·KW, N·OH·OW)
+            out = (w.reshape(g, og, k) @ cols.reshape(g, k, n * oh * ow)).reshape(o, -1)
+        if b is not None:  # added while the result is (O, N·OH·OW): contiguous rows
+            out = out + b.reshape(o, 1)
+        return out.reshape(o, n, oh, ow).permute(1, 0, 2, 3)  # NCHW, a view
+    # Small outputs (OW runs of a few elements, where NumPy's per-run cost dominates):
+    # columns (C·KH·KW, OH·OW·N), the batch innermost, in one plain GEMM; this layer's
+    # output and everything computed from it move runs of OW·N elements.
+    # window axes (N, C, OH, OW, KH, KW) -> (C, KH, KW, OH, OW, N)
+    order = (1, 4, 5, 2, 3, 0)
     if g == 1:
         cols = win.permute(order)
     else:  # the same with a leading group axis
         grouped = win.reshape(n, g, cg, oh, ow, kh, kw)
         cols = grouped.permute((1,) + tuple(a + 1 if a else 0 for a in order))
-    k = cg * kh * kw
-    if g == 1:  # one plain GEMM: (O, C·KH·KW) @ (C·KH·KW, N·OH·OW)
+    if g == 1:  # one plain GEMM: (O, C·KH·KW) @ (C·KH·KW, OH·OW·N)
         out = w.reshape(o, k) @ cols.reshape(k, n * oh * ow)
-    else:  # one GEMM per group: (G, O/G, C/G·KH·KW) @ (G, C/G·KH·KW, N·OH·OW)
+    else:  # one GEMM per group: (G, O/G, C/G·KH·KW) @ (G, C/G·KH·KW, OH·OW·N)
         out = (w.reshape(g, og, k) @ cols.reshape(g, k, n * oh * ow)).reshape(o, -1)
-    if b is not None:  # added while the result is (O, N·OH·OW): contiguous rows
+    if b is not None:  # added while the result is (O, OH·OW·N): contiguous rows
         out = out + b.reshape(o, 1)
-    # (O, N, OH, OW) or (O, OH, OW, N) -> NCHW, a view (no copy)
-    if batch_inner:
-        return out.reshape(o, oh, ow, n).permute(3, 0, 1, 2)
-    return out.reshape(o, n, oh, ow).permute(1, 0, 2, 3)
+    # (O, OH, OW, N) -> NCHW, a view (no copy)
+    return out.reshape(o, oh, ow, n).permute(3, 0, 1, 2)
 
 
 def conv2d(x: Any, w: Any, b: Any = None, stride: IntOrPair = 1,
