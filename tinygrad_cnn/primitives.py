@@ -69,8 +69,13 @@ def _matmul(x: np.ndarray, y: np.ndarray, like: np.ndarray | None = None) -> np.
     """``x @ y``, a float product (2-D or batched) written into a scratch array; laid out
     like ``like`` (an array of the result's shape) when that is a batched transposed view."""
     if x.ndim >= 2 and y.ndim == x.ndim and x.dtype == y.dtype and x.dtype.kind == "f":
-        shape = (*np.broadcast_shapes(x.shape[:-2], y.shape[:-2]), x.shape[-2], y.shape[-1])
-        if (like is not None and like.ndim >= 3 and like.shape == shape
+        if x.ndim == 2:
+            return np.matmul(x, y, out=_scratch((x.shape[0], y.shape[1]), x.dtype))
+        batch = x.shape[:-2]
+        if batch != y.shape[:-2]:
+            batch = np.broadcast_shapes(batch, y.shape[:-2])
+        shape = (*batch, x.shape[-2], y.shape[-1])
+        if (like is not None and like.shape == shape
                 and not like.flags.c_contiguous and 0 not in like.strides):
             out = _scratch_like(shape, like.strides, x.dtype)
         else:
@@ -484,8 +489,7 @@ def _masked(g: Any, mask: np.ndarray) -> Any:
 
 def _empty_like(a: np.ndarray, dtype: Any, zero: bool = False) -> np.ndarray:
     """An array shaped and laid out like ``a`` (pooled when large; zeros if ``zero``)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind not in "fc" or a.size * dtype.itemsize < _POOL_MIN_BYTES:
+    if a.size * a.itemsize < _POOL_MIN_BYTES or np.dtype(dtype).kind not in "fc":
         return np.zeros_like(a, dtype=dtype) if zero else np.empty_like(a, dtype=dtype)
     out = _scratch_like(a.shape, a.strides, dtype)
     if zero:
@@ -851,7 +855,7 @@ class Window(Primitive):
         grad = base.transpose([order.index(i) for i in range(nd)])
         # at stride 1 the first offset covers the block [:OH, :OW]: it is copied there and
         # only the rest is zeroed (one pass over the gradient fewer than fill-then-add)
-        block = (sh, sw) == (1, 1) and g.dtype.kind in "fc"
+        block = (sh, sw) == (1, 1) and g.dtype.kind in "fc" and base.nbytes >= _POOL_MIN_BYTES
         if block:
             grad[..., oh:, :] = 0
             grad[..., :oh, ow:] = 0
