@@ -88,7 +88,7 @@ def topological_order(root: Any, *, parents_in_order: bool = False) -> list[Any]
     return order
 
 
-def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
+def backward(root: Any, seed: Any, *, free_graph: bool, drop_outputs: bool = False) -> None:
     """Propagate ``seed`` (d out / d root) from ``root`` to every node that needs it.
 
     Two passes, no recursion. The first counts, for every intermediate node reachable from
@@ -110,6 +110,10 @@ def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
         intermediate buffers are released as soon as nothing else holds them (the Tensor
         engine does this; the scalar engine keeps the graph so it can be drawn after
         backward).
+    drop_outputs : bool, default False
+        Also release a node's output (an ndarray of 1 MiB or more) just before its VJP
+        runs, when only the backward loop refers to it and the VJP does not read it
+        (`_drop_output`; the Tensor engine, without ``retain_graph``).
     """
     # pass 1: count consumers; a node seen for the first time (count 0) is reset and walked
     # (a negative count marks a node that a backward without retain_graph already ran
@@ -137,14 +141,14 @@ def backward(root: Any, seed: Any, *, free_graph: bool) -> None:
     # pass 2 must hold no node of its own: a processed node that its consumers released
     # is freed at once, with its buffers
     del node, visited, visit
-    _walk(root, seed, free_graph)
+    _walk(root, seed, free_graph, drop_outputs)
 
 
-def _walk(root: Any, seed: Any, free_graph: bool) -> None:
+def _walk(root: Any, seed: Any, free_graph: bool, drop_outputs: bool = False) -> None:
     """Pass 2 of `backward`: run each node once its ``_pending`` consumers have run."""
     ready = [root] if root._op is not None else []
     try:
-        _drain(ready, root, seed, free_graph)
+        _drain(ready, root, seed, free_graph, drop_outputs)
     except BaseException:
         # Every node whose counter is not back to 0 is below a node that has not run (a
         # ready one; the one that raised is still on the stack), and those still hold
@@ -166,7 +170,8 @@ def _clear_counters(starts: list[Any]) -> None:
             stack.extend(node._parents)
 
 
-def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
+def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool,
+           drop_outputs: bool = False) -> None:
     """The loop of pass 2, written for speed; `_drain_reference` is the same loop, plain.
 
     Fast paths: a node with two parents (most of a graph: add, mul, matmul, maximum) is
@@ -184,11 +189,9 @@ def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
     pop, push = ready.pop, ready.append
     while ready:
         node = ready[-1]  # popped once its VJP has run (see _walk)
-        data = node._data  # (a Tensor's ndarray, a Value's number)
-        if free_graph and type(data) is np.ndarray and data.nbytes >= _DROP_BYTES and \
+        if drop_outputs and node._data.nbytes >= _DROP_BYTES and \
                 sys.getrefcount(node) == _ALONE:
             _drop_output(node)
-        data = None  # (this local must not keep the array alive during the VJP)
         if node._saved is not None:
             node._check_saved()
         parents = node._parents
@@ -272,12 +275,13 @@ def _drop_output(node: Any) -> None:
     node._data = np.broadcast_to(np.zeros((), dtype=data.dtype), data.shape)
 
 
-def _drain_reference(ready: list[Any], root: Any, seed: Any, free_graph: bool) -> None:
+def _drain_reference(ready: list[Any], root: Any, seed: Any, free_graph: bool,
+                     drop_outputs: bool = False) -> None:
     """`_drain` without its fast paths: the reference that tests compare it against.
 
     Each ready node passes its gradient through its primitive's VJP (every input's
     gradient computed, the unneeded ones dropped) and releases the parents whose consumers
-    have all run.
+    have all run. It keeps every output (``drop_outputs`` is accepted and ignored).
     """
     root._accumulate(seed)
     while ready:

@@ -610,11 +610,13 @@ class Tensor:
         # np.seterr(all="raise"); switched once for the whole pass (see `_quiet_state`)
         if _ERR_STATE is None:  # pragma: no cover - another NumPy layout
             with np.errstate(all="ignore"):
-                autograd.backward(self, seed, free_graph=not retain_graph)
+                autograd.backward(self, seed, free_graph=not retain_graph,
+                                  drop_outputs=not retain_graph)
             return
         token = _ERR_STATE.set(_ERR_IGNORE)
         try:
-            autograd.backward(self, seed, free_graph=not retain_graph)
+            autograd.backward(self, seed, free_graph=not retain_graph,
+                              drop_outputs=not retain_graph)
         finally:
             _ERR_STATE.reset(token)
 
