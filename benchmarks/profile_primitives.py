@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)  # before NumPy is imported below
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # this checkout's engine
     import run  # noqa: E402 - the workloads, after the thread settings
 
     import tinygrad_cnn.primitives as P
