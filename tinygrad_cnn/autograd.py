@@ -244,14 +244,13 @@ def _drain(ready: list[Any], root: Any, seed: Any, free_graph: bool,
             node = parents = parent = g = grads = pg = None
 
 
-#: ``sys.getrefcount`` of a node in `_drain`'s loop when only the loop refers to it (the
-#: ready list, the loop variable, the argument): no caller and no consumer can read its
-#: output again; measured, not assumed (as tinygrad_cnn/scratch.py does)
-_ALONE = 0
 _DROP_BYTES = 1 << 20  # smaller outputs are not worth the check
 
 
 def _measure_alone() -> int:
+    """``sys.getrefcount`` of a node in `_drain`'s loop when only the loop refers to it
+    (the ready list, the loop variable, the argument): no caller and no consumer can read
+    its output again; measured, not assumed (as tinygrad_cnn/scratch.py does)."""
     class Node:
         pass
 

@@ -140,7 +140,6 @@ def _maximum(a: Any, b: Any) -> Any:
     return out
 
 
-
 # ------------------------------------------------------------------- integer arithmetic
 # The dtype rule: integer and bool arrays are computed exactly or refused, never wrapped.
 # The result keeps NumPy's dtype (int32 + int32 is int32; a sum of int8 is int64, NumPy's
@@ -503,7 +502,6 @@ def _empty_like(a: np.ndarray, dtype: Any, zero: bool = False) -> np.ndarray:
     return out
 
 
-
 def _sum(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
     """``np.sum``; a float sum over a short last axis is a product with ones instead.
 
@@ -514,10 +512,19 @@ def _sum(a: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
             and a.dtype.char in "fd"):  # float32 / float64
         out = np.matmul(a, _ones(a.shape[-1], a.dtype))
         return out[..., None] if keepdims else out
-    if axis and a.ndim >= 2 and a.dtype.char in "fd" and a.flags.c_contiguous:
-        out = _sum_blocks(a, axis, keepdims)
-        if out is not None:
-            return out
+    if axis and a.ndim >= 2 and a.dtype.char in "fd":
+        if a.flags.c_contiguous:
+            out = _sum_blocks(a, axis, keepdims)
+            if out is not None:
+                return out
+        last = a.ndim - 1
+        if len(axis) > 1 and last in axis:
+            # the last axis first, as a product with ones on BLAS, then the others (a bias
+            # gradient summed over (N, OH·OW) from a strided layout: ~3x faster than one
+            # np.sum, 64x8x784: 66 -> 24 µs)
+            rows = np.matmul(a, _ones(a.shape[-1], a.dtype))
+            out = np.sum(rows, axis=tuple(i for i in axis if i != last), keepdims=keepdims)
+            return out[..., None] if keepdims else out
     return np.sum(a, axis=axis, keepdims=keepdims)
 
 
@@ -563,7 +570,6 @@ def _ones(n: int, dtype: np.dtype) -> np.ndarray:
         ones.flags.writeable = False
         _ONES[(n, dtype)] = ones
     return ones
-
 
 
 def _broadcast(g: np.ndarray, shape: Shape) -> np.ndarray:
@@ -740,15 +746,7 @@ class Expand(Primitive):
 
     def vjp(self, g, out, a):
         axes = tuple(i for i, (n, m) in enumerate(zip(a.shape, g.shape, strict=True)) if n != m)
-        if not axes:
-            return (g,)
-        last = g.ndim - 1
-        if len(axes) > 1 and last in axes and g.dtype in (np.float32, np.float64):
-            # the last axis first, as a product with ones on BLAS, then the others (a bias
-            # summed over (N, OH·OW): ~3x faster than one np.sum; another summation order)
-            rows = np.matmul(g, np.ones(g.shape[-1], dtype=g.dtype))
-            return (np.sum(rows, axis=axes[:-1], keepdims=True)[..., None],)
-        return (_sum(g, axes, True),)
+        return (_sum(g, axes, True) if axes else g,)
 
 
 class Pad(Primitive):
