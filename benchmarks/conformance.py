@@ -120,13 +120,14 @@ def _signed(forward: Callable, backward: Callable | None, fn: Callable
     if backward is not None:
         grad_out = inspect.Parameter("grad_out", inspect.Parameter.KEYWORD_ONLY)
         params = [p for p in sig.parameters.values() if p.kind != p.VAR_KEYWORD]
+        kwargs = [p for p in sig.parameters.values() if p.kind == p.VAR_KEYWORD]
         kinds = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
                  if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is not p.empty else p
                  for p in params]
         arrays = [p for p in kinds if p.kind != p.KEYWORD_ONLY]
         rest = [p for p in kinds if p.kind == p.KEYWORD_ONLY]
         backward.__signature__ = sig.replace(  # type: ignore[attr-defined]
-            parameters=[*arrays, grad_out, *rest])
+            parameters=[*arrays, grad_out, *rest, *kwargs])  # (a **kwargs stays last)
     return forward, backward
 
 

@@ -276,3 +276,64 @@ def test_float_arrays_still_reach_the_candidate_unchanged():
 
     assert oracle.check("relu", spy, isolate=False).passed
     assert seen and all(d == np.float64 for d, _ in seen)
+
+
+# ------------------------------------------------------ options the signature lacks
+
+
+def classic_conv2d(x, w, b=None, stride=1, padding=0):
+    """The common student signature: no dilation, no groups."""
+    return conv2d(x, w, b, stride, padding, 1, 1)
+
+
+def classic_conv2d_backward(x, w, b=None, *, grad_out, stride=1, padding=0):
+    return conv2d_backward(x, w, b, grad_out=grad_out, stride=stride, padding=padding)
+
+
+def classic_conv2d_flipped(x, w, b=None, stride=1, padding=0):
+    return conv2d(x, w, b, stride, padding, 1, 1, flip=True)
+
+
+def plain_softmax(x):
+    """softmax over the last axis, with no axis parameter at all."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+def test_a_correct_function_without_dilation_or_groups_passes(isolate):
+    report = oracle.check("conv2d", classic_conv2d, classic_conv2d_backward, isolate=isolate)
+    text = str(report)
+    assert report.passed, text
+    assert report.results and report.unsupported
+    for r in report.results:  # run only where dilation and groups are the defaults
+        assert r.case.params.get("dilation", 1) in (1, (1, 1))
+        assert r.case.params.get("groups", 1) == 1
+    for u in report.unsupported:
+        assert u.source == "signature"
+        assert u.reason.startswith("does not take ")
+    assert "not run: does not take dilation" in text
+    assert "not run: does not take groups" in text
+    assert "the function lacks an option these cases use" in text
+
+
+def test_a_wrong_function_without_dilation_is_still_caught_and_strict_counts_the_rest():
+    wrong = oracle.check("conv2d", classic_conv2d_flipped)
+    assert not wrong.passed and wrong.failed
+    strict = oracle.check("conv2d", classic_conv2d, classic_conv2d_backward, strict=True)
+    assert not strict.passed and not strict.failed and strict.unsupported
+
+
+def test_a_softmax_without_an_axis_parameter_is_checked_on_the_last_axis():
+    report = oracle.check("softmax", plain_softmax)
+    assert report.passed, str(report)
+    assert all(adapters._is_default(r.case.params.get("axis", -1), -1)
+               for r in report.results)
+
+
+def test_defaults_are_read_from_the_functional_api():
+    defaults = adapters._defaults("conv2d")
+    assert defaults["dilation"] == 1 and defaults["groups"] == 1 and defaults["padding"] == 0
+    assert adapters._is_default((1, 1), 1) and not adapters._is_default((1, 2), 1)
+    assert not adapters._is_default("same", 0) and adapters._is_default(None, None)
+    assert not adapters._is_default((0.2, 0.8), None)

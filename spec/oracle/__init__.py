@@ -167,6 +167,8 @@ def _run(op: str, runner: ChildRunner | InProcessRunner, forward_name: str,
         reason, source = scope.reason(case), "supports"
         if reason is None:
             reason, source = runner.out_of_scope(case), "style"
+            if reason is not None and "does not take " in reason:  # adapters._signature_scope
+                source = "signature"
         return None if reason is None else Unsupported(case, reason, source)
 
     n_random = sum(c.kind == "random" for c in cases)

@@ -69,8 +69,11 @@ Options added to an op later (:data:`spec.oracle.cases.NEW_OPTIONS`: pooling's
 ``ignore_index``, ``label_smoothing``) are passed, as keywords, only by the cases about
 them. In the ``"arrays"`` style such a case is out of scope ("does not take ceil_mode")
 when the candidate's signature has no parameter of that name (a ``**kwargs`` takes every
-name), so an implementation written before the option keeps passing; the ``weight`` of
-cross_entropy is passed as a float64 array of shape (C,). The ``"cs231n"`` and
+name), so an implementation written before the option keeps passing. Every other keyword
+is treated alike: an option the signature lacks is left out of the call where the case
+has its ``tinygrad_cnn.nn.functional`` default (a ``conv2d(x, w, b, stride, padding)``
+runs every case with dilation 1 and one group), and the other cases are out of scope.
+The ``weight`` of cross_entropy is passed as a float64 array of shape (C,). The ``"cs231n"`` and
 ``"layer"`` APIs have no way to say these options: their cases are out of scope there.
 In NHWC, ``conv_transpose2d``'s weight ``(C_in, C_out/groups, KH, KW)`` is given as
 ``(KH, KW, C_out/groups, C_in)``, TensorFlow's ``conv2d_transpose`` filter layout.
@@ -256,11 +259,35 @@ def _later_options(case: Case) -> list[str]:
     return [k for k in NEW_OPTIONS.get(case.op, ()) if k in case.params]
 
 
-def _signature_scope(forward: Callable[..., Any], backward: Callable[..., Any] | None
-                     ) -> Callable[[Case], list[str]]:
-    """The arrays style's scope: a case passing a later option that the candidate's
-    signature has no parameter for is out of scope."""
+@functools.cache
+def _defaults(op: str) -> dict[str, Any]:
+    """The keyword defaults of ``tinygrad_cnn.nn.functional.<op>`` (``dilation=1``, ...)."""
+    import tinygrad_cnn.nn.functional as F
+
+    parameters = inspect.signature(getattr(F, op)).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not p.empty}
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    """Whether a case's ``value`` is the functional default (``(1, 1)`` is ``1``)."""
+    if isinstance(value, (tuple, list)) and not isinstance(default, (tuple, list)):
+        return bool(value) and all(_is_default(v, default) for v in value)
+    if value is None or default is None:
+        return value is default
+    try:
+        return bool(value == default)
+    except (TypeError, ValueError):  # compared elementwise: not a plain default
+        return False
+
+
+def _signature_scope(op: str, forward: Callable[..., Any],
+                     backward: Callable[..., Any] | None) -> Callable[[Case], list[str]]:
+    """The arrays style's scope: a case passing an option that the candidate's signature
+    has no parameter for is out of scope, unless the value is the functional default (a
+    ``conv2d(x, w, b, stride, padding)`` computes ``dilation=1, groups=1``; the option is
+    then left out of the call, see `_lacking_defaults_dropped`)."""
     cache: dict[tuple[str, str], bool] = {}
+    defaults = _defaults(op)
 
     def has(which: str, fn: Callable[..., Any], name: str) -> bool:
         if (which, name) not in cache:
@@ -269,7 +296,10 @@ def _signature_scope(forward: Callable[..., Any], backward: Callable[..., Any] |
 
     def scope(case: Case) -> list[str]:
         reasons = []
-        for name in _later_options(case):
+        later = _later_options(case)
+        for name in later + [k for k in case.params if k not in later]:
+            if name in defaults and _is_default(case.params[name], defaults[name]):
+                continue  # left out of the call when the candidate has no such parameter
             if not has("forward", forward, name):
                 reasons.append(f"does not take {name}")
             elif backward is not None and not has("backward", backward, name):
@@ -277,6 +307,27 @@ def _signature_scope(forward: Callable[..., Any], backward: Callable[..., Any] |
         return reasons
 
     return scope
+
+
+def _lacking_defaults_dropped(op: str, fn: Callable[..., Any] | None
+                              ) -> Callable[..., Any] | None:
+    """``fn`` called without the keyword options its signature lacks whose value is the
+    functional default (the case is out of scope otherwise: `_signature_scope`)."""
+    if fn is None:
+        return None
+    defaults = _defaults(op)
+    lacking = [name for name in defaults if not takes(fn, name)]
+    if not lacking:
+        return fn
+
+    @functools.wraps(fn)
+    def call(*arrays: Any, **params: Any) -> Any:
+        for name in lacking:
+            if name in params and _is_default(params[name], defaults[name]):
+                del params[name]
+        return fn(*arrays, **params)
+
+    return call
 
 
 def _options_unsaid(op: str, style: str) -> Callable[[Case], list[str]]:
@@ -605,9 +656,10 @@ def adapt(op: str, forward: Callable[..., Any], backward: Callable[..., Any] | N
                          f"got grads={grads!r} with style={style!r}")
     if style == "arrays":
         fwd, bwd = forward, backward
-        scope = _signature_scope(forward, backward)
+        scope = _signature_scope(op, forward, backward)
         if op == "cross_entropy":
             fwd, bwd = _weight_as_array(forward), _weight_as_array(backward)
+        fwd, bwd = _lacking_defaults_dropped(op, fwd), _lacking_defaults_dropped(op, bwd)
     elif style == "cs231n":
         if op == "cross_entropy" and backward is not None:
             raise ValueError("backward: softmax_loss(x, y) returns (loss, dx) itself; pass it "

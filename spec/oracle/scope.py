@@ -35,8 +35,9 @@ class Unsupported:
         In words, e.g. ``"groups=2 is outside supports (groups in {1})"``.
     source : str
         ``"supports"`` (the declared scope), ``"style"`` (the calling style or layout
-        cannot express it) or ``"not-implemented"`` (the candidate raised
-        ``NotImplementedError``).
+        cannot express it), ``"signature"`` (the candidate's function has no parameter for
+        an option whose value is not the default) or ``"not-implemented"`` (the candidate
+        raised ``NotImplementedError``).
     """
 
     case: Case
@@ -195,6 +196,7 @@ def _ranges(vals: Iterable[Any]) -> str:
 
 
 _SOURCE_WORDS = {"supports": "not supported", "style": "the style cannot express it",
+                 "signature": "the function lacks an option these cases use",
                  "not-implemented": "NotImplementedError"}
 
 
